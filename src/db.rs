@@ -1,0 +1,120 @@
+//! The database: an r2d2 pool of diesel connections, the one helper every query goes through,
+//! and the embedded migrations.
+
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::pg::PgConnection;
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
+use diesel::{Connection, RunQueryDsl};
+use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+
+use crate::config::DatabaseSettings;
+use crate::error::{AppError, BoxError};
+
+pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
+
+/// Held while migrations run, so that instances starting together migrate one after another.
+const MIGRATION_LOCK_KEY: i64 = 0x6465_736b_7075_6c73; // "deskpuls"
+
+pub type PgPool = r2d2::Pool<ConnectionManager<PgConnection>>;
+pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+
+/// Settings applied to every new pooled connection.
+#[derive(Debug)]
+struct SessionSetup {
+    statement_timeout: Duration,
+}
+
+impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
+    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
+        conn.batch_execute(&format!(
+            "SET statement_timeout = {}; SET TIME ZONE 'UTC'; SET application_name = 'deskpulse'",
+            self.statement_timeout.as_millis()
+        ))
+        .map_err(diesel::r2d2::Error::QueryError)
+    }
+}
+
+/// The shared handle to the database.
+#[derive(Clone)]
+pub struct Db {
+    pool: PgPool,
+}
+
+impl Db {
+    /// Builds the pool without connecting: the database may come up later.
+    pub fn new(settings: &DatabaseSettings) -> Db {
+        let manager = ConnectionManager::<PgConnection>::new(settings.url.expose());
+        let pool = r2d2::Pool::builder()
+            .max_size(settings.pool_size)
+            .min_idle(Some(0))
+            .connection_timeout(settings.pool_timeout)
+            .test_on_check_out(true)
+            .connection_customizer(Box::new(SessionSetup { statement_timeout: settings.statement_timeout }))
+            .error_handler(Box::new(r2d2::LoggingErrorHandler))
+            .build_unchecked(manager);
+        Db { pool }
+    }
+
+    /// Runs `work` with a pooled connection on the blocking thread pool, never on an async worker,
+    /// and inside the caller's tracing span. Every database access goes through here.
+    pub async fn run<T, F>(&self, work: F) -> Result<T, AppError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
+        T: Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            let _entered = span.enter();
+            let mut conn = pool.get()?;
+            work(&mut conn)
+        })
+        .await
+        .map_err(AppError::internal)?
+    }
+
+    /// Checks that the database answers and that no migration is pending; waits at most `timeout`
+    /// for a connection.
+    pub async fn readiness(&self, timeout: Duration) -> Result<(), String> {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get_timeout(timeout).map_err(|err| format!("database unreachable: {err}"))?;
+            diesel::sql_query("SELECT 1").execute(&mut conn).map_err(|err| format!("database unreachable: {err}"))?;
+            let pending =
+                conn.pending_migrations(MIGRATIONS).map_err(|err| format!("cannot read migrations: {err}"))?;
+            if pending.is_empty() { Ok(()) } else { Err(format!("{} migrations pending", pending.len())) }
+        })
+        .await
+        .map_err(|err| format!("readiness check failed: {err}"))?
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+/// Runs the pending migrations under a PostgreSQL advisory lock and returns the names of those it
+/// applied.
+pub fn run_migrations(conn: &mut PgConnection) -> Result<Vec<String>, BoxError> {
+    diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK_KEY})")).execute(conn)?;
+    let applied =
+        conn.run_pending_migrations(MIGRATIONS).map(|versions| versions.iter().map(ToString::to_string).collect());
+    let unlocked = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK_KEY})")).execute(conn);
+    let applied = applied?;
+    unlocked?;
+    Ok(applied)
+}
+
+/// Opens one connection outside the pool (for `migrate` and the start-up migration).
+pub fn connect(url: &str) -> Result<PgConnection, BoxError> {
+    Ok(PgConnection::establish(url)?)
+}
+
+/// The names of the applied migrations, oldest first.
+pub fn applied_migrations(conn: &mut PgConnection) -> Result<Vec<String>, BoxError> {
+    let mut versions: Vec<String> = conn.applied_migrations()?.iter().map(ToString::to_string).collect();
+    versions.sort();
+    Ok(versions)
+}

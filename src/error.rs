@@ -1,0 +1,114 @@
+//! The one application error type, and how it reaches a GraphQL client.
+//!
+//! Resolvers return `AppError` through `?`; async-graphql keeps it as the error's source, and
+//! [`finish_response_errors`] turns every error of a response into its client form: a stable
+//! `extensions.code`, and for internal errors an opaque message with the request id while the
+//! cause goes to the log.
+
+use async_graphql::{ErrorExtensionValues, ServerError};
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error("{0}")]
+    Unauthenticated(String),
+    #[error("{0}")]
+    Forbidden(String),
+    /// Input that cannot be accepted; `field` names the offending input field.
+    #[error("{field}: {message}")]
+    BadUserInput { field: String, message: String },
+    #[error("{0}")]
+    NotFound(String),
+    /// A stale version, a reused key with another payload, a concurrent change.
+    #[error("{0}")]
+    Conflict(String),
+    /// The database cannot be reached or has no free connection; retrying later may succeed.
+    #[error("the database is unavailable; try again shortly")]
+    Unavailable(#[source] BoxError),
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl AppError {
+    pub fn bad_input(field: impl Into<String>, message: impl Into<String>) -> Self {
+        AppError::BadUserInput { field: field.into(), message: message.into() }
+    }
+
+    pub fn internal(err: impl Into<BoxError>) -> Self {
+        AppError::Internal(err.into())
+    }
+
+    /// The stable `extensions.code` clients branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AppError::Unauthenticated(_) => "UNAUTHENTICATED",
+            AppError::Forbidden(_) => "FORBIDDEN",
+            AppError::BadUserInput { .. } => "BAD_USER_INPUT",
+            AppError::NotFound(_) => "NOT_FOUND",
+            AppError::Conflict(_) => "CONFLICT",
+            AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            AppError::Internal(_) => "INTERNAL",
+        }
+    }
+}
+
+impl From<DieselError> for AppError {
+    fn from(err: DieselError) -> Self {
+        match err {
+            DieselError::NotFound => AppError::NotFound("no such record".into()),
+            DieselError::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                AppError::Conflict("a concurrent change got there first; retry".into())
+            }
+            DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => AppError::Unavailable(err.into()),
+            other => AppError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<r2d2::Error> for AppError {
+    fn from(err: r2d2::Error) -> Self {
+        AppError::Unavailable(err.into())
+    }
+}
+
+/// Gives every error of a response its code and hides internals. Errors that did not come from
+/// [`AppError`] are async-graphql's own (parse, validation, input coercion): the client's input.
+pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
+    for error in errors {
+        let (code, field, hide_message) = match error.source::<AppError>() {
+            Some(app_error) => {
+                match app_error {
+                    AppError::Internal(cause) => {
+                        tracing::error!(request_id, error = %cause, debug = ?cause, "internal error");
+                    }
+                    AppError::Unavailable(cause) => {
+                        tracing::warn!(request_id, error = %cause, "database unavailable");
+                    }
+                    _ => {}
+                }
+                let field = match app_error {
+                    AppError::BadUserInput { field, .. } => Some(field.clone()),
+                    _ => None,
+                };
+                (app_error.code(), field, matches!(app_error, AppError::Internal(_)))
+            }
+            None if error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some()) => continue,
+            None => ("BAD_USER_INPUT", None, false),
+        };
+        if hide_message {
+            error.message = format!("internal error (request id {request_id})");
+        }
+        let ext = extensions(error);
+        ext.set("code", code);
+        ext.set("requestId", request_id);
+        if let Some(field) = field {
+            ext.set("field", field);
+        }
+    }
+}
+
+fn extensions(error: &mut ServerError) -> &mut ErrorExtensionValues {
+    error.extensions.get_or_insert_with(ErrorExtensionValues::default)
+}

@@ -1,0 +1,58 @@
+//! Who am I, and the service's own state.
+
+use async_graphql::{Context, ID, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::{caller, db};
+use crate::auth::{Role, RoleGuard};
+use crate::error::AppError;
+
+/// The caller as the server sees their token.
+#[derive(SimpleObject)]
+pub struct Viewer {
+    /// The token's subject: recorded as the actor of every change this caller makes.
+    pub subject: String,
+    pub role: Role,
+    /// The technician this caller acts as, when the token names one.
+    pub technician_id: Option<ID>,
+}
+
+/// The server and its database, for supervisors checking a deployment.
+#[derive(SimpleObject)]
+pub struct SystemStatus {
+    /// deskpulse's version.
+    pub version: String,
+    /// The database server's clock.
+    pub database_time: DateTime<Utc>,
+    /// The applied schema migrations, oldest first.
+    pub applied_migrations: Vec<String>,
+}
+
+#[derive(Default)]
+pub struct SystemQuery;
+
+#[Object]
+impl SystemQuery {
+    /// The caller: answers for every role.
+    async fn me(&self, ctx: &Context<'_>) -> Result<Viewer, AppError> {
+        let caller = caller(ctx)?;
+        Ok(Viewer {
+            subject: caller.subject.clone(),
+            role: caller.role,
+            technician_id: caller.technician_id.map(ID::from),
+        })
+    }
+
+    /// The server's version and database state. SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn system_status(&self, ctx: &Context<'_>) -> Result<Option<SystemStatus>, AppError> {
+        let (database_time, applied_migrations) = db(ctx)?
+            .run(|conn| {
+                let now = crate::store::system::database_time(conn)?;
+                let applied = crate::db::applied_migrations(conn).map_err(AppError::Internal)?;
+                Ok((now, applied))
+            })
+            .await?;
+        Ok(Some(SystemStatus { version: env!("CARGO_PKG_VERSION").to_owned(), database_time, applied_migrations }))
+    }
+}

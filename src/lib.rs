@@ -1,0 +1,18 @@
+//! deskpulse: a GraphQL API over PostgreSQL for technical-support records and performance
+//! reporting.
+//!
+//! Data flows one way: `http` (actix-web) -> `graphql` (async-graphql resolvers) -> `store`
+//! (diesel queries) -> PostgreSQL. `db` holds the pool and the one blocking helper every query
+//! goes through.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod graphql;
+pub mod http;
+pub mod schema;
+pub mod startup;
+pub mod store;
+pub mod telemetry;

@@ -1,0 +1,118 @@
+//! Builds the running server: the HTTP app on a bound listener (port 0 in tests), the schema with
+//! its data, and the start-up migration that retries until the database is there.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer, web};
+
+use crate::auth::TokenKeys;
+use crate::config::{ConfigError, DatabaseSettings, JwtSettings, Secret, ServerSettings};
+use crate::db::{self, Db};
+use crate::graphql::schema_builder;
+use crate::http::{AppState, Startup, log_requests, routes};
+
+/// Everything `serve` is configured with.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeSettings {
+    #[command(flatten)]
+    pub server: ServerSettings,
+    #[command(flatten)]
+    pub database: DatabaseSettings,
+    #[command(flatten)]
+    pub jwt: JwtSettings,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+}
+
+/// Longest pause between two start-up migration attempts.
+const MAX_MIGRATION_BACKOFF: Duration = Duration::from_secs(5);
+
+impl Application {
+    /// Validates the settings, binds the listener and starts migrating in the background. The
+    /// server answers /healthz at once and /readyz once the database is migrated.
+    pub fn build(settings: &ServeSettings) -> Result<Application, StartupError> {
+        let keys = Arc::new(TokenKeys::from_settings(&settings.jwt)?);
+        let db = Db::new(&settings.database);
+        let startup = Arc::new(Startup::default());
+
+        let address = settings.server.bind;
+        let listen_error = |source| StartupError::Listen { address: address.to_string(), source };
+        let listener = TcpListener::bind(address).map_err(listen_error)?;
+        let port = listener.local_addr().map_err(listen_error)?.port();
+
+        tokio::spawn(migrate_until_done(settings.database.url.clone(), startup.clone()));
+
+        let schema = schema_builder().data(db.clone()).finish();
+        let state = web::Data::new(AppState { schema, keys, db, startup });
+        let graphiql = settings.server.graphiql;
+        let body_limit = usize::try_from(settings.server.max_body_bytes).unwrap_or(usize::MAX);
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(log_requests))
+                .app_data(state.clone())
+                .app_data(web::PayloadConfig::new(body_limit))
+                .configure(|config| routes(config, graphiql))
+        })
+        .listen(listener)
+        .map_err(listen_error)?;
+        if let Some(workers) = settings.server.workers {
+            server = server.workers(usize::from(workers));
+        }
+        Ok(Application { port, server: server.run() })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is told to stop (SIGTERM or SIGINT: requests in flight finish).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Applies pending migrations, retrying with backoff while the database is unreachable. The
+/// process keeps serving (and /readyz answers 503) meanwhile.
+async fn migrate_until_done(database_url: Secret, startup: Arc<Startup>) {
+    let mut backoff = Duration::from_millis(250);
+    loop {
+        let url = database_url.clone();
+        let attempt = tokio::task::spawn_blocking(move || {
+            let mut conn = db::connect(url.expose())?;
+            db::run_migrations(&mut conn)
+        })
+        .await;
+        match attempt {
+            Ok(Ok(applied)) => {
+                if applied.is_empty() {
+                    tracing::info!("database schema is current");
+                } else {
+                    tracing::info!(?applied, "applied database migrations");
+                }
+                startup.mark_migrated();
+                return;
+            }
+            Ok(Err(err)) => {
+                tracing::warn!(error = %err, retry_in = ?backoff, "database not ready; migrations will be retried");
+            }
+            Err(err) => tracing::error!(error = %err, "migration task failed; retrying"),
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(MAX_MIGRATION_BACKOFF);
+    }
+}

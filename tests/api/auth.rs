@@ -1,0 +1,169 @@
+//! Authentication on every GraphQL request and the role guard on supervisor-only fields.
+
+use std::time::Duration;
+
+use deskpulse::auth::{Claims, Role};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use serde_json::{Value, json};
+
+use crate::helpers::{TEST_SECRET, error_codes, spawn_app};
+
+const ME: &str = "{ me { subject role technicianId } }";
+
+fn now() -> i64 {
+    chrono::Utc::now().timestamp()
+}
+
+fn claims(exp: i64) -> Claims {
+    Claims {
+        sub: "tess".into(),
+        role: Role::Technician,
+        exp,
+        iat: now() - 10,
+        nbf: None,
+        technician_id: None,
+        iss: None,
+        aud: None,
+    }
+}
+
+fn sign(algorithm: Algorithm, claims: &Claims, secret: &[u8]) -> String {
+    jsonwebtoken::encode(&Header::new(algorithm), claims, &EncodingKey::from_secret(secret)).unwrap()
+}
+
+fn assert_unauthenticated(status: u16, body: &Value) {
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(error_codes(body), ["UNAUTHENTICATED"], "{body}");
+    assert!(body.get("data").is_none(), "nothing executed: {body}");
+}
+
+#[tokio::test]
+async fn a_request_without_a_token_is_refused() {
+    let app = spawn_app().await;
+    let (status, body) = app.graphql(None, ME, json!({})).await;
+    assert_unauthenticated(status, &body);
+}
+
+#[tokio::test]
+async fn expired_tampered_and_wrong_algorithm_tokens_are_refused() {
+    let app = spawn_app().await;
+    let secret = TEST_SECRET.as_bytes();
+
+    let valid = sign(Algorithm::HS256, &claims(now() + 600), secret);
+    let (status, body) = app.graphql(Some(&valid), ME, json!({})).await;
+    assert_eq!(status, 200, "the control token works: {body}");
+
+    let expired = sign(Algorithm::HS256, &claims(now() - 3600), secret);
+    let (status, body) = app.graphql(Some(&expired), ME, json!({})).await;
+    assert_unauthenticated(status, &body);
+
+    // Same header and signature, payload changed to claim ADMIN.
+    let mut parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+    let mut forged = claims(now() + 600);
+    forged.role = Role::Admin;
+    use base64_url_encode as b64;
+    parts[1] = b64(&serde_json::to_vec(&forged).unwrap());
+    let tampered = parts.join(".");
+    let (status, body) = app.graphql(Some(&tampered), ME, json!({})).await;
+    assert_unauthenticated(status, &body);
+
+    let wrong_algorithm = sign(Algorithm::HS512, &claims(now() + 600), secret);
+    let (status, body) = app.graphql(Some(&wrong_algorithm), ME, json!({})).await;
+    assert_unauthenticated(status, &body);
+
+    let unsigned = format!(
+        "{}.{}.",
+        b64(br#"{"alg":"none","typ":"JWT"}"#),
+        b64(&serde_json::to_vec(&claims(now() + 600)).unwrap())
+    );
+    let (status, body) = app.graphql(Some(&unsigned), ME, json!({})).await;
+    assert_unauthenticated(status, &body);
+
+    let other_secret = sign(Algorithm::HS256, &claims(now() + 600), b"another-secret-that-is-long-enough-0123456789");
+    let (status, body) = app.graphql(Some(&other_secret), ME, json!({})).await;
+    assert_unauthenticated(status, &body);
+
+    let (status, body) = app.graphql(Some("not-a-jwt"), ME, json!({})).await;
+    assert_unauthenticated(status, &body);
+}
+
+fn base64_url_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let n = chunk.iter().enumerate().fold(0u32, |acc, (i, b)| acc | (u32::from(*b) << (16 - 8 * i)));
+        for i in 0..=chunk.len() {
+            out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize] as char);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn me_answers_for_every_role() {
+    let app = spawn_app().await;
+    for role in [Role::Technician, Role::Supervisor, Role::Admin] {
+        let token = app.keys.issue("someone", role, Some(7), Duration::from_secs(60)).unwrap();
+        let data = app.query_ok(&token, ME, json!({})).await;
+        assert_eq!(data["me"]["subject"], "someone");
+        assert_eq!(data["me"]["role"], role.as_str());
+        assert_eq!(data["me"]["technicianId"], "7");
+    }
+}
+
+#[tokio::test]
+async fn a_technician_gets_forbidden_on_a_supervisor_field_while_the_rest_answers() {
+    let app = spawn_app().await;
+    let query = "{ me { subject role } systemStatus { version appliedMigrations } }";
+
+    let technician = app.token(Role::Technician, "tess");
+    let (status, body) = app.graphql(Some(&technician), query, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["data"]["me"]["role"], "TECHNICIAN");
+    assert_eq!(body["data"]["systemStatus"], Value::Null);
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+    assert_eq!(body["errors"][0]["path"], json!(["systemStatus"]));
+
+    let data = app.query_ok(&app.supervisor(), query, json!({})).await;
+    assert_eq!(data["me"]["role"], "SUPERVISOR");
+    assert_eq!(data["systemStatus"]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(data["systemStatus"]["appliedMigrations"].as_array().unwrap().len() >= 5);
+}
+
+#[tokio::test]
+async fn batches_and_malformed_requests_are_refused_with_a_clear_error() {
+    let app = spawn_app().await;
+    let token = app.supervisor();
+    let url = format!("{}/graphql", app.address);
+
+    let batch = app
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .json(&json!([{ "query": ME }, { "query": ME }]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(batch.status().as_u16(), 400);
+    let body: Value = batch.json().await.unwrap();
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("batched requests are not supported"));
+
+    let malformed = app
+        .client
+        .post(&url)
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body("{\"query\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(malformed.status().as_u16(), 400);
+
+    let wrong_type = app.client.post(&url).bearer_auth(&token).body(ME).send().await.unwrap();
+    assert_eq!(wrong_type.status().as_u16(), 415);
+
+    let (status, body) = app.graphql(Some(&token), "{ me { nosuchfield } }", json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
+}

@@ -1,0 +1,246 @@
+//! The test harness: `spawn_app()` gives each test its own database and server.
+
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use deskpulse::auth::{Role, TokenKeys};
+use deskpulse::config::{DatabaseSettings, JwtSettings, Secret, ServerSettings};
+use deskpulse::startup::{Application, ServeSettings};
+use diesel::pg::PgConnection;
+use diesel::{Connection, RunQueryDsl};
+use serde_json::{Value, json};
+
+pub const TEST_SECRET: &str = "deskpulse-test-secret-0123456789-abcdefghijklmnop";
+
+/// The server the tests use: DATABASE_URL's, as scripts/test sets it.
+pub fn database_url() -> String {
+    std::env::var("DATABASE_URL").expect("DATABASE_URL must point at a PostgreSQL server (scripts/test sets it)")
+}
+
+/// `url` with its database name replaced by `database`.
+pub fn url_for_database(url: &str, database: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let scheme_end = base.find("://").map_or(0, |index| index + 3);
+    let path_start = base[scheme_end..].find('/').map_or(base.len(), |index| scheme_end + index);
+    let mut result = format!("{}/{}", &base[..path_start], database);
+    if let Some(query) = query {
+        result.push('?');
+        result.push_str(query);
+    }
+    result
+}
+
+fn admin_connection() -> PgConnection {
+    let url = url_for_database(&database_url(), "postgres");
+    PgConnection::establish(&url).expect("connect to the postgres maintenance database")
+}
+
+/// A stable fingerprint of the migrations, so a changed migration gets a new template.
+fn migrations_fingerprint() -> String {
+    let mut paths: Vec<_> = walk(std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations")));
+    paths.sort();
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for path in paths {
+        let bytes = std::fs::read(&path).expect("read a migration file");
+        for byte in path.to_string_lossy().bytes().chain(bytes) {
+            hash ^= u64::from(byte);
+            hash = hash.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    format!("{hash:016x}")
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read the migrations folder").flatten() {
+        let path = entry.path();
+        if path.is_dir() { files.extend(walk(&path)) } else { files.push(path) }
+    }
+    files
+}
+
+/// Creates (once, across concurrent test processes) a database with every migration applied.
+fn template_database() -> &'static str {
+    static TEMPLATE: OnceLock<String> = OnceLock::new();
+    TEMPLATE.get_or_init(|| {
+        let name = format!("deskpulse_template_{}", migrations_fingerprint());
+        let mut admin = admin_connection();
+        diesel::sql_query("SELECT pg_advisory_lock(727272)").execute(&mut admin).expect("lock");
+        let exists: bool = diesel::select(diesel::dsl::sql::<diesel::sql_types::Bool>(&format!(
+            "EXISTS (SELECT 1 FROM pg_database WHERE datname = '{name}')"
+        )))
+        .get_result(&mut admin)
+        .expect("look up the template");
+        if !exists {
+            let building = format!("{name}_building");
+            diesel::sql_query(format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)")).execute(&mut admin).unwrap();
+            diesel::sql_query(format!("CREATE DATABASE {building}")).execute(&mut admin).unwrap();
+            {
+                let mut conn = PgConnection::establish(&url_for_database(&database_url(), &building)).unwrap();
+                deskpulse::db::run_migrations(&mut conn).expect("migrate the template database");
+            }
+            diesel::sql_query(format!("ALTER DATABASE {building} RENAME TO {name}")).execute(&mut admin).unwrap();
+        }
+        diesel::sql_query("SELECT pg_advisory_unlock(727272)").execute(&mut admin).expect("unlock");
+        name
+    })
+}
+
+/// A database of its own for one test, dropped when the test ends.
+pub struct TestDatabase {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDatabase {
+    /// A migrated database, cloned from the template.
+    pub fn migrated() -> TestDatabase {
+        Self::create(Some(template_database()))
+    }
+
+    /// A database with nothing in it.
+    pub fn empty() -> TestDatabase {
+        Self::create(None)
+    }
+
+    fn create(template: Option<&str>) -> TestDatabase {
+        let name = format!("deskpulse_test_{}", uuid::Uuid::new_v4().simple());
+        let template = template.map(|t| format!(" TEMPLATE {t}")).unwrap_or_default();
+        diesel::sql_query(format!("CREATE DATABASE {name}{template}")).execute(&mut admin_connection()).unwrap();
+        let url = url_for_database(&database_url(), &name);
+        TestDatabase { name, url }
+    }
+
+    pub fn connect(&self) -> PgConnection {
+        PgConnection::establish(&self.url).expect("connect to the test database")
+    }
+}
+
+impl Drop for TestDatabase {
+    fn drop(&mut self) {
+        let _ = diesel::sql_query(format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+            .execute(&mut admin_connection());
+    }
+}
+
+pub fn jwt_settings() -> JwtSettings {
+    JwtSettings { secret: Some(TEST_SECRET.parse().unwrap()), ..JwtSettings::default() }
+}
+
+pub fn serve_settings(database_url: &str) -> ServeSettings {
+    ServeSettings {
+        server: ServerSettings {
+            bind: "127.0.0.1:0".parse().unwrap(),
+            graphiql: true,
+            max_body_bytes: 1_048_576,
+            workers: Some(2),
+        },
+        database: DatabaseSettings {
+            url: database_url.parse::<Secret>().unwrap(),
+            pool_size: 8,
+            pool_timeout: Duration::from_secs(5),
+            statement_timeout: Duration::from_secs(30),
+        },
+        jwt: jwt_settings(),
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub keys: TokenKeys,
+    /// Held so the database lives as long as the test's server.
+    pub _database: TestDatabase,
+}
+
+/// A server on a free port over a fresh migrated database, ready to answer.
+pub async fn spawn_app() -> TestApp {
+    let database = TestDatabase::migrated();
+    let settings = serve_settings(&database.url);
+    let address = start_server(&settings).await;
+    let app = TestApp {
+        address,
+        client: client(),
+        keys: TokenKeys::from_settings(&settings.jwt).unwrap(),
+        _database: database,
+    };
+    app.wait_until_ready(Duration::from_secs(30)).await;
+    app
+}
+
+/// Starts a server with `settings` and returns its base address (it may not be ready yet).
+pub async fn start_server(settings: &ServeSettings) -> String {
+    let application = Application::build(settings).expect("build the application");
+    let address = format!("http://127.0.0.1:{}", application.port());
+    tokio::spawn(application.run_until_stopped());
+    address
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(60)).build().unwrap()
+}
+
+impl TestApp {
+    pub fn token(&self, role: Role, subject: &str) -> String {
+        self.keys.issue(subject, role, None, Duration::from_secs(3600)).unwrap()
+    }
+
+    pub fn supervisor(&self) -> String {
+        self.token(Role::Supervisor, "sam.supervisor")
+    }
+
+    /// Posts one GraphQL operation and returns the HTTP status and the JSON body.
+    pub async fn graphql(&self, token: Option<&str>, query: &str, variables: Value) -> (u16, Value) {
+        let mut request = self.client.post(format!("{}/graphql", self.address)).json(&json!({
+            "query": query,
+            "variables": variables,
+        }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("send the GraphQL request");
+        let status = response.status().as_u16();
+        (status, response.json().await.expect("a JSON body"))
+    }
+
+    /// Like [`graphql`](Self::graphql), but fails the test on any error and returns `data`.
+    pub async fn query_ok(&self, token: &str, query: &str, variables: Value) -> Value {
+        let (status, body) = self.graphql(Some(token), query, variables).await;
+        assert_eq!(status, 200, "unexpected status, body: {body}");
+        assert!(body.get("errors").is_none(), "unexpected errors: {body}");
+        body["data"].clone()
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(format!("{}{path}", self.address)).send().await.expect("send the request")
+    }
+
+    pub async fn wait_until_ready(&self, timeout: Duration) {
+        wait_for_status(&self.client, &format!("{}/readyz", self.address), 200, timeout).await;
+    }
+}
+
+/// Polls `url` until it answers `status`; panics after `timeout`.
+pub async fn wait_for_status(client: &reqwest::Client, url: &str, status: u16, timeout: Duration) {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(response) = client.get(url).send().await
+            && response.status().as_u16() == status
+        {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} did not answer {status} within {timeout:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `extensions.code` of each error in a GraphQL response.
+pub fn error_codes(body: &Value) -> Vec<String> {
+    body["errors"]
+        .as_array()
+        .map(|errors| errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned()).collect())
+        .unwrap_or_default()
+}

@@ -1,0 +1,11 @@
+//! Integration tests: a real server on a free port, a fresh PostgreSQL database per test (cloned
+//! from a migrated template), real HTTP requests with real tokens. One test binary, so it links
+//! once.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod health;
+mod migrations;
+mod schema;
