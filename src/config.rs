@@ -135,6 +135,12 @@ pub struct ServerSettings {
           default_value_t = 1_048_576, value_parser = clap::value_parser!(u64).range(1024..=104_857_600))]
     pub max_body_bytes: u64,
 
+    /// Add an `X-Db-Statements` header to GraphQL responses with the number of SQL statements the
+    /// operation ran (for finding N+1 queries from a frontend).
+    #[arg(long = "expose-statement-count", env = "DESKPULSE_EXPOSE_STATEMENT_COUNT", value_name = "BOOL",
+          default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub expose_statement_count: bool,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long = "workers", env = "DESKPULSE_WORKERS", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]

@@ -1,9 +1,11 @@
 //! The database: an r2d2 pool of diesel connections, the one helper every query goes through,
 //! and the embedded migrations.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use diesel::connection::SimpleConnection;
+use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
 use diesel::{Connection, RunQueryDsl};
@@ -36,10 +38,12 @@ impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
     }
 }
 
-/// The shared handle to the database.
+/// The shared handle to the database. A request works with its own copy, whose statement counter
+/// tells how many SQL statements the request ran.
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
+    statements: Arc<AtomicU64>,
 }
 
 impl Db {
@@ -54,7 +58,17 @@ impl Db {
             .connection_customizer(Box::new(SessionSetup { statement_timeout: settings.statement_timeout }))
             .error_handler(Box::new(r2d2::LoggingErrorHandler))
             .build_unchecked(manager);
-        Db { pool }
+        Db { pool, statements: Arc::default() }
+    }
+
+    /// A handle on the same pool with a fresh statement counter, for one request.
+    pub fn for_request(&self) -> Db {
+        Db { pool: self.pool.clone(), statements: Arc::default() }
+    }
+
+    /// SQL statements run through this handle (and its clones) so far.
+    pub fn statements_run(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool, never on an async worker,
@@ -65,11 +79,20 @@ impl Db {
         T: Send + 'static,
     {
         let pool = self.pool.clone();
+        let statements = self.statements.clone();
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
             let mut conn = pool.get()?;
-            work(&mut conn)
+            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+                if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+                    statements.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+            let result = work(&mut conn);
+            // Back in the pool, the connection's own checks count for nobody.
+            conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+            result
         })
         .await
         .map_err(AppError::internal)?

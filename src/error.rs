@@ -29,6 +29,15 @@ pub enum AppError {
     Unavailable(#[source] BoxError),
     #[error("internal error")]
     Internal(#[source] BoxError),
+    /// An error shared by several resolvers (a DataLoader's batch failed once for all of them).
+    #[error("{0}")]
+    Shared(std::sync::Arc<AppError>),
+}
+
+impl From<std::sync::Arc<AppError>> for AppError {
+    fn from(shared: std::sync::Arc<AppError>) -> Self {
+        AppError::Shared(shared)
+    }
 }
 
 impl AppError {
@@ -40,16 +49,24 @@ impl AppError {
         AppError::Internal(err.into())
     }
 
+    /// The error itself, looking through [`AppError::Shared`].
+    pub fn root(&self) -> &AppError {
+        match self {
+            AppError::Shared(inner) => inner.root(),
+            other => other,
+        }
+    }
+
     /// The stable `extensions.code` clients branch on.
     pub fn code(&self) -> &'static str {
-        match self {
+        match self.root() {
             AppError::Unauthenticated(_) => "UNAUTHENTICATED",
             AppError::Forbidden(_) => "FORBIDDEN",
             AppError::BadUserInput { .. } => "BAD_USER_INPUT",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
             AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
-            AppError::Internal(_) => "INTERNAL",
+            AppError::Internal(_) | AppError::Shared(_) => "INTERNAL",
         }
     }
 }
@@ -77,7 +94,7 @@ impl From<r2d2::Error> for AppError {
 /// [`AppError`] are async-graphql's own (parse, validation, input coercion): the client's input.
 pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
     for error in errors {
-        let (code, field, hide_message) = match error.source::<AppError>() {
+        let (code, field, hide_message) = match error.source::<AppError>().map(AppError::root) {
             Some(app_error) => {
                 match app_error {
                     AppError::Internal(cause) => {

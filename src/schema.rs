@@ -164,6 +164,7 @@ diesel::table! {
         external_ref -> Nullable<Text>,
         created_at -> Timestamptz,
         updated_at -> Timestamptz,
+        priority_rank -> Int2,
     }
 }
 

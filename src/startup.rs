@@ -57,8 +57,9 @@ impl Application {
 
         tokio::spawn(migrate_until_done(settings.database.url.clone(), startup.clone()));
 
-        let schema = schema_builder().data(db.clone()).finish();
-        let state = web::Data::new(AppState { schema, keys, db, startup });
+        let schema = schema_builder().finish();
+        let expose_statement_count = settings.server.expose_statement_count;
+        let state = web::Data::new(AppState { schema, keys, db, startup, expose_statement_count });
         let graphiql = settings.server.graphiql;
         let body_limit = usize::try_from(settings.server.max_body_bytes).unwrap_or(usize::MAX);
         let mut server = HttpServer::new(move || {

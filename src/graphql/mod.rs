@@ -3,9 +3,13 @@
 //! Resolvers check permissions, validate input shape and call store functions; they never build
 //! SQL.
 
+mod loaders;
+mod pagination;
+mod staff;
 mod system;
+mod tickets;
 
-use async_graphql::{Context, EmptyMutation, EmptySubscription, MergedObject, Schema, SchemaBuilder};
+use async_graphql::{Context, EmptySubscription, ID, MergedObject, Request, Schema, SchemaBuilder};
 
 use crate::auth::Caller;
 use crate::db::Db;
@@ -13,9 +17,13 @@ use crate::error::AppError;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(system::SystemQuery);
+pub struct QueryRoot(system::SystemQuery, staff::StaffQuery, tickets::TicketQuery);
 
-pub type AppSchema = Schema<QueryRoot, EmptyMutation, EmptySubscription>;
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(staff::StaffMutation, tickets::TicketMutation);
+
+pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
 /// Deepest selection nesting a query may use.
 pub const MAX_DEPTH: usize = 16;
@@ -23,8 +31,8 @@ pub const MAX_DEPTH: usize = 16;
 pub const MAX_COMPLEXITY: usize = 20_000;
 
 /// The schema's types and limits, without the server's data: `export-schema` prints this.
-pub fn schema_builder() -> SchemaBuilder<QueryRoot, EmptyMutation, EmptySubscription> {
-    Schema::build(QueryRoot::default(), EmptyMutation, EmptySubscription)
+pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
         .limit_depth(MAX_DEPTH)
         .limit_complexity(MAX_COMPLEXITY)
 }
@@ -34,12 +42,26 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
+/// Attaches what one request's resolvers read: the caller, the request's database handle and
+/// its own DataLoaders.
+pub fn prepare_request(request: Request, caller: Caller, db: &Db) -> Request {
+    request.data(caller).data(loaders::Loaders::new(db)).data(db.clone())
+}
+
 /// The authenticated caller of the current request.
 pub fn caller<'a>(ctx: &Context<'a>) -> Result<&'a Caller, AppError> {
     ctx.data_opt::<Caller>().ok_or_else(|| AppError::Unauthenticated("a bearer token is required".into()))
 }
 
-/// The database handle the server attached to the schema.
+/// The current request's database handle.
 pub fn db<'a>(ctx: &Context<'a>) -> Result<&'a Db, AppError> {
-    ctx.data_opt::<Db>().ok_or_else(|| AppError::internal("the schema has no database attached"))
+    ctx.data_opt::<Db>().ok_or_else(|| AppError::internal("the request has no database attached"))
+}
+
+/// A record id from a GraphQL `ID`.
+pub fn parse_id(field: &str, id: &ID) -> Result<i64, AppError> {
+    id.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| AppError::bad_input(field, format!("{:?} is not an id", id.as_str())))
 }

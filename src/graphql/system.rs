@@ -1,20 +1,32 @@
 //! Who am I, and the service's own state.
 
-use async_graphql::{Context, ID, Object, SimpleObject};
+use async_graphql::{ComplexObject, Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
+use super::loaders::Loaders;
+use super::staff::TechnicianNode;
 use super::{caller, db};
 use crate::auth::{Role, RoleGuard};
 use crate::error::AppError;
 
 /// The caller as the server sees their token.
 #[derive(SimpleObject)]
+#[graphql(complex)]
 pub struct Viewer {
     /// The token's subject: recorded as the actor of every change this caller makes.
     pub subject: String,
     pub role: Role,
     /// The technician this caller acts as, when the token names one.
     pub technician_id: Option<ID>,
+}
+
+#[ComplexObject]
+impl Viewer {
+    /// The technician the token is linked to, when it names one that exists.
+    async fn technician(&self, ctx: &Context<'_>) -> Result<Option<TechnicianNode>, AppError> {
+        let Some(id) = caller(ctx)?.technician_id else { return Ok(None) };
+        Ok(ctx.data_unchecked::<Loaders>().technicians.load_one(id).await?.map(TechnicianNode))
+    }
 }
 
 /// The server and its database, for supervisors checking a deployment.

@@ -6,6 +6,10 @@ use async_graphql::http::GraphiQLSource;
 use super::{AppState, RequestId, refuse};
 use crate::auth::{Caller, TokenError};
 use crate::error::finish_response_errors;
+use crate::graphql::prepare_request;
+
+/// Response header with the number of SQL statements the operation ran (when enabled).
+pub const STATEMENT_COUNT_HEADER: &str = "x-db-statements";
 
 /// POST /graphql: one operation per request, authenticated by a bearer token. Nothing executes
 /// unless the request is well-formed and the token valid.
@@ -57,10 +61,17 @@ pub async fn execute(request: HttpRequest, body: web::Bytes, state: web::Data<Ap
         );
     }
 
-    let operation = operation.data(caller).data(RequestId(request_id.clone()));
+    let db = state.db.for_request();
+    let operation = prepare_request(operation, caller, &db);
     let mut response = state.schema.execute(operation).await;
     finish_response_errors(&mut response.errors, &request_id);
-    HttpResponse::Ok().json(response)
+    let statements = db.statements_run();
+    tracing::info!(statements, "graphql operation finished");
+    let mut http_response = HttpResponse::Ok();
+    if state.expose_statement_count {
+        http_response.insert_header((STATEMENT_COUNT_HEADER, statements.to_string()));
+    }
+    http_response.json(response)
 }
 
 fn is_json(request: &HttpRequest) -> bool {

@@ -39,6 +39,8 @@ pub struct AppState {
     pub keys: Arc<TokenKeys>,
     pub db: Db,
     pub startup: Arc<Startup>,
+    /// Answer each GraphQL request with its SQL statement count (`X-Db-Statements`).
+    pub expose_statement_count: bool,
 }
 
 pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {

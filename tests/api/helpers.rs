@@ -136,6 +136,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             bind: "127.0.0.1:0".parse().unwrap(),
             graphiql: true,
             max_body_bytes: 1_048_576,
+            expose_statement_count: true,
             workers: Some(2),
         },
         database: DatabaseSettings {
@@ -152,8 +153,7 @@ pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
     pub keys: TokenKeys,
-    /// Held so the database lives as long as the test's server.
-    pub _database: TestDatabase,
+    pub database: TestDatabase,
 }
 
 /// A server on a free port over a fresh migrated database, ready to answer.
@@ -161,12 +161,7 @@ pub async fn spawn_app() -> TestApp {
     let database = TestDatabase::migrated();
     let settings = serve_settings(&database.url);
     let address = start_server(&settings).await;
-    let app = TestApp {
-        address,
-        client: client(),
-        keys: TokenKeys::from_settings(&settings.jwt).unwrap(),
-        _database: database,
-    };
+    let app = TestApp { address, client: client(), keys: TokenKeys::from_settings(&settings.jwt).unwrap(), database };
     app.wait_until_ready(Duration::from_secs(30)).await;
     app
 }
@@ -186,6 +181,14 @@ pub fn client() -> reqwest::Client {
 impl TestApp {
     pub fn token(&self, role: Role, subject: &str) -> String {
         self.keys.issue(subject, role, None, Duration::from_secs(3600)).unwrap()
+    }
+
+    pub fn technician_token(&self, subject: &str, technician_id: i64) -> String {
+        self.keys.issue(subject, Role::Technician, Some(technician_id), Duration::from_secs(3600)).unwrap()
+    }
+
+    pub fn admin(&self) -> String {
+        self.token(Role::Admin, "ada.admin")
     }
 
     pub fn supervisor(&self) -> String {
@@ -212,6 +215,75 @@ impl TestApp {
         assert_eq!(status, 200, "unexpected status, body: {body}");
         assert!(body.get("errors").is_none(), "unexpected errors: {body}");
         body["data"].clone()
+    }
+
+    /// Like [`graphql`](Self::graphql), but expects exactly one error and returns its code.
+    pub async fn query_error(&self, token: &str, query: &str, variables: Value) -> (String, Value) {
+        let (status, body) = self.graphql(Some(token), query, variables).await;
+        assert_eq!(status, 200, "unexpected status, body: {body}");
+        let codes = error_codes(&body);
+        assert_eq!(codes.len(), 1, "expected one error: {body}");
+        (codes[0].clone(), body["errors"][0].clone())
+    }
+
+    /// A number from SQL run straight against the test's database.
+    pub fn count(&self, sql: &str) -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::sql_query(format!("SELECT ({sql})::bigint AS n"))
+            .get_result::<Row>(&mut self.database.connect())
+            .expect("run the counting query")
+            .n
+    }
+
+    /// Creates a technician (as ADMIN) and returns its id.
+    pub async fn create_technician(&self, name: &str, team: &str) -> i64 {
+        let email = format!("{}@example.test", name.to_lowercase().replace(' ', "."));
+        let data = self
+            .query_ok(
+                &self.admin(),
+                "mutation($input: CreateTechnicianInput!) { createTechnician(input: $input) { id } }",
+                json!({ "input": { "name": name, "email": email, "team": team } }),
+            )
+            .await;
+        data["createTechnician"]["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Creates a customer and returns its id.
+    pub async fn create_customer(&self, name: &str) -> i64 {
+        let data = self
+            .query_ok(
+                &self.supervisor(),
+                "mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }",
+                json!({ "input": { "name": name } }),
+            )
+            .await;
+        data["createCustomer"]["id"].as_str().unwrap().parse().unwrap()
+    }
+
+    /// Creates a ticket with `input` (merged over sensible defaults) as `token`'s caller and
+    /// returns it (id, number, status, version).
+    pub async fn create_ticket(&self, token: &str, customer_id: i64, input: Value) -> Value {
+        let mut full = json!({
+            "customerId": customer_id.to_string(),
+            "subject": "Printer offline",
+            "category": "hardware",
+            "channel": "PHONE",
+        });
+        for (key, value) in input.as_object().expect("an object").iter() {
+            full[key] = value.clone();
+        }
+        let data = self
+            .query_ok(
+                token,
+                "mutation($input: CreateTicketInput!) { createTicket(input: $input) { id number status version } }",
+                json!({ "input": full }),
+            )
+            .await;
+        data["createTicket"].clone()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

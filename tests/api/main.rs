@@ -9,3 +9,5 @@ mod cli;
 mod health;
 mod migrations;
 mod schema;
+mod staff;
+mod tickets;

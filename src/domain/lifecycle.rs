@@ -1,0 +1,151 @@
+//! The ticket lifecycle: which transitions exist and what each does to the ticket's timestamps.
+
+use chrono::{DateTime, Utc};
+
+use super::{EventKind, TicketStatus};
+
+impl TicketStatus {
+    /// The statuses a ticket in this status may move to, and nothing else.
+    pub fn allowed_next(self) -> &'static [TicketStatus] {
+        use TicketStatus::*;
+        match self {
+            Open => &[InProgress, Resolved],
+            InProgress => &[Resolved],
+            Resolved => &[InProgress, Closed],
+            Closed => &[],
+        }
+    }
+}
+
+/// The lifecycle fields of a ticket, before or after a transition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LifecycleState {
+    pub status: TicketStatus,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub first_resolved_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub reopen_count: i32,
+}
+
+/// A transition the lifecycle does not allow.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("a {from} ticket cannot move to {to}; allowed next: {}", allowed_list(*from))]
+pub struct InvalidTransition {
+    pub from: TicketStatus,
+    pub to: TicketStatus,
+}
+
+fn allowed_list(from: TicketStatus) -> String {
+    let allowed = from.allowed_next();
+    if allowed.is_empty() {
+        "none (CLOSED is final)".to_owned()
+    } else {
+        allowed.iter().map(|status| status.as_str()).collect::<Vec<_>>().join(", ")
+    }
+}
+
+/// The state after moving `state` to `to` at `at`, and the kind of event that records it.
+///
+/// - Leaving OPEN is the first response unless an earlier one is already recorded.
+/// - A resolution sets `resolved_at`; the first one also sets `first_resolved_at`, for good.
+/// - A reopen (RESOLVED -> IN_PROGRESS) clears `resolved_at` and counts the reopen.
+pub fn transition(
+    state: &LifecycleState,
+    to: TicketStatus,
+    at: DateTime<Utc>,
+) -> Result<(LifecycleState, EventKind), InvalidTransition> {
+    use TicketStatus::*;
+    let from = state.status;
+    if !from.allowed_next().contains(&to) {
+        return Err(InvalidTransition { from, to });
+    }
+    let mut next = state.clone();
+    next.status = to;
+    if from == Open {
+        next.first_response_at = Some(state.first_response_at.map_or(at, |earlier| earlier.min(at)));
+    }
+    let kind = match (from, to) {
+        (Resolved, InProgress) => {
+            next.resolved_at = None;
+            next.reopen_count += 1;
+            EventKind::Reopened
+        }
+        (_, Resolved) => {
+            next.resolved_at = Some(at);
+            next.first_resolved_at = Some(state.first_resolved_at.unwrap_or(at));
+            EventKind::StatusChanged
+        }
+        (_, Closed) => {
+            next.closed_at = Some(at);
+            EventKind::StatusChanged
+        }
+        _ => EventKind::StatusChanged,
+    };
+    Ok((next, kind))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 3, 1, 10, minute, 0).unwrap()
+    }
+
+    fn open() -> LifecycleState {
+        LifecycleState {
+            status: TicketStatus::Open,
+            first_response_at: None,
+            first_resolved_at: None,
+            resolved_at: None,
+            closed_at: None,
+            reopen_count: 0,
+        }
+    }
+
+    #[test]
+    fn only_the_documented_transitions_exist() {
+        use TicketStatus::*;
+        let allowed =
+            [(Open, InProgress), (Open, Resolved), (InProgress, Resolved), (Resolved, InProgress), (Resolved, Closed)];
+        for from in TicketStatus::ALL {
+            for to in TicketStatus::ALL {
+                let state = LifecycleState { status: *from, ..open() };
+                let result = transition(&state, *to, at(1));
+                assert_eq!(result.is_ok(), allowed.contains(&(*from, *to)), "{from} -> {to}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_reopen_counts_and_clears_the_resolution_but_keeps_the_first() {
+        let (progress, _) = transition(&open(), TicketStatus::InProgress, at(1)).unwrap();
+        assert_eq!(progress.first_response_at, Some(at(1)));
+        let (resolved, _) = transition(&progress, TicketStatus::Resolved, at(2)).unwrap();
+        let (reopened, kind) = transition(&resolved, TicketStatus::InProgress, at(3)).unwrap();
+        assert_eq!(kind, EventKind::Reopened);
+        assert_eq!((reopened.reopen_count, reopened.resolved_at, reopened.first_resolved_at), (1, None, Some(at(2))));
+        let (again, _) = transition(&reopened, TicketStatus::Resolved, at(4)).unwrap();
+        assert_eq!((again.first_resolved_at, again.resolved_at), (Some(at(2)), Some(at(4))));
+        assert_eq!(again.first_response_at, Some(at(1)), "only leaving OPEN is a first response");
+    }
+
+    #[test]
+    fn an_earlier_first_response_is_kept() {
+        let state = LifecycleState { first_response_at: Some(at(0)), ..open() };
+        let (next, _) = transition(&state, TicketStatus::Resolved, at(5)).unwrap();
+        assert_eq!(next.first_response_at, Some(at(0)));
+        assert_eq!(next.first_resolved_at, Some(at(5)));
+    }
+
+    #[test]
+    fn the_refusal_names_the_current_state_and_the_allowed_ones() {
+        let closed = LifecycleState { status: TicketStatus::Closed, ..open() };
+        let error = transition(&closed, TicketStatus::Open, at(1)).unwrap_err();
+        assert_eq!(error.to_string(), "a CLOSED ticket cannot move to OPEN; allowed next: none (CLOSED is final)");
+        let error = transition(&open(), TicketStatus::Closed, at(1)).unwrap_err();
+        assert_eq!(error.to_string(), "a OPEN ticket cannot move to CLOSED; allowed next: IN_PROGRESS, RESOLVED");
+    }
+}

@@ -1,0 +1,70 @@
+//! Input limits, checked before anything is written. The migrations' CHECKs hold the same bounds,
+//! so nothing longer reaches the database by another path. docs/api.md lists them.
+
+use crate::error::AppError;
+
+pub const NAME_MAX: usize = 200;
+pub const EMAIL_MAX: usize = 320;
+pub const PHONE_MAX: usize = 50;
+pub const ORGANIZATION_MAX: usize = 200;
+pub const TEAM_MAX: usize = 100;
+pub const SUBJECT_MAX: usize = 200;
+pub const DESCRIPTION_MAX: usize = 20_000;
+pub const CATEGORY_MAX: usize = 64;
+pub const NOTE_MAX: usize = 20_000;
+pub const SEARCH_MAX: usize = 200;
+/// Largest page a list field returns.
+pub const PAGE_MAX: i32 = 100;
+
+/// A required text: trimmed, non-empty, at most `max` characters.
+pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
+    let trimmed = value.trim();
+    if trimmed.is_empty() {
+        return Err(AppError::bad_input(field, "must not be empty"));
+    }
+    bounded(field, trimmed, max)?;
+    Ok(trimmed.to_owned())
+}
+
+/// An optional text: trimmed; empty means absent.
+pub fn optional_text(field: &str, value: Option<&str>, max: usize) -> Result<Option<String>, AppError> {
+    match value.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(trimmed) => bounded(field, trimmed, max).map(|()| Some(trimmed.to_owned())),
+    }
+}
+
+/// A free text kept as written (descriptions, notes), at most `max` characters.
+pub fn free_text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
+    bounded(field, value, max)?;
+    Ok(value.to_owned())
+}
+
+fn bounded(field: &str, value: &str, max: usize) -> Result<(), AppError> {
+    let length = value.chars().count();
+    if length > max {
+        return Err(AppError::bad_input(field, format!("at most {max} characters, got {length}")));
+    }
+    if value.contains('\0') {
+        return Err(AppError::bad_input(field, "must not contain NUL characters"));
+    }
+    Ok(())
+}
+
+/// An e-mail address: trimmed, bounded, with something on both sides of one `@`.
+pub fn email(field: &str, value: &str) -> Result<String, AppError> {
+    let email = required_text(field, value, EMAIL_MAX)?;
+    match email.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && !domain.is_empty() && !domain.contains('@') => Ok(email),
+        _ => Err(AppError::bad_input(field, "is not an e-mail address")),
+    }
+}
+
+/// A page size: 1 to [`PAGE_MAX`].
+pub fn page_size(field: &str, first: Option<i32>, default: i32) -> Result<i64, AppError> {
+    let first = first.unwrap_or(default);
+    if !(1..=PAGE_MAX).contains(&first) {
+        return Err(AppError::bad_input(field, format!("must be between 1 and {PAGE_MAX}, got {first}")));
+    }
+    Ok(i64::from(first))
+}

@@ -1,0 +1,103 @@
+//! The rules of the help desk in plain Rust, without I/O: the enumerations every layer shares,
+//! the ticket lifecycle, who may change what, and input limits.
+
+pub mod lifecycle;
+pub mod limits;
+pub mod permissions;
+
+/// An enumeration stored as TEXT (with a CHECK in the migration), exposed as a GraphQL enum.
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(
+            async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
+            serde::Serialize, serde::Deserialize, diesel::AsExpression, diesel::FromSqlRow,
+        )]
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        pub enum $name {
+            $($(#[$vmeta])* #[serde(rename = $text)] $variant),+
+        }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl std::str::FromStr for $name {
+            type Err = String;
+            fn from_str(text: &str) -> Result<Self, String> {
+                match text {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(format!("unknown {} {other:?}", stringify!($name))),
+                }
+            }
+        }
+
+        impl diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn to_sql<'b>(&'b self, out: &mut diesel::serialize::Output<'b, '_, diesel::pg::Pg>)
+                -> diesel::serialize::Result {
+                <str as diesel::serialize::ToSql<diesel::sql_types::Text, diesel::pg::Pg>>::to_sql(self.as_str(), out)
+            }
+        }
+
+        impl diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg> for $name {
+            fn from_sql(bytes: diesel::pg::PgValue<'_>) -> diesel::deserialize::Result<Self> {
+                let text = <String as diesel::deserialize::FromSql<diesel::sql_types::Text, diesel::pg::Pg>>::from_sql(bytes)?;
+                Ok(text.parse()?)
+            }
+        }
+    };
+}
+
+text_enum! {
+    /// How urgent a ticket is.
+    Priority {
+        Low => "LOW",
+        Normal => "NORMAL",
+        High => "HIGH",
+        Urgent => "URGENT",
+    }
+}
+
+text_enum! {
+    /// How a support request came in.
+    TicketChannel {
+        Phone => "PHONE",
+        Email => "EMAIL",
+        Chat => "CHAT",
+        Web => "WEB",
+    }
+}
+
+text_enum! {
+    /// Where a ticket is in its lifecycle: OPEN -> IN_PROGRESS -> RESOLVED -> CLOSED, plus
+    /// OPEN -> RESOLVED and the reopen RESOLVED -> IN_PROGRESS.
+    TicketStatus {
+        Open => "OPEN",
+        InProgress => "IN_PROGRESS",
+        Resolved => "RESOLVED",
+        Closed => "CLOSED",
+    }
+}
+
+text_enum! {
+    /// What a ticket event records.
+    EventKind {
+        Created => "CREATED",
+        Assigned => "ASSIGNED",
+        StatusChanged => "STATUS_CHANGED",
+        Reopened => "REOPENED",
+        PriorityChanged => "PRIORITY_CHANGED",
+        NoteAdded => "NOTE_ADDED",
+        Rated => "RATED",
+    }
+}

@@ -1,0 +1,71 @@
+//! Who may change a ticket.
+
+use crate::auth::{Caller, Role};
+use crate::error::AppError;
+
+/// SUPERVISOR and ADMIN change any ticket; a TECHNICIAN changes only tickets assigned to them.
+pub fn may_change_ticket(caller: &Caller, assignee_id: Option<i64>) -> Result<(), AppError> {
+    if caller.has_role(Role::Supervisor) {
+        return Ok(());
+    }
+    let me = acting_technician(caller)?;
+    match assignee_id {
+        Some(assignee) if assignee == me => Ok(()),
+        Some(_) => Err(AppError::Forbidden("this ticket is assigned to another technician".into())),
+        None => Err(AppError::Forbidden("this ticket is unassigned: take it (assign it to yourself) first".into())),
+    }
+}
+
+/// Assignment: SUPERVISOR and ADMIN assign anyone; a TECHNICIAN takes an unassigned ticket or
+/// hands back (unassigns) their own.
+pub fn may_assign(caller: &Caller, current: Option<i64>, new: Option<i64>) -> Result<(), AppError> {
+    if caller.has_role(Role::Supervisor) {
+        return Ok(());
+    }
+    let me = acting_technician(caller)?;
+    match (current, new) {
+        (None, Some(new)) if new == me => Ok(()),
+        (Some(current), None) if current == me => Ok(()),
+        (Some(current), Some(new)) if current == me && new == me => Ok(()),
+        (Some(current), _) if current != me => {
+            Err(AppError::Forbidden("this ticket is assigned to another technician".into()))
+        }
+        _ => {
+            Err(AppError::Forbidden("a technician can only take a ticket for themselves; supervisors reassign".into()))
+        }
+    }
+}
+
+/// The technician a TECHNICIAN token acts as.
+pub fn acting_technician(caller: &Caller) -> Result<i64, AppError> {
+    caller
+        .technician_id
+        .ok_or_else(|| AppError::Forbidden("your token is not linked to a technician (technician_id claim)".into()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn technician(id: i64) -> Caller {
+        Caller { subject: format!("tech-{id}"), role: Role::Technician, technician_id: Some(id) }
+    }
+
+    #[test]
+    fn technicians_change_their_own_tickets_only() {
+        assert!(may_change_ticket(&technician(1), Some(1)).is_ok());
+        assert!(may_change_ticket(&technician(1), Some(2)).is_err());
+        assert!(may_change_ticket(&technician(1), None).is_err());
+        let supervisor = Caller { subject: "s".into(), role: Role::Supervisor, technician_id: None };
+        assert!(may_change_ticket(&supervisor, Some(2)).is_ok());
+    }
+
+    #[test]
+    fn technicians_take_unassigned_tickets_and_hand_back_their_own() {
+        assert!(may_assign(&technician(1), None, Some(1)).is_ok());
+        assert!(may_assign(&technician(1), Some(1), None).is_ok());
+        assert!(may_assign(&technician(1), None, Some(2)).is_err());
+        assert!(may_assign(&technician(1), Some(2), Some(1)).is_err());
+        assert!(may_assign(&technician(1), Some(1), Some(2)).is_err());
+    }
+}

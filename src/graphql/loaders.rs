@@ -1,0 +1,68 @@
+//! Per-request DataLoaders: every nested object (assignee, customer, timeline) is fetched in one
+//! batched statement per kind, however many parents a page holds. Built for each request, never
+//! shared across requests, so no cache crosses users.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
+
+use crate::db::Db;
+use crate::error::AppError;
+use crate::models::{Customer, Technician, TicketEvent};
+use crate::store;
+
+/// Each loader caches for the request's lifetime, so what a list prefetched (see
+/// [`Loaders::prefetch`]) costs nothing when each row's resolver asks for it.
+pub struct Loaders {
+    pub technicians: DataLoader<TechnicianLoader, HashMapCache>,
+    pub customers: DataLoader<CustomerLoader, HashMapCache>,
+    pub timelines: DataLoader<TimelineLoader, HashMapCache>,
+}
+
+impl Loaders {
+    pub fn new(db: &Db) -> Loaders {
+        Loaders {
+            technicians: DataLoader::with_cache(TechnicianLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            customers: DataLoader::with_cache(CustomerLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            timelines: DataLoader::with_cache(TimelineLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+        }
+    }
+}
+
+pub struct TechnicianLoader(Db);
+
+impl Loader<i64> for TechnicianLoader {
+    type Value = Technician;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Technician>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::technicians::by_ids(conn, &keys)).await.map_err(Arc::new)
+    }
+}
+
+pub struct CustomerLoader(Db);
+
+impl Loader<i64> for CustomerLoader {
+    type Value = Customer;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Customer>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::customers::by_ids(conn, &keys)).await.map_err(Arc::new)
+    }
+}
+
+/// A ticket's events in order, keyed by ticket id.
+pub struct TimelineLoader(Db);
+
+impl Loader<i64> for TimelineLoader {
+    type Value = Vec<TicketEvent>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<TicketEvent>>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::tickets::events_of(conn, &keys)).await.map_err(Arc::new)
+    }
+}

@@ -1,0 +1,304 @@
+//! Technicians and customers.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use chrono::{DateTime, Utc};
+
+use super::pagination::{TotalCount, decode_cursor, encode_cursor};
+use super::tickets::{TicketConnection, TicketFilterInput, TicketOrderInput, ticket_page};
+use super::{caller, db, loaders, parse_id};
+use crate::auth::{Role, RoleGuard};
+use crate::domain::limits::{self, NAME_MAX, ORGANIZATION_MAX, PHONE_MAX, SEARCH_MAX, TEAM_MAX};
+use crate::error::AppError;
+use crate::models::{Customer, NewCustomer, NewTechnician, Technician};
+use crate::store;
+use crate::store::customers::{CustomerChanges, CustomerCursor};
+use crate::store::technicians::TechnicianChanges;
+
+/// A member of the support staff.
+pub struct TechnicianNode(pub Technician);
+
+#[Object(name = "Technician")]
+impl TechnicianNode {
+    async fn id(&self) -> ID {
+        ID::from(self.0.id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn email(&self) -> &str {
+        &self.0.email
+    }
+    async fn team(&self) -> &str {
+        &self.0.team
+    }
+    /// A deactivated technician keeps their history but takes no new tickets.
+    async fn active(&self) -> bool {
+        self.0.active
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+}
+
+/// A person who asks for help. Contact details are personal data: staff only.
+pub struct CustomerNode(pub Customer);
+
+#[Object(name = "Customer")]
+impl CustomerNode {
+    async fn id(&self) -> ID {
+        ID::from(self.0.id)
+    }
+    async fn name(&self) -> &str {
+        &self.0.name
+    }
+    async fn email(&self) -> Option<&str> {
+        self.0.email.as_deref()
+    }
+    async fn phone(&self) -> Option<&str> {
+        self.0.phone.as_deref()
+    }
+    async fn organization(&self) -> Option<&str> {
+        self.0.organization.as_deref()
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+
+    /// This customer's tickets (the filter's customerId is ignored).
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TicketFilterInput>,
+        order_by: Option<TicketOrderInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<TicketConnection, AppError> {
+        let mut filter = filter.unwrap_or_default().into_store()?;
+        filter.customer_id = Some(self.0.id);
+        ticket_page(ctx, filter, order_by, first, after).await
+    }
+}
+
+#[derive(InputObject)]
+pub struct CreateTechnicianInput {
+    pub name: String,
+    pub email: String,
+    #[graphql(default)]
+    pub team: String,
+}
+
+/// Only the fields given change.
+#[derive(InputObject)]
+pub struct UpdateTechnicianInput {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub team: Option<String>,
+}
+
+#[derive(InputObject)]
+pub struct CustomerInput {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub organization: Option<String>,
+}
+
+/// Only the fields given change; `null` clears an optional field.
+#[derive(InputObject)]
+pub struct UpdateCustomerInput {
+    pub name: Option<String>,
+    pub email: MaybeUndefined<String>,
+    pub phone: MaybeUndefined<String>,
+    pub organization: MaybeUndefined<String>,
+}
+
+impl CustomerInput {
+    /// Validates and normalises the input; `prefix` names the input in errors.
+    pub fn into_new(self, prefix: &str) -> Result<NewCustomer, AppError> {
+        let field = |name: &str| format!("{prefix}{name}");
+        Ok(NewCustomer {
+            name: limits::required_text(&field("name"), &self.name, NAME_MAX)?,
+            email: self.email.as_deref().map(|e| limits::email(&field("email"), e)).transpose()?,
+            phone: limits::optional_text(&field("phone"), self.phone.as_deref(), PHONE_MAX)?,
+            organization: limits::optional_text(
+                &field("organization"),
+                self.organization.as_deref(),
+                ORGANIZATION_MAX,
+            )?,
+        })
+    }
+}
+
+fn optional_change(
+    field: &str,
+    value: MaybeUndefined<String>,
+    check: impl Fn(&str, &str) -> Result<Option<String>, AppError>,
+) -> Result<Option<Option<String>>, AppError> {
+    match value {
+        MaybeUndefined::Undefined => Ok(None),
+        MaybeUndefined::Null => Ok(Some(None)),
+        MaybeUndefined::Value(text) => Ok(Some(check(field, &text)?)),
+    }
+}
+
+pub type CustomerConnection = Connection<String, CustomerNode, TotalCount>;
+
+#[derive(Default)]
+pub struct StaffQuery;
+
+#[Object]
+impl StaffQuery {
+    /// One technician.
+    async fn technician(&self, ctx: &Context<'_>, id: ID) -> Result<Option<TechnicianNode>, AppError> {
+        let id = parse_id("id", &id)?;
+        let loaded = ctx.data_unchecked::<loaders::Loaders>().technicians.load_one(id).await?;
+        Ok(loaded.map(TechnicianNode))
+    }
+
+    /// Technicians by name; only active ones unless `includeInactive`, only one team's when given.
+    async fn technicians(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(default)] include_inactive: bool,
+        team: Option<String>,
+    ) -> Result<Vec<TechnicianNode>, AppError> {
+        let rows = db(ctx)?.run(move |conn| store::technicians::list(conn, !include_inactive, team.as_deref())).await?;
+        Ok(rows.into_iter().map(TechnicianNode).collect())
+    }
+
+    /// One customer.
+    async fn customer(&self, ctx: &Context<'_>, id: ID) -> Result<Option<CustomerNode>, AppError> {
+        let id = parse_id("id", &id)?;
+        let loaded = ctx.data_unchecked::<loaders::Loaders>().customers.load_one(id).await?;
+        Ok(loaded.map(CustomerNode))
+    }
+
+    /// Customers whose name, e-mail, phone or organization contains `search` (any case), by name.
+    async fn customers(
+        &self,
+        ctx: &Context<'_>,
+        search: Option<String>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<CustomerConnection, AppError> {
+        let limit = limits::page_size("first", first, 20)?;
+        let search = limits::optional_text("search", search.as_deref(), SEARCH_MAX)?;
+        let after =
+            decode_cursor::<(String, i64)>("after", after.as_deref())?.map(|(name, id)| CustomerCursor { name, id });
+        let has_previous = after.is_some();
+        let page_search = search.clone();
+        let mut rows = db(ctx)?
+            .run(move |conn| store::customers::search(conn, page_search.as_deref(), after.as_ref(), limit + 1))
+            .await?;
+        let has_next = rows.len() as i64 > limit;
+        rows.truncate(limit as usize);
+        let total = TotalCount::new(move |conn| store::customers::count(conn, search.as_deref()));
+        let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
+        connection.edges.extend(rows.into_iter().map(|row| {
+            let cursor = encode_cursor((row.name.clone(), row.id));
+            Edge::new(cursor, CustomerNode(row))
+        }));
+        Ok(connection)
+    }
+}
+
+#[derive(Default)]
+pub struct StaffMutation;
+
+#[Object]
+impl StaffMutation {
+    /// Adds a technician. ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    async fn create_technician(
+        &self,
+        ctx: &Context<'_>,
+        input: CreateTechnicianInput,
+    ) -> Result<TechnicianNode, AppError> {
+        let new = NewTechnician {
+            name: limits::required_text("name", &input.name, NAME_MAX)?,
+            email: limits::email("email", &input.email)?,
+            team: limits::optional_text("team", Some(&input.team), TEAM_MAX)?.unwrap_or_default(),
+        };
+        let row = db(ctx)?.run(move |conn| store::technicians::create(conn, &new)).await?;
+        Ok(TechnicianNode(row))
+    }
+
+    /// Changes a technician's name, e-mail or team. ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    async fn update_technician(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateTechnicianInput,
+    ) -> Result<TechnicianNode, AppError> {
+        let id = parse_id("id", &id)?;
+        let changes = TechnicianChanges {
+            name: input.name.map(|name| limits::required_text("name", &name, NAME_MAX)).transpose()?,
+            email: input.email.map(|email| limits::email("email", &email)).transpose()?,
+            team: input
+                .team
+                .map(|team| limits::optional_text("team", Some(&team), TEAM_MAX).map(Option::unwrap_or_default))
+                .transpose()?,
+            active: None,
+        };
+        set_technician(ctx, id, changes).await
+    }
+
+    /// Deactivates a technician: their history stays, they take no new tickets. ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    async fn deactivate_technician(&self, ctx: &Context<'_>, id: ID) -> Result<TechnicianNode, AppError> {
+        let id = parse_id("id", &id)?;
+        set_technician(ctx, id, TechnicianChanges { name: None, email: None, team: None, active: Some(false) }).await
+    }
+
+    /// Makes a deactivated technician active again. ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Admin)")]
+    async fn reactivate_technician(&self, ctx: &Context<'_>, id: ID) -> Result<TechnicianNode, AppError> {
+        let id = parse_id("id", &id)?;
+        set_technician(ctx, id, TechnicianChanges { name: None, email: None, team: None, active: Some(true) }).await
+    }
+
+    /// Adds a customer.
+    async fn create_customer(&self, ctx: &Context<'_>, input: CustomerInput) -> Result<CustomerNode, AppError> {
+        caller(ctx)?;
+        let new = input.into_new("")?;
+        let row = db(ctx)?.run(move |conn| store::customers::create(conn, &new)).await?;
+        Ok(CustomerNode(row))
+    }
+
+    /// Changes a customer's details.
+    async fn update_customer(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateCustomerInput,
+    ) -> Result<CustomerNode, AppError> {
+        let id = parse_id("id", &id)?;
+        let changes = CustomerChanges {
+            name: input.name.map(|name| limits::required_text("name", &name, NAME_MAX)).transpose()?,
+            email: optional_change("email", input.email, |field, text| limits::email(field, text).map(Some))?,
+            phone: optional_change("phone", input.phone, |field, text| {
+                limits::optional_text(field, Some(text), PHONE_MAX)
+            })?,
+            organization: optional_change("organization", input.organization, |field, text| {
+                limits::optional_text(field, Some(text), ORGANIZATION_MAX)
+            })?,
+        };
+        let now = Utc::now();
+        let row = db(ctx)?.run(move |conn| store::customers::update(conn, id, changes, now)).await?;
+        Ok(CustomerNode(row))
+    }
+}
+
+async fn set_technician(ctx: &Context<'_>, id: i64, changes: TechnicianChanges) -> Result<TechnicianNode, AppError> {
+    let now = Utc::now();
+    let row = db(ctx)?.run(move |conn| store::technicians::update(conn, id, changes, now)).await?;
+    Ok(TechnicianNode(row))
+}

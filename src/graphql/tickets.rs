@@ -1,0 +1,471 @@
+//! Tickets: logging requests, listing them, and moving them through their lifecycle.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, Enum, ID, InputObject, Object};
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::pagination::{TotalCount, decode_cursor, encode_cursor};
+use super::staff::{CustomerInput, CustomerNode, TechnicianNode};
+use super::{caller, db, loaders::Loaders, parse_id};
+use crate::auth::Role;
+use crate::domain::limits::{self, CATEGORY_MAX, DESCRIPTION_MAX, NOTE_MAX, SEARCH_MAX, SUBJECT_MAX};
+use crate::domain::permissions;
+use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
+use crate::error::AppError;
+use crate::models::{NewTicket, Ticket, TicketEvent};
+use crate::store;
+use crate::store::tickets::{AssigneeFilter, Change, CustomerRef, SortKey, TicketFilter, TicketOrder, TicketSort};
+
+/// How far a client's clock may run ahead or behind: an `openedAt` within this of now is "now".
+const CLOCK_SKEW_SECONDS: i64 = 60;
+
+/// A support request.
+pub struct TicketNode(pub Ticket);
+
+#[Object(name = "Ticket")]
+impl TicketNode {
+    async fn id(&self) -> ID {
+        ID::from(self.0.id)
+    }
+    /// The human ticket number, e.g. TS-000123.
+    async fn number(&self) -> &str {
+        &self.0.number
+    }
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<CustomerNode>, AppError> {
+        Ok(ctx.data_unchecked::<Loaders>().customers.load_one(self.0.customer_id).await?.map(CustomerNode))
+    }
+    async fn subject(&self) -> &str {
+        &self.0.subject
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn category(&self) -> &str {
+        &self.0.category
+    }
+    async fn priority(&self) -> Priority {
+        self.0.priority
+    }
+    async fn channel(&self) -> TicketChannel {
+        self.0.channel
+    }
+    async fn status(&self) -> TicketStatus {
+        self.0.status
+    }
+    /// The statuses this ticket may move to next.
+    async fn allowed_next_statuses(&self) -> Vec<TicketStatus> {
+        self.0.status.allowed_next().to_vec()
+    }
+    async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<TechnicianNode>, AppError> {
+        match self.0.assignee_id {
+            Some(id) => Ok(ctx.data_unchecked::<Loaders>().technicians.load_one(id).await?.map(TechnicianNode)),
+            None => Ok(None),
+        }
+    }
+    /// When the request came in (in the past for imported history).
+    async fn opened_at(&self) -> DateTime<Utc> {
+        self.0.opened_at
+    }
+    /// The earliest of the first outbound interaction and the first move out of OPEN.
+    async fn first_response_at(&self) -> Option<DateTime<Utc>> {
+        self.0.first_response_at
+    }
+    /// The first resolution; set once and never changed, also by reopens.
+    async fn first_resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.first_resolved_at
+    }
+    /// The latest resolution; cleared by a reopen.
+    async fn resolved_at(&self) -> Option<DateTime<Utc>> {
+        self.0.resolved_at
+    }
+    async fn closed_at(&self) -> Option<DateTime<Utc>> {
+        self.0.closed_at
+    }
+    async fn reopen_count(&self) -> i32 {
+        self.0.reopen_count
+    }
+    /// Changes name the version they were made against; a stale one gets CONFLICT.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// Every event of the ticket, oldest first.
+    async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<TicketEventNode>, AppError> {
+        let events = ctx.data_unchecked::<Loaders>().timelines.load_one(self.0.id).await?;
+        Ok(events.unwrap_or_default().into_iter().map(TicketEventNode).collect())
+    }
+}
+
+/// One entry of a ticket's audit trail.
+pub struct TicketEventNode(pub TicketEvent);
+
+#[Object(name = "TicketEvent")]
+impl TicketEventNode {
+    async fn id(&self) -> ID {
+        ID::from(self.0.id)
+    }
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// The subject of the token that made the change.
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    async fn kind(&self) -> EventKind {
+        self.0.kind
+    }
+    /// The value before: a status, a priority, or an assignee's technician id.
+    async fn from_value(&self) -> Option<&str> {
+        self.0.from_value.as_deref()
+    }
+    /// The value after.
+    async fn to_value(&self) -> Option<&str> {
+        self.0.to_value.as_deref()
+    }
+    async fn note(&self) -> Option<&str> {
+        self.0.note.as_deref()
+    }
+}
+
+/// An instant range `[from, to)`; either end may be open.
+#[derive(InputObject, Default, Clone, Copy)]
+pub struct TimeRange {
+    pub from: Option<DateTime<Utc>>,
+    pub to: Option<DateTime<Utc>>,
+}
+
+/// Every filter is optional; they combine with AND, a list matches any of its values.
+#[derive(InputObject, Default)]
+#[graphql(name = "TicketFilter")]
+pub struct TicketFilterInput {
+    pub status: Option<Vec<TicketStatus>>,
+    /// Tickets assigned to this technician.
+    pub assignee_id: Option<ID>,
+    /// `true`: only unassigned tickets.
+    pub unassigned: Option<bool>,
+    pub customer_id: Option<ID>,
+    /// Exact category.
+    pub category: Option<String>,
+    pub priority: Option<Vec<Priority>>,
+    pub channel: Option<Vec<TicketChannel>>,
+    pub opened_at: Option<TimeRange>,
+    pub resolved_at: Option<TimeRange>,
+    /// Text contained in the subject or the description (any case).
+    pub search: Option<String>,
+}
+
+impl TicketFilterInput {
+    pub fn into_store(self) -> Result<TicketFilter, AppError> {
+        let assignee = match (self.assignee_id, self.unassigned) {
+            (Some(_), Some(true)) => {
+                return Err(AppError::bad_input("filter.unassigned", "cannot be combined with filter.assigneeId"));
+            }
+            (Some(id), _) => AssigneeFilter::Technician(parse_id("filter.assigneeId", &id)?),
+            (None, Some(true)) => AssigneeFilter::Unassigned,
+            (None, _) => AssigneeFilter::Any,
+        };
+        let opened = self.opened_at.unwrap_or_default();
+        let resolved = self.resolved_at.unwrap_or_default();
+        Ok(TicketFilter {
+            statuses: self.status.unwrap_or_default(),
+            assignee,
+            customer_id: self.customer_id.map(|id| parse_id("filter.customerId", &id)).transpose()?,
+            category: limits::optional_text("filter.category", self.category.as_deref(), CATEGORY_MAX)?,
+            priorities: self.priority.unwrap_or_default(),
+            channels: self.channel.unwrap_or_default(),
+            opened_from: opened.from,
+            opened_to: opened.to,
+            resolved_from: resolved.from,
+            resolved_to: resolved.to,
+            search: limits::optional_text("filter.search", self.search.as_deref(), SEARCH_MAX)?,
+        })
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum TicketOrderField {
+    #[default]
+    OpenedAt,
+    UpdatedAt,
+    Priority,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+/// Default: newest opened first. Ties are broken by id in the same direction.
+#[derive(InputObject, Clone, Copy, Default)]
+#[graphql(name = "TicketOrder")]
+pub struct TicketOrderInput {
+    #[graphql(default)]
+    pub field: TicketOrderField,
+    #[graphql(default)]
+    pub direction: SortDirection,
+}
+
+impl From<TicketOrderInput> for TicketOrder {
+    fn from(input: TicketOrderInput) -> TicketOrder {
+        TicketOrder {
+            sort: match input.field {
+                TicketOrderField::OpenedAt => TicketSort::OpenedAt,
+                TicketOrderField::UpdatedAt => TicketSort::UpdatedAt,
+                TicketOrderField::Priority => TicketSort::Priority,
+            },
+            descending: input.direction == SortDirection::Desc,
+        }
+    }
+}
+
+/// A position in a ticket list: the ordering it belongs to, the sort key and id of the last row.
+#[derive(Serialize, Deserialize)]
+struct TicketCursor {
+    sort: String,
+    at: Option<DateTime<Utc>>,
+    rank: Option<i16>,
+    id: i64,
+}
+
+fn ordering_name(order: TicketOrder) -> String {
+    format!("{:?}:{}", order.sort, if order.descending { "desc" } else { "asc" })
+}
+
+pub type TicketConnection = Connection<String, TicketNode, TotalCount>;
+
+/// One page of tickets: keyset pagination, so pages stay stable while tickets are added.
+pub async fn ticket_page(
+    ctx: &Context<'_>,
+    filter: TicketFilter,
+    order_by: Option<TicketOrderInput>,
+    first: Option<i32>,
+    after: Option<String>,
+) -> Result<TicketConnection, AppError> {
+    let limit = limits::page_size("first", first, 20)?;
+    let order: TicketOrder = order_by.unwrap_or_default().into();
+    let after = match decode_cursor::<TicketCursor>("after", after.as_deref())? {
+        None => None,
+        Some(cursor) => {
+            let key = match (cursor.at, cursor.rank) {
+                (Some(at), None) => SortKey::Time(at),
+                (None, Some(rank)) => SortKey::Rank(rank),
+                _ => return Err(AppError::bad_input("after", "not a cursor of this list")),
+            };
+            if cursor.sort != ordering_name(order) {
+                return Err(AppError::bad_input("after", "the cursor belongs to another ordering"));
+            }
+            Some((key, cursor.id))
+        }
+    };
+    let has_previous = after.is_some();
+    let page_filter = filter.clone();
+    let mut rows =
+        db(ctx)?.run(move |conn| store::tickets::list(conn, &page_filter, order, after.as_ref(), limit + 1)).await?;
+    let has_next = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    prefetch_nested(ctx, &rows).await?;
+    let total = TotalCount::new(move |conn| store::tickets::count(conn, &filter));
+    let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
+    connection.edges.extend(rows.into_iter().map(|row| {
+        let (at, rank) = match store::tickets::sort_key(&row, order.sort) {
+            SortKey::Time(at) => (Some(at), None),
+            SortKey::Rank(rank) => (None, Some(rank)),
+        };
+        let cursor = encode_cursor(TicketCursor { sort: ordering_name(order), at, rank, id: row.id });
+        Edge::new(cursor, TicketNode(row))
+    }));
+    Ok(connection)
+}
+
+/// Loads, in one statement each, the customers, assignees and timelines the query selects for a
+/// page of tickets. The rows' own resolvers then read them from the request's loader caches, so
+/// a page costs the same number of statements whatever its size. (A DataLoader's batching
+/// window alone may split a large page into several batches.)
+async fn prefetch_nested(ctx: &Context<'_>, rows: &[Ticket]) -> Result<(), AppError> {
+    let lookahead = ctx.look_ahead();
+    let node = lookahead.field("edges").field("node");
+    let nodes = lookahead.field("nodes");
+    let selects = |field: &str| node.field(field).exists() || nodes.field(field).exists();
+    let loaders = ctx.data_unchecked::<Loaders>();
+    if selects("customer") {
+        loaders.customers.load_many(rows.iter().map(|row| row.customer_id)).await?;
+    }
+    if selects("assignee") {
+        loaders.technicians.load_many(rows.iter().filter_map(|row| row.assignee_id)).await?;
+    }
+    if selects("timeline") {
+        loaders.timelines.load_many(rows.iter().map(|row| row.id)).await?;
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+pub struct TicketQuery;
+
+#[Object]
+impl TicketQuery {
+    async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<TicketNode>, AppError> {
+        let id = parse_id("id", &id)?;
+        let found = db(ctx)?.run(move |conn| store::tickets::by_ids(conn, &[id])).await?;
+        Ok(found.into_values().next().map(TicketNode))
+    }
+
+    /// A ticket by its human number, e.g. TS-000123.
+    async fn ticket_by_number(&self, ctx: &Context<'_>, number: String) -> Result<Option<TicketNode>, AppError> {
+        let number = limits::required_text("number", &number, 32)?;
+        Ok(db(ctx)?.run(move |conn| store::tickets::find_by_number(conn, &number)).await?.map(TicketNode))
+    }
+
+    /// Tickets matching `filter`, in `orderBy` order (default: newest opened first).
+    async fn tickets(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<TicketFilterInput>,
+        order_by: Option<TicketOrderInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<TicketConnection, AppError> {
+        let filter = filter.unwrap_or_default().into_store()?;
+        ticket_page(ctx, filter, order_by, first, after).await
+    }
+}
+
+/// A new support request. Give the customer as `customerId` or as `newCustomer`, not both.
+#[derive(InputObject)]
+pub struct CreateTicketInput {
+    pub customer_id: Option<ID>,
+    /// A customer to create with the ticket, in the same transaction.
+    pub new_customer: Option<CustomerInput>,
+    pub subject: String,
+    #[graphql(default)]
+    pub description: String,
+    pub category: String,
+    #[graphql(default_with = "Priority::Normal")]
+    pub priority: Priority,
+    pub channel: TicketChannel,
+    pub assignee_id: Option<ID>,
+    /// When the request came in; default now. A past instant (imports) needs SUPERVISOR or
+    /// ADMIN; a future one is refused.
+    pub opened_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Default)]
+pub struct TicketMutation;
+
+#[Object]
+impl TicketMutation {
+    /// Logs a support request. It starts OPEN, with a CREATED event (and an ASSIGNED one when
+    /// it comes with an assignee).
+    async fn create_ticket(&self, ctx: &Context<'_>, input: CreateTicketInput) -> Result<TicketNode, AppError> {
+        let caller = caller(ctx)?;
+        let now = Utc::now();
+        let customer = match (input.customer_id, input.new_customer) {
+            (Some(id), None) => CustomerRef::Existing(parse_id("customerId", &id)?),
+            (None, Some(new)) => CustomerRef::New(new.into_new("newCustomer.")?),
+            _ => return Err(AppError::bad_input("customerId", "give either customerId or newCustomer")),
+        };
+        let opened_at = match input.opened_at {
+            None => now,
+            Some(at) if at > now + Duration::seconds(CLOCK_SKEW_SECONDS) => {
+                return Err(AppError::bad_input("openedAt", "must not be in the future"));
+            }
+            Some(at) if at >= now - Duration::seconds(CLOCK_SKEW_SECONDS) => at.min(now),
+            Some(_) if !caller.has_role(Role::Supervisor) => {
+                return Err(AppError::Forbidden(
+                    "openedAt: a past openedAt (imports) needs SUPERVISOR or ADMIN".into(),
+                ));
+            }
+            Some(at) => at,
+        };
+        let assignee_id = input.assignee_id.map(|id| parse_id("assigneeId", &id)).transpose()?;
+        if assignee_id.is_some() {
+            permissions::may_assign(caller, None, assignee_id)?;
+        }
+        let ticket = NewTicket {
+            customer_id: 0,
+            subject: limits::required_text("subject", &input.subject, SUBJECT_MAX)?,
+            description: limits::free_text("description", &input.description, DESCRIPTION_MAX)?,
+            category: limits::required_text("category", &input.category, CATEGORY_MAX)?,
+            priority: input.priority,
+            channel: input.channel,
+            assignee_id,
+            opened_at,
+        };
+        let actor = caller.subject.clone();
+        let created = db(ctx)?.run(move |conn| store::tickets::create(conn, customer, ticket, &actor)).await?;
+        Ok(TicketNode(created))
+    }
+
+    /// Moves a ticket along its lifecycle. Refused (BAD_USER_INPUT, naming the current status and
+    /// the allowed next ones) when the lifecycle does not allow it.
+    async fn transition_ticket(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+        to: TicketStatus,
+        note: Option<String>,
+    ) -> Result<TicketNode, AppError> {
+        change_ticket(ctx, id, version, Change::Transition { to }, note).await
+    }
+
+    /// Assigns a ticket (`assigneeId: null` unassigns it). A technician may take an unassigned
+    /// ticket or hand back their own; supervisors assign anyone.
+    async fn assign_ticket(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+        assignee_id: Option<ID>,
+        note: Option<String>,
+    ) -> Result<TicketNode, AppError> {
+        let assignee_id = assignee_id.map(|id| parse_id("assigneeId", &id)).transpose()?;
+        change_ticket(ctx, id, version, Change::Assign { assignee_id }, note).await
+    }
+
+    async fn change_ticket_priority(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+        priority: Priority,
+        note: Option<String>,
+    ) -> Result<TicketNode, AppError> {
+        change_ticket(ctx, id, version, Change::Priority { priority }, note).await
+    }
+
+    async fn add_ticket_note(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        version: i32,
+        note: String,
+    ) -> Result<TicketNode, AppError> {
+        let note = limits::required_text("note", &note, NOTE_MAX)?;
+        change_ticket(ctx, id, version, Change::Note, Some(note)).await
+    }
+}
+
+async fn change_ticket(
+    ctx: &Context<'_>,
+    id: ID,
+    version: i32,
+    change: Change,
+    note: Option<String>,
+) -> Result<TicketNode, AppError> {
+    let caller = caller(ctx)?.clone();
+    let id = parse_id("id", &id)?;
+    let note = limits::optional_text("note", note.as_deref(), NOTE_MAX)?;
+    let now = Utc::now();
+    let updated =
+        db(ctx)?.run(move |conn| store::tickets::change(conn, &caller, id, version, change, note, now)).await?;
+    Ok(TicketNode(updated))
+}

@@ -1,0 +1,126 @@
+//! Row structs: what a table row is in Rust. They are never the wire type; the GraphQL layer
+//! wraps them in its own objects.
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+
+use crate::domain::lifecycle::LifecycleState;
+use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
+use crate::schema::{customers, technicians, ticket_events, tickets};
+
+#[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
+#[diesel(table_name = technicians, check_for_backend(diesel::pg::Pg))]
+pub struct Technician {
+    pub id: i64,
+    pub name: String,
+    pub email: String,
+    pub team: String,
+    pub active: bool,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Insertable, Debug)]
+#[diesel(table_name = technicians)]
+pub struct NewTechnician {
+    pub name: String,
+    pub email: String,
+    pub team: String,
+}
+
+#[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
+#[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
+pub struct Customer {
+    pub id: i64,
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub organization: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Insertable, Debug, Clone)]
+#[diesel(table_name = customers)]
+pub struct NewCustomer {
+    pub name: String,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub organization: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
+#[diesel(table_name = tickets, check_for_backend(diesel::pg::Pg))]
+pub struct Ticket {
+    pub id: i64,
+    pub number: String,
+    pub customer_id: i64,
+    pub subject: String,
+    pub description: String,
+    pub category: String,
+    pub priority: Priority,
+    pub channel: TicketChannel,
+    pub status: TicketStatus,
+    pub assignee_id: Option<i64>,
+    pub opened_at: DateTime<Utc>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub first_resolved_at: Option<DateTime<Utc>>,
+    pub resolved_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub reopen_count: i32,
+    pub version: i32,
+    pub external_ref: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl Ticket {
+    pub fn lifecycle(&self) -> LifecycleState {
+        LifecycleState {
+            status: self.status,
+            first_response_at: self.first_response_at,
+            first_resolved_at: self.first_resolved_at,
+            resolved_at: self.resolved_at,
+            closed_at: self.closed_at,
+            reopen_count: self.reopen_count,
+        }
+    }
+}
+
+#[derive(Insertable, Debug, Clone)]
+#[diesel(table_name = tickets)]
+pub struct NewTicket {
+    pub customer_id: i64,
+    pub subject: String,
+    pub description: String,
+    pub category: String,
+    pub priority: Priority,
+    pub channel: TicketChannel,
+    pub assignee_id: Option<i64>,
+    pub opened_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
+#[diesel(table_name = ticket_events, check_for_backend(diesel::pg::Pg))]
+pub struct TicketEvent {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: EventKind,
+    pub from_value: Option<String>,
+    pub to_value: Option<String>,
+    pub note: Option<String>,
+}
+
+#[derive(Insertable, Debug, Clone)]
+#[diesel(table_name = ticket_events)]
+pub struct NewTicketEvent {
+    pub ticket_id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub kind: EventKind,
+    pub from_value: Option<String>,
+    pub to_value: Option<String>,
+    pub note: Option<String>,
+}

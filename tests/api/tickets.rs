@@ -1,0 +1,556 @@
+//! Tickets: logging, the lifecycle, concurrency, permissions, lists.
+
+use std::collections::HashSet;
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, error_codes, spawn_app};
+
+const TRANSITION: &str = "mutation($id: ID!, $version: Int!, $to: TicketStatus!) {
+    transitionTicket(id: $id, version: $version, to: $to) {
+        status version reopenCount firstResponseAt firstResolvedAt resolvedAt closedAt
+    } }";
+
+const ALL_STATUSES: [&str; 4] = ["OPEN", "IN_PROGRESS", "RESOLVED", "CLOSED"];
+
+fn allowed(from: &str) -> &'static [&'static str] {
+    match from {
+        "OPEN" => &["IN_PROGRESS", "RESOLVED"],
+        "IN_PROGRESS" => &["RESOLVED"],
+        "RESOLVED" => &["IN_PROGRESS", "CLOSED"],
+        _ => &[],
+    }
+}
+
+async fn transition(app: &TestApp, token: &str, id: &str, version: i64, to: &str) -> Value {
+    app.query_ok(token, TRANSITION, json!({ "id": id, "version": version, "to": to })).await["transitionTicket"].clone()
+}
+
+/// Tries every transition the lifecycle forbids from `status` and checks nothing changed.
+async fn assert_forbidden_transitions_refused(app: &TestApp, token: &str, id: &str, version: i64, status: &str) {
+    let events_before = app.count(&format!("SELECT count(*) FROM ticket_events WHERE ticket_id = {id}"));
+    for to in ALL_STATUSES.iter().filter(|to| !allowed(status).contains(to)) {
+        let (code, error) = app.query_error(token, TRANSITION, json!({ "id": id, "version": version, "to": to })).await;
+        assert_eq!(code, "BAD_USER_INPUT", "{status} -> {to}: {error}");
+        let message = error["message"].as_str().unwrap();
+        assert!(message.contains(&format!("a {status} ticket cannot move to {to}")), "{message}");
+        for next in allowed(status) {
+            assert!(message.contains(next), "the message lists the allowed {next}: {message}");
+        }
+    }
+    let unchanged = app.count(&format!(
+        "SELECT count(*) FROM tickets WHERE id = {id} AND version = {version} AND status = '{status}'"
+    ));
+    assert_eq!(unchanged, 1, "the ticket did not change");
+    let events_after = app.count(&format!("SELECT count(*) FROM ticket_events WHERE ticket_id = {id}"));
+    assert_eq!(events_after, events_before, "no event was written");
+}
+
+#[tokio::test]
+async fn a_ticket_walks_its_lifecycle_and_the_timeline_records_every_step() {
+    let app = spawn_app().await;
+    let customer = app.create_customer("Walker").await;
+    let tess = app.technician_token("tess", 1);
+    let sam = app.supervisor();
+    let ticket = app.create_ticket(&tess, customer, json!({})).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    assert_eq!(ticket["status"], "OPEN");
+    assert!(ticket["number"].as_str().unwrap().starts_with("TS-"));
+
+    assert_forbidden_transitions_refused(&app, &sam, &id, 1, "OPEN").await;
+    let step = transition(&app, &sam, &id, 1, "IN_PROGRESS").await;
+    assert!(step["firstResponseAt"].is_string());
+    assert_forbidden_transitions_refused(&app, &sam, &id, 2, "IN_PROGRESS").await;
+    let first = transition(&app, &sam, &id, 2, "RESOLVED").await;
+    assert_forbidden_transitions_refused(&app, &sam, &id, 3, "RESOLVED").await;
+    let reopened = transition(&app, &sam, &id, 3, "IN_PROGRESS").await;
+    assert_eq!(reopened["reopenCount"], 1);
+    assert_eq!(reopened["resolvedAt"], Value::Null, "a reopen clears resolvedAt");
+    assert_eq!(reopened["firstResolvedAt"], first["firstResolvedAt"]);
+    let second = transition(&app, &sam, &id, 4, "RESOLVED").await;
+    let closed = transition(&app, &sam, &id, 5, "CLOSED").await;
+    assert_forbidden_transitions_refused(&app, &sam, &id, 6, "CLOSED").await;
+
+    assert_eq!(closed["status"], "CLOSED");
+    assert_eq!(closed["reopenCount"], 1);
+    assert_eq!(closed["firstResolvedAt"], first["resolvedAt"], "the first resolution");
+    assert_eq!(closed["resolvedAt"], second["resolvedAt"], "the last resolution");
+    assert_ne!(first["resolvedAt"], second["resolvedAt"]);
+    assert_eq!(closed["firstResponseAt"], step["firstResponseAt"]);
+    assert!(closed["closedAt"].is_string());
+
+    let data = app
+        .query_ok(
+            &tess,
+            "query($id: ID!) { ticket(id: $id) { timeline { kind actor fromValue toValue at } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let timeline: Vec<(String, String, Value, Value)> = data["ticket"]["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().into(),
+                e["actor"].as_str().unwrap().into(),
+                e["fromValue"].clone(),
+                e["toValue"].clone(),
+            )
+        })
+        .collect();
+    let expected = [
+        ("CREATED", "tess", Value::Null, json!("OPEN")),
+        ("STATUS_CHANGED", "sam.supervisor", json!("OPEN"), json!("IN_PROGRESS")),
+        ("STATUS_CHANGED", "sam.supervisor", json!("IN_PROGRESS"), json!("RESOLVED")),
+        ("REOPENED", "sam.supervisor", json!("RESOLVED"), json!("IN_PROGRESS")),
+        ("STATUS_CHANGED", "sam.supervisor", json!("IN_PROGRESS"), json!("RESOLVED")),
+        ("STATUS_CHANGED", "sam.supervisor", json!("RESOLVED"), json!("CLOSED")),
+    ];
+    let expected: Vec<(String, String, Value, Value)> =
+        expected.into_iter().map(|(k, a, f, t)| (k.to_owned(), a.to_owned(), f, t)).collect();
+    assert_eq!(timeline, expected);
+    let times: Vec<&str> =
+        data["ticket"]["timeline"].as_array().unwrap().iter().map(|e| e["at"].as_str().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort();
+    assert_eq!(times, sorted, "in time order");
+}
+
+#[tokio::test]
+async fn concurrent_transitions_with_one_version_let_exactly_one_through() {
+    let app = spawn_app().await;
+    let customer = app.create_customer("Racer").await;
+    let sam = app.supervisor();
+    let ticket = app.create_ticket(&sam, customer, json!({})).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+
+    let attempts = (0..32).map(|i| {
+        let to = if i % 2 == 0 { "IN_PROGRESS" } else { "RESOLVED" };
+        app.graphql(Some(&sam), TRANSITION, json!({ "id": id, "version": 1, "to": to }))
+    });
+    let results = futures_util::future::join_all(attempts).await;
+    let mut succeeded = 0;
+    let mut conflicts = 0;
+    for (status, body) in &results {
+        assert_eq!(*status, 200);
+        match error_codes(body).as_slice() {
+            [] => succeeded += 1,
+            [code] if code == "CONFLICT" => conflicts += 1,
+            other => panic!("unexpected errors {other:?}: {body}"),
+        }
+    }
+    assert_eq!((succeeded, conflicts), (1, 31));
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM ticket_events WHERE ticket_id = {id} AND kind <> 'CREATED'")),
+        1
+    );
+    assert_eq!(app.count(&format!("SELECT version FROM tickets WHERE id = {id}")), 2);
+}
+
+#[tokio::test]
+async fn technicians_change_only_their_own_tickets_and_take_unassigned_ones() {
+    let app = spawn_app().await;
+    let tess_id = app.create_technician("Tess", "L1").await;
+    let tom_id = app.create_technician("Tom", "L1").await;
+    let tess = app.technician_token("tess", tess_id);
+    let tom = app.technician_token("tom", tom_id);
+    let customer = app.create_customer("Owner").await;
+
+    let mine = app.create_ticket(&tess, customer, json!({ "assigneeId": tess_id.to_string() })).await;
+    let id = mine["id"].as_str().unwrap();
+    let (code, _) = app.query_error(&tom, TRANSITION, json!({ "id": id, "version": 1, "to": "IN_PROGRESS" })).await;
+    assert_eq!(code, "FORBIDDEN");
+    let note = "mutation($id: ID!) { addTicketNote(id: $id, version: 1, note: \"peeking\") { version } }";
+    let (code, _) = app.query_error(&tom, note, json!({ "id": id })).await;
+    assert_eq!(code, "FORBIDDEN");
+    assert_eq!(
+        app.count(&format!("SELECT count(*) FROM ticket_events WHERE ticket_id = {id}")),
+        2,
+        "CREATED and ASSIGNED only"
+    );
+    transition(&app, &tess, id, 1, "IN_PROGRESS").await;
+
+    // Assigning someone else at creation is a supervisor's call.
+    let (code, _) = app
+        .query_error(
+            &tom,
+            "mutation($input: CreateTicketInput!) { createTicket(input: $input) { id } }",
+            json!({ "input": { "customerId": customer.to_string(), "subject": "x", "category": "c", "channel": "WEB", "assigneeId": tess_id.to_string() } }),
+        )
+        .await;
+    assert_eq!(code, "FORBIDDEN");
+
+    let assign = "mutation($id: ID!, $version: Int!, $to: ID) { assignTicket(id: $id, version: $version, assigneeId: $to) { version assignee { name } } }";
+    let open = app.create_ticket(&app.supervisor(), customer, json!({})).await;
+    let open_id = open["id"].as_str().unwrap();
+    let (code, _) =
+        app.query_error(&tom, TRANSITION, json!({ "id": open_id, "version": 1, "to": "IN_PROGRESS" })).await;
+    assert_eq!(code, "FORBIDDEN", "an unassigned ticket is taken before it is worked");
+    let (code, _) =
+        app.query_error(&tom, assign, json!({ "id": open_id, "version": 1, "to": tess_id.to_string() })).await;
+    assert_eq!(code, "FORBIDDEN", "a technician cannot hand a ticket to someone else");
+    let taken = app.query_ok(&tom, assign, json!({ "id": open_id, "version": 1, "to": tom_id.to_string() })).await;
+    assert_eq!(taken["assignTicket"]["assignee"]["name"], "Tom");
+    transition(&app, &tom, open_id, 2, "RESOLVED").await;
+    let (code, _) =
+        app.query_error(&tess, assign, json!({ "id": open_id, "version": 3, "to": tess_id.to_string() })).await;
+    assert_eq!(code, "FORBIDDEN");
+
+    // Supervisors change any ticket; a stale version is a conflict.
+    let moved = app
+        .query_ok(&app.supervisor(), assign, json!({ "id": open_id, "version": 3, "to": tess_id.to_string() }))
+        .await;
+    assert_eq!(moved["assignTicket"]["version"], 4);
+    let (code, _) =
+        app.query_error(&app.supervisor(), assign, json!({ "id": open_id, "version": 3, "to": null })).await;
+    assert_eq!(code, "CONFLICT");
+}
+
+#[tokio::test]
+async fn priority_changes_and_notes_write_their_events() {
+    let app = spawn_app().await;
+    let customer = app.create_customer("Noted").await;
+    let sam = app.supervisor();
+    let ticket = app.create_ticket(&sam, customer, json!({ "priority": "LOW" })).await;
+    let id = ticket["id"].as_str().unwrap();
+    app.query_ok(&sam, "mutation($id: ID!) { changeTicketPriority(id: $id, version: 1, priority: URGENT, note: \"VIP\") { priority } }", json!({ "id": id })).await;
+    app.query_ok(
+        &sam,
+        "mutation($id: ID!) { addTicketNote(id: $id, version: 2, note: \"Called back\") { version } }",
+        json!({ "id": id }),
+    )
+    .await;
+    let (code, error) = app
+        .query_error(
+            &sam,
+            "mutation($id: ID!) { addTicketNote(id: $id, version: 3, note: \"  \") { version } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!((code.as_str(), &error["extensions"]["field"]), ("BAD_USER_INPUT", &json!("note")));
+    let data = app
+        .query_ok(
+            &sam,
+            "query($id: ID!) { ticket(id: $id) { priority version timeline { kind fromValue toValue note } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["ticket"]["priority"], "URGENT");
+    assert_eq!(data["ticket"]["version"], 3);
+    let timeline = data["ticket"]["timeline"].as_array().unwrap();
+    assert_eq!(
+        timeline[1],
+        json!({ "kind": "PRIORITY_CHANGED", "fromValue": "LOW", "toValue": "URGENT", "note": "VIP" })
+    );
+    assert_eq!(timeline[2], json!({ "kind": "NOTE_ADDED", "fromValue": null, "toValue": null, "note": "Called back" }));
+}
+
+#[tokio::test]
+async fn bad_ticket_input_names_the_field_and_writes_nothing() {
+    let app = spawn_app().await;
+    let customer = app.create_customer("Careful").await.to_string();
+    let tess = app.technician_token("tess", 1);
+    let create = "mutation($input: CreateTicketInput!) { createTicket(input: $input) { id } }";
+    let base = json!({ "customerId": customer, "subject": "Fine", "category": "network", "channel": "EMAIL" });
+    let with = |key: &str, value: Value| {
+        let mut input = base.clone();
+        input[key] = value;
+        json!({ "input": input })
+    };
+    let future = (chrono::Utc::now() + chrono::Duration::hours(2)).to_rfc3339();
+    let past = (chrono::Utc::now() - chrono::Duration::days(30)).to_rfc3339();
+    let cases = [
+        (with("subject", json!("   ")), "BAD_USER_INPUT", Some("subject")),
+        (with("subject", json!("s".repeat(201))), "BAD_USER_INPUT", Some("subject")),
+        (with("description", json!("d".repeat(20_001))), "BAD_USER_INPUT", Some("description")),
+        (with("category", json!("")), "BAD_USER_INPUT", Some("category")),
+        (with("customerId", json!("424242")), "NOT_FOUND", None),
+        (with("customerId", json!("abc")), "BAD_USER_INPUT", Some("customerId")),
+        (with("assigneeId", json!("2")), "FORBIDDEN", None),
+        (with("openedAt", json!(future)), "BAD_USER_INPUT", Some("openedAt")),
+        (with("openedAt", json!(past)), "FORBIDDEN", None),
+        (with("newCustomer", json!({ "name": "Both" })), "BAD_USER_INPUT", Some("customerId")),
+    ];
+    for (variables, expected, field) in cases {
+        let (code, error) = app.query_error(&tess, create, variables.clone()).await;
+        assert_eq!(code, expected, "{variables}: {error}");
+        if let Some(field) = field {
+            assert_eq!(error["extensions"]["field"], field, "{error}");
+        }
+    }
+    let (code, _) = app.query_error(&tess, "{ tickets(first: 101) { totalCount } }", json!({})).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    let (code, _) = app.query_error(&tess, "{ tickets(after: \"garbage\") { totalCount } }", json!({})).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+    assert_eq!(app.count("SELECT count(*) FROM tickets"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM ticket_events"), 0);
+    assert_eq!(app.count("SELECT count(*) FROM customers"), 1);
+
+    // A supervisor imports history with a past openedAt; a new customer comes with its ticket.
+    let imported = app
+        .query_ok(
+            &app.supervisor(),
+            "mutation($input: CreateTicketInput!) { createTicket(input: $input) { openedAt customer { name email } timeline { at } } }",
+            json!({ "input": { "newCustomer": { "name": "New Co", "email": "it@newco.test" }, "subject": "Old", "category": "c", "channel": "WEB", "openedAt": past } }),
+        )
+        .await;
+    let opened = chrono::DateTime::parse_from_rfc3339(imported["createTicket"]["openedAt"].as_str().unwrap()).unwrap();
+    let sent = chrono::DateTime::parse_from_rfc3339(&past).unwrap();
+    assert!((opened - sent).num_microseconds().unwrap().abs() < 1, "stored to the microsecond: {opened} vs {sent}");
+    assert_eq!(imported["createTicket"]["customer"], json!({ "name": "New Co", "email": "it@newco.test" }));
+}
+
+#[tokio::test]
+async fn ticket_numbers_are_sequential_and_found_by_number() {
+    let app = spawn_app().await;
+    let customer = app.create_customer("Counted").await;
+    let sam = app.supervisor();
+    let mut numbers = HashSet::new();
+    for _ in 0..3 {
+        numbers.insert(app.create_ticket(&sam, customer, json!({})).await["number"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(numbers, HashSet::from(["TS-000001".to_owned(), "TS-000002".into(), "TS-000003".into()]));
+    let found = app.query_ok(&sam, "{ ticketByNumber(number: \"TS-000002\") { number } missing: ticketByNumber(number: \"TS-999999\") { number } }", json!({})).await;
+    assert_eq!(found, json!({ "ticketByNumber": { "number": "TS-000002" }, "missing": null }));
+}
+
+const LIST: &str = "query($filter: TicketFilter, $order: TicketOrder, $first: Int, $after: String) {
+    tickets(filter: $filter, orderBy: $order, first: $first, after: $after) {
+        totalCount pageInfo { hasNextPage hasPreviousPage endCursor } edges { cursor node { subject } }
+    } }";
+
+/// Every subject of a filtered, ordered list, read page by page.
+async fn all_pages(app: &TestApp, token: &str, filter: Value, order: Value, page: i64) -> Vec<String> {
+    let mut subjects = Vec::new();
+    let mut after = Value::Null;
+    loop {
+        let data =
+            app.query_ok(token, LIST, json!({ "filter": filter, "order": order, "first": page, "after": after })).await;
+        let tickets = &data["tickets"];
+        subjects.extend(
+            tickets["edges"].as_array().unwrap().iter().map(|e| e["node"]["subject"].as_str().unwrap().to_owned()),
+        );
+        if tickets["pageInfo"]["hasNextPage"] == false {
+            return subjects;
+        }
+        after = tickets["pageInfo"]["endCursor"].clone();
+    }
+}
+
+#[tokio::test]
+async fn filters_ordering_and_pagination_return_exactly_the_expected_tickets() {
+    let app = spawn_app().await;
+    let sam = app.supervisor();
+    let tess_id = app.create_technician("Tess", "L1").await.to_string();
+    let tom_id = app.create_technician("Tom", "L2").await.to_string();
+    let acme = app.create_customer("Acme").await;
+    let globex = app.create_customer("Globex").await;
+    // subject, customer, priority, channel, category, assignee, days ago opened, final status
+    let rows = [
+        ("t01 vpn down", acme, "URGENT", "PHONE", "network", Some(&tess_id), 10, "RESOLVED"),
+        ("t02 printer jam", acme, "LOW", "EMAIL", "hardware", Some(&tom_id), 9, "OPEN"),
+        ("t03 password reset", globex, "NORMAL", "CHAT", "access", None, 8, "OPEN"),
+        ("t04 vpn slow", globex, "HIGH", "WEB", "network", Some(&tess_id), 7, "IN_PROGRESS"),
+        ("t05 new laptop", acme, "NORMAL", "PHONE", "hardware", Some(&tess_id), 6, "CLOSED"),
+        ("t06 email bounce", globex, "HIGH", "EMAIL", "email", Some(&tom_id), 5, "RESOLVED"),
+        ("t07 wifi drops", acme, "URGENT", "CHAT", "network", None, 4, "OPEN"),
+        ("t08 monitor flicker", globex, "LOW", "WEB", "hardware", Some(&tom_id), 3, "IN_PROGRESS"),
+        ("t09 account locked", acme, "HIGH", "PHONE", "access", Some(&tess_id), 2, "OPEN"),
+        ("t10 VPN certificate", acme, "NORMAL", "EMAIL", "network", None, 1, "RESOLVED"),
+    ];
+    for (subject, customer, priority, channel, category, assignee, days, status) in rows {
+        let opened = (chrono::Utc::now() - chrono::Duration::days(days)).to_rfc3339();
+        let ticket = app
+            .create_ticket(&sam, customer, json!({ "subject": subject, "priority": priority, "channel": channel, "category": category, "assigneeId": assignee, "openedAt": opened }))
+            .await;
+        let id = ticket["id"].as_str().unwrap();
+        let path: &[&str] = match status {
+            "IN_PROGRESS" => &["IN_PROGRESS"],
+            "RESOLVED" => &["RESOLVED"],
+            "CLOSED" => &["RESOLVED", "CLOSED"],
+            _ => &[],
+        };
+        for (step, to) in path.iter().enumerate() {
+            transition(&app, &sam, id, step as i64 + 1, to).await;
+        }
+    }
+    let asc = json!({ "field": "OPENED_AT", "direction": "ASC" });
+    let subjects = |names: &[&str]| names.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let check = |filter: Value, expected: &'static [&'static str]| {
+        let app = &app;
+        let sam = sam.clone();
+        let asc = asc.clone();
+        async move {
+            let got = all_pages(app, &sam, filter.clone(), asc, 3).await;
+            let expected: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+            assert_eq!(got, expected, "filter {filter}");
+        }
+    };
+
+    check(
+        json!({}),
+        &[
+            "t01 vpn down",
+            "t02 printer jam",
+            "t03 password reset",
+            "t04 vpn slow",
+            "t05 new laptop",
+            "t06 email bounce",
+            "t07 wifi drops",
+            "t08 monitor flicker",
+            "t09 account locked",
+            "t10 VPN certificate",
+        ],
+    )
+    .await;
+    check(
+        json!({ "status": ["OPEN", "IN_PROGRESS"] }),
+        &[
+            "t02 printer jam",
+            "t03 password reset",
+            "t04 vpn slow",
+            "t07 wifi drops",
+            "t08 monitor flicker",
+            "t09 account locked",
+        ],
+    )
+    .await;
+    check(json!({ "assigneeId": tess_id }), &["t01 vpn down", "t04 vpn slow", "t05 new laptop", "t09 account locked"])
+        .await;
+    check(json!({ "unassigned": true }), &["t03 password reset", "t07 wifi drops", "t10 VPN certificate"]).await;
+    check(
+        json!({ "customerId": globex.to_string() }),
+        &["t03 password reset", "t04 vpn slow", "t06 email bounce", "t08 monitor flicker"],
+    )
+    .await;
+    check(
+        json!({ "category": "network", "priority": ["URGENT", "HIGH"] }),
+        &["t01 vpn down", "t04 vpn slow", "t07 wifi drops"],
+    )
+    .await;
+    check(
+        json!({ "channel": ["EMAIL"], "status": ["RESOLVED", "CLOSED"] }),
+        &["t06 email bounce", "t10 VPN certificate"],
+    )
+    .await;
+    check(json!({ "search": "vpn" }), &["t01 vpn down", "t04 vpn slow", "t10 VPN certificate"]).await;
+    let from = (chrono::Utc::now() - chrono::Duration::days(7) - chrono::Duration::hours(1)).to_rfc3339();
+    let to = (chrono::Utc::now() - chrono::Duration::days(3) - chrono::Duration::hours(1)).to_rfc3339();
+    check(
+        json!({ "openedAt": { "from": from, "to": to } }),
+        &["t04 vpn slow", "t05 new laptop", "t06 email bounce", "t07 wifi drops"],
+    )
+    .await;
+    let resolved_from = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    check(
+        json!({ "resolvedAt": { "from": resolved_from } }),
+        &["t01 vpn down", "t05 new laptop", "t06 email bounce", "t10 VPN certificate"],
+    )
+    .await;
+    check(json!({ "assigneeId": tom_id, "customerId": acme.to_string() }), &["t02 printer jam"]).await;
+
+    // Ordering by priority, both ways; ties broken by id in the same direction.
+    let by_priority = all_pages(&app, &sam, json!({}), json!({ "field": "PRIORITY", "direction": "DESC" }), 4).await;
+    assert_eq!(
+        by_priority,
+        subjects(&[
+            "t07 wifi drops",
+            "t01 vpn down",
+            "t09 account locked",
+            "t06 email bounce",
+            "t04 vpn slow",
+            "t10 VPN certificate",
+            "t05 new laptop",
+            "t03 password reset",
+            "t08 monitor flicker",
+            "t02 printer jam"
+        ])
+    );
+    let by_priority_asc = all_pages(&app, &sam, json!({}), json!({ "field": "PRIORITY", "direction": "ASC" }), 4).await;
+    let mut reversed = by_priority.clone();
+    reversed.reverse();
+    assert_eq!(by_priority_asc, reversed);
+    let newest_first = all_pages(&app, &sam, json!({}), json!({ "field": "OPENED_AT" }), 4).await;
+    assert_eq!(newest_first.first().map(String::as_str), Some("t10 VPN certificate"), "default direction is DESC");
+    let by_update =
+        all_pages(&app, &sam, json!({ "status": ["OPEN"] }), json!({ "field": "UPDATED_AT", "direction": "ASC" }), 2)
+            .await;
+    assert_eq!(by_update, subjects(&["t02 printer jam", "t03 password reset", "t07 wifi drops", "t09 account locked"]));
+
+    // Tickets added between two pages: no duplicates, no gaps, the new ones come at the end.
+    let first_page = app.query_ok(&sam, LIST, json!({ "order": asc, "first": 4 })).await;
+    assert_eq!(first_page["tickets"]["totalCount"], 10);
+    assert_eq!(first_page["tickets"]["pageInfo"]["hasPreviousPage"], false);
+    let mut seen: Vec<String> = first_page["tickets"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["node"]["subject"].as_str().unwrap().to_owned())
+        .collect();
+    app.create_ticket(&sam, acme, json!({ "subject": "t11 added later" })).await;
+    app.create_ticket(&sam, acme, json!({ "subject": "t12 added later" })).await;
+    let mut after = first_page["tickets"]["pageInfo"]["endCursor"].clone();
+    loop {
+        let data = app.query_ok(&sam, LIST, json!({ "order": asc, "first": 4, "after": after })).await;
+        assert_eq!(data["tickets"]["pageInfo"]["hasPreviousPage"], true);
+        seen.extend(
+            data["tickets"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["node"]["subject"].as_str().unwrap().to_owned()),
+        );
+        if data["tickets"]["pageInfo"]["hasNextPage"] == false {
+            break;
+        }
+        after = data["tickets"]["pageInfo"]["endCursor"].clone();
+    }
+    let expected: Vec<String> = (1..=12).map(|n| format!("t{n:02}")).collect();
+    let prefixes: Vec<String> = seen.iter().map(|s| s[..3].to_owned()).collect();
+    assert_eq!(prefixes, expected);
+
+    // A cursor is bound to its ordering.
+    let (code, _) = app.query_error(&sam, LIST, json!({ "order": { "field": "PRIORITY" }, "after": after })).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn nested_customers_and_assignees_cost_a_constant_number_of_statements() {
+    let app = spawn_app().await;
+    let sam = app.supervisor();
+    let mut technicians = Vec::new();
+    for n in 0..5 {
+        technicians.push(app.create_technician(&format!("Tech {n}"), "L1").await);
+    }
+    let mut customers = Vec::new();
+    for n in 0..20 {
+        customers.push(app.create_customer(&format!("Customer {n}")).await);
+    }
+    for n in 0..100 {
+        let assignee = if n % 7 == 0 { Value::Null } else { json!(technicians[n % 5].to_string()) };
+        app.create_ticket(&sam, customers[n % 20], json!({ "assigneeId": assignee })).await;
+    }
+    let query = "query($first: Int) { tickets(first: $first) { totalCount edges { node {
+        number customer { name } assignee { name } timeline { kind } } } } }";
+    let mut counts = Vec::new();
+    for first in [5, 100] {
+        let response = app
+            .client
+            .post(format!("{}/graphql", app.address))
+            .bearer_auth(&sam)
+            .json(&json!({ "query": query, "variables": { "first": first } }))
+            .send()
+            .await
+            .unwrap();
+        let statements: u64 = response.headers()["x-db-statements"].to_str().unwrap().parse().unwrap();
+        let body: Value = response.json().await.unwrap();
+        assert!(body.get("errors").is_none(), "{body}");
+        let edges = body["data"]["tickets"]["edges"].as_array().unwrap();
+        assert_eq!(edges.len(), first);
+        assert!(edges.iter().all(|e| e["node"]["customer"]["name"].is_string()));
+        counts.push(statements);
+    }
+    assert_eq!(counts[0], counts[1], "a page of 100 costs what a page of 5 does: {counts:?}");
+    assert!(counts[1] <= 5, "list, count, customers, assignees, timelines: {counts:?}");
+}
