@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 use crate::auth::{Role, TokenKeys};
 use crate::config::{DatabaseSettings, JwtSettings, LogSettings, parse_duration};
 use crate::db;
+use crate::domain::limits::IMPORT_BATCH_MAX;
 use crate::error::BoxError;
 use crate::startup::{Application, ServeSettings};
 
@@ -53,6 +54,18 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) the server serves.
     ExportSchema,
+    /// Import historical tickets from a CSV file (header: see docs/import.md), 1,000 per
+    /// transaction, through the same code as the importTickets mutation. Re-running a file
+    /// imports nothing twice.
+    Import {
+        /// The CSV file.
+        file: std::path::PathBuf,
+        /// Recorded as the actor of the imported tickets' events.
+        #[arg(long, default_value = "import-cli")]
+        actor: String,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
 }
 
 pub async fn run(command: Command) -> Result<(), BoxError> {
@@ -91,5 +104,55 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
+        Command::Import { file, actor, database } => {
+            let summary = tokio::task::spawn_blocking(move || import_csv(&file, &actor, &database)).await??;
+            println!("{summary}");
+            Ok(())
+        }
     }
+}
+
+/// Reads `file` in batches of [`IMPORT_BATCH_MAX`] rows, each imported in its own transaction.
+fn import_csv(file: &std::path::Path, actor: &str, database: &DatabaseSettings) -> Result<String, BoxError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::Headers)
+        .from_path(file)
+        .map_err(|err| format!("cannot read {}: {err}", file.display()))?;
+    let headers = reader.headers()?.clone();
+    let missing: Vec<&str> =
+        crate::import::CSV_COLUMNS.iter().copied().filter(|column| !headers.iter().any(|h| h == *column)).collect();
+    if !missing.is_empty() {
+        return Err(format!("{}: the header lacks the columns {}", file.display(), missing.join(", ")).into());
+    }
+    let mut conn = db::connect(database.url.expose())?;
+    let (mut created, mut skipped) = (0usize, 0usize);
+    let mut batch = Vec::with_capacity(IMPORT_BATCH_MAX);
+    let mut first_line = 2;
+    let mut rows = reader.deserialize::<crate::import::CsvRow>();
+    loop {
+        let next = rows.next();
+        if let Some(row) = next.as_ref() {
+            let line = first_line + batch.len() as u64;
+            let row = row.as_ref().map_err(|err| format!("line {line}: {err}"))?;
+            batch.push(row.clone().into_record(line).map_err(|err| format!("{}: {err}", file.display()))?);
+        }
+        if batch.len() == IMPORT_BATCH_MAX || (next.is_none() && !batch.is_empty()) {
+            let lines = format!("lines {first_line}-{}", first_line + batch.len() as u64 - 1);
+            let rows =
+                crate::import::validate_batch(std::mem::take(&mut batch)).map_err(|err| format!("{lines}: {err}"))?;
+            let outcomes = crate::store::import::import_batch(&mut conn, rows, actor, chrono::Utc::now())
+                .map_err(|err| format!("{lines}: {err} (nothing of these lines was imported)"))?;
+            for outcome in outcomes {
+                match outcome {
+                    crate::store::import::RowOutcome::Created(_) => created += 1,
+                    crate::store::import::RowOutcome::AlreadyImported(_) => skipped += 1,
+                }
+            }
+            first_line += IMPORT_BATCH_MAX as u64;
+        }
+        if next.is_none() {
+            break;
+        }
+    }
+    Ok(format!("imported {created} tickets; {skipped} were imported before and left unchanged"))
 }

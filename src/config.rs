@@ -141,6 +141,11 @@ pub struct ServerSettings {
           default_value = "false", value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub expose_statement_count: bool,
 
+    /// How long a satisfaction survey link stays valid.
+    #[arg(long = "survey-token-ttl", env = "DESKPULSE_SURVEY_TOKEN_TTL", value_name = "DURATION",
+          default_value = "14days", value_parser = parse_duration)]
+    pub survey_token_ttl: Duration,
+
     /// HTTP worker threads (default: one per core).
     #[arg(long = "workers", env = "DESKPULSE_WORKERS", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]

@@ -12,7 +12,7 @@ use actix_web::{App, HttpServer, web};
 use crate::auth::TokenKeys;
 use crate::config::{ConfigError, DatabaseSettings, JwtSettings, Secret, ServerSettings};
 use crate::db::{self, Db};
-use crate::graphql::schema_builder;
+use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Startup, log_requests, routes};
 
 /// Everything `serve` is configured with.
@@ -57,7 +57,8 @@ impl Application {
 
         tokio::spawn(migrate_until_done(settings.database.url.clone(), startup.clone()));
 
-        let schema = schema_builder().finish();
+        let schema =
+            schema_builder().data(keys.clone()).data(SurveyTokenTtl(settings.server.survey_token_ttl)).finish();
         let expose_statement_count = settings.server.expose_statement_count;
         let state = web::Data::new(AppState { schema, keys, db, startup, expose_statement_count });
         let graphiql = settings.server.graphiql;

@@ -31,7 +31,25 @@ pub struct Claims {
     pub iss: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aud: Option<String>,
+    /// Set only on single-purpose tokens (survey links): such a token is never a staff token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<String>,
 }
+
+/// What a satisfaction survey link's token carries: one ticket, one purpose, an expiry.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct SurveyClaims {
+    pub purpose: String,
+    pub ticket_id: i64,
+    pub exp: i64,
+    pub iat: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iss: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aud: Option<String>,
+}
+
+pub const SURVEY_PURPOSE: &str = "satisfaction_survey";
 
 /// Why a token was refused. Only logged: the client is told "invalid token" and nothing more.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +60,10 @@ pub enum TokenError {
     Invalid(#[from] jsonwebtoken::errors::Error),
     #[error("cannot sign tokens: {0}")]
     CannotSign(&'static str),
+    #[error("a single-purpose token ({0}) is not a staff token")]
+    NotStaff(String),
+    #[error("not a satisfaction survey token")]
+    NotSurvey,
 }
 
 /// The keys and rules for verifying (and, when a signing key is configured, issuing) tokens.
@@ -50,6 +72,8 @@ pub struct TokenKeys {
     decoding: DecodingKey,
     encoding: Option<EncodingKey>,
     validation: Validation,
+    /// The same rules for survey tokens, which have no subject.
+    survey_validation: Validation,
     issuer: Option<String>,
     audience: Option<String>,
 }
@@ -142,11 +166,14 @@ impl TokenKeys {
             None => validation.validate_aud = false,
         }
 
+        let mut survey_validation = validation.clone();
+        survey_validation.required_spec_claims.remove("sub");
         Ok(TokenKeys {
             algorithm,
             decoding,
             encoding,
             validation,
+            survey_validation,
             issuer: settings.issuer.clone(),
             audience: settings.audience.clone(),
         })
@@ -154,7 +181,35 @@ impl TokenKeys {
 
     /// Verifies a staff token and returns its claims.
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
-        Ok(jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
+        match claims.purpose {
+            Some(purpose) => Err(TokenError::NotStaff(purpose)),
+            None => Ok(claims),
+        }
+    }
+
+    /// Signs a survey token for one ticket, valid for `ttl`.
+    pub fn issue_survey(&self, ticket_id: i64, ttl: Duration) -> Result<(String, i64), TokenError> {
+        let now = Utc::now().timestamp();
+        let exp = now.saturating_add(i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX));
+        let claims = SurveyClaims {
+            purpose: SURVEY_PURPOSE.to_owned(),
+            ticket_id,
+            exp,
+            iat: now,
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+        };
+        Ok((self.sign(&claims)?, exp))
+    }
+
+    /// Verifies a survey token and returns the ticket it rates. Staff tokens are refused.
+    pub fn verify_survey(&self, token: &str) -> Result<i64, TokenError> {
+        let claims = jsonwebtoken::decode::<SurveyClaims>(token, &self.decoding, &self.survey_validation)?.claims;
+        if claims.purpose != SURVEY_PURPOSE {
+            return Err(TokenError::NotSurvey);
+        }
+        Ok(claims.ticket_id)
     }
 
     /// Signs a staff token valid for `ttl` from now, carrying the configured issuer and audience.
@@ -176,6 +231,7 @@ impl TokenKeys {
             technician_id,
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
+            purpose: None,
         };
         self.sign(&claims)
     }

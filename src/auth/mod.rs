@@ -5,7 +5,7 @@ mod guard;
 mod jwt;
 
 pub use guard::RoleGuard;
-pub use jwt::{Claims, TokenError, TokenKeys};
+pub use jwt::{Claims, SurveyClaims, TokenError, TokenKeys};
 
 use serde::{Deserialize, Serialize};
 

@@ -85,6 +85,98 @@ pub fn transition(
     Ok((next, kind))
 }
 
+/// A ticket's imported history: when it opened, was first answered, resolved (each time),
+/// reopened (each time) and closed.
+#[derive(Debug, Clone)]
+pub struct History {
+    pub opened_at: DateTime<Utc>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    pub resolutions: Vec<DateTime<Utc>>,
+    pub reopens: Vec<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+/// One step of a replayed history, as its ticket event records it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Step {
+    pub at: DateTime<Utc>,
+    pub kind: EventKind,
+    pub from: TicketStatus,
+    pub to: TicketStatus,
+}
+
+/// Why a history cannot be replayed: the input field at fault and the reason.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HistoryError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn history_error(field: &'static str, message: impl Into<String>) -> HistoryError {
+    HistoryError { field, message: message.into() }
+}
+
+/// Replays an imported history through the same lifecycle rules live changes follow and returns
+/// the final state and each step. A first response before the first resolution is the move to
+/// IN_PROGRESS; resolutions and reopens alternate; a close follows the last resolution.
+pub fn replay(history: &History, now: DateTime<Utc>) -> Result<(LifecycleState, Vec<Step>), HistoryError> {
+    let History { opened_at, first_response_at, resolutions, reopens, closed_at } = history;
+    if *opened_at > now {
+        return Err(history_error("openedAt", "must not be in the future"));
+    }
+    if reopens.len() > resolutions.len() || reopens.len() + 1 < resolutions.len() {
+        return Err(history_error(
+            "reopenedAt",
+            "resolutions and reopens alternate: give as many reopens as resolutions, or one fewer",
+        ));
+    }
+    if closed_at.is_some() && reopens.len() == resolutions.len() {
+        return Err(history_error("closedAt", "a ticket is closed only after its last resolution"));
+    }
+    let mut planned: Vec<(DateTime<Utc>, TicketStatus, &'static str)> = Vec::new();
+    if let Some(response) = first_response_at {
+        if response < opened_at {
+            return Err(history_error("firstResponseAt", "must not be before openedAt"));
+        }
+        if resolutions.first().is_none_or(|first| response < first) {
+            planned.push((*response, TicketStatus::InProgress, "firstResponseAt"));
+        }
+    }
+    for (index, resolved) in resolutions.iter().enumerate() {
+        planned.push((*resolved, TicketStatus::Resolved, "resolvedAt"));
+        if let Some(reopened) = reopens.get(index) {
+            planned.push((*reopened, TicketStatus::InProgress, "reopenedAt"));
+        }
+    }
+    if let Some(closed) = closed_at {
+        planned.push((*closed, TicketStatus::Closed, "closedAt"));
+    }
+
+    let mut state = LifecycleState {
+        status: TicketStatus::Open,
+        first_response_at: None,
+        first_resolved_at: None,
+        resolved_at: None,
+        closed_at: None,
+        reopen_count: 0,
+    };
+    let mut steps = Vec::with_capacity(planned.len());
+    let mut previous = *opened_at;
+    for (at, to, field) in planned {
+        if at < previous {
+            return Err(history_error(field, format!("{at} is before the step it follows ({previous})")));
+        }
+        if at > now {
+            return Err(history_error(field, "must not be in the future"));
+        }
+        let (next, kind) = transition(&state, to, at).map_err(|invalid| history_error(field, invalid.to_string()))?;
+        steps.push(Step { at, kind, from: state.status, to });
+        state = next;
+        previous = at;
+    }
+    Ok((state, steps))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -138,6 +230,46 @@ mod tests {
         let (next, _) = transition(&state, TicketStatus::Resolved, at(5)).unwrap();
         assert_eq!(next.first_response_at, Some(at(0)));
         assert_eq!(next.first_resolved_at, Some(at(5)));
+    }
+
+    #[test]
+    fn a_history_replays_through_the_lifecycle() {
+        let history = History {
+            opened_at: at(0),
+            first_response_at: Some(at(1)),
+            resolutions: vec![at(2), at(4)],
+            reopens: vec![at(3)],
+            closed_at: Some(at(5)),
+        };
+        let (state, steps) = replay(&history, at(59)).unwrap();
+        assert_eq!(state.status, TicketStatus::Closed);
+        assert_eq!(
+            (state.first_response_at, state.first_resolved_at, state.resolved_at),
+            (Some(at(1)), Some(at(2)), Some(at(4)))
+        );
+        assert_eq!(state.reopen_count, 1);
+        let kinds: Vec<EventKind> = steps.iter().map(|s| s.kind).collect();
+        use EventKind::*;
+        assert_eq!(kinds, [StatusChanged, StatusChanged, Reopened, StatusChanged, StatusChanged]);
+    }
+
+    #[test]
+    fn an_impossible_history_names_its_field() {
+        let base = History {
+            opened_at: at(5),
+            first_response_at: None,
+            resolutions: vec![],
+            reopens: vec![],
+            closed_at: None,
+        };
+        let early = History { resolutions: vec![at(4)], ..base.clone() };
+        assert_eq!(replay(&early, at(59)).unwrap_err().field, "resolvedAt");
+        let reopen_without_resolution = History { reopens: vec![at(6)], ..base.clone() };
+        assert_eq!(replay(&reopen_without_resolution, at(59)).unwrap_err().field, "reopenedAt");
+        let closed_open = History { closed_at: Some(at(6)), ..base.clone() };
+        assert_eq!(replay(&closed_open, at(59)).unwrap_err().field, "closedAt");
+        let future = History { resolutions: vec![at(50)], ..base };
+        assert_eq!(replay(&future, at(10)).unwrap_err().field, "resolvedAt");
     }
 
     #[test]

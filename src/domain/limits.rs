@@ -13,6 +13,13 @@ pub const DESCRIPTION_MAX: usize = 20_000;
 pub const CATEGORY_MAX: usize = 64;
 pub const NOTE_MAX: usize = 20_000;
 pub const SEARCH_MAX: usize = 200;
+pub const SUMMARY_MAX: usize = 20_000;
+pub const COMMENT_MAX: usize = 5_000;
+pub const EXTERNAL_REF_MAX: usize = 200;
+/// Longest interaction a log entry may claim: a week, in seconds.
+pub const DURATION_MAX_SECONDS: i32 = 7 * 24 * 3600;
+/// Most tickets one import batch may carry.
+pub const IMPORT_BATCH_MAX: usize = 1_000;
 /// Largest page a list field returns.
 pub const PAGE_MAX: i32 = 100;
 

@@ -101,3 +101,32 @@ text_enum! {
         Rated => "RATED",
     }
 }
+
+text_enum! {
+    /// How a customer and the support team were in touch.
+    InteractionChannel {
+        Call => "CALL",
+        Email => "EMAIL",
+        Chat => "CHAT",
+    }
+}
+
+text_enum! {
+    /// Who reached out: the customer (INBOUND) or the support team (OUTBOUND).
+    Direction {
+        Inbound => "INBOUND",
+        Outbound => "OUTBOUND",
+    }
+}
+
+text_enum! {
+    /// Where a satisfaction rating came from.
+    RatingSource {
+        /// Recorded by staff (e.g. told on the phone).
+        Staff => "STAFF",
+        /// Submitted by the customer through a survey link.
+        Survey => "SURVEY",
+        /// Brought in with imported history.
+        Import => "IMPORT",
+    }
+}

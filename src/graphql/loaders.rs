@@ -9,7 +9,7 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::db::Db;
 use crate::error::AppError;
-use crate::models::{Customer, Technician, TicketEvent};
+use crate::models::{Customer, Interaction, SatisfactionRating, Technician, Ticket, TicketEvent};
 use crate::store;
 
 /// Each loader caches for the request's lifetime, so what a list prefetched (see
@@ -17,7 +17,10 @@ use crate::store;
 pub struct Loaders {
     pub technicians: DataLoader<TechnicianLoader, HashMapCache>,
     pub customers: DataLoader<CustomerLoader, HashMapCache>,
+    pub tickets: DataLoader<TicketLoader, HashMapCache>,
     pub timelines: DataLoader<TimelineLoader, HashMapCache>,
+    pub interactions: DataLoader<InteractionLoader, HashMapCache>,
+    pub ratings: DataLoader<CurrentRatingLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -25,7 +28,10 @@ impl Loaders {
         Loaders {
             technicians: DataLoader::with_cache(TechnicianLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             customers: DataLoader::with_cache(CustomerLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            tickets: DataLoader::with_cache(TicketLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             timelines: DataLoader::with_cache(TimelineLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            interactions: DataLoader::with_cache(InteractionLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            ratings: DataLoader::with_cache(CurrentRatingLoader(db.clone()), tokio::spawn, HashMapCache::default()),
         }
     }
 }
@@ -64,5 +70,42 @@ impl Loader<i64> for TimelineLoader {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<TicketEvent>>, Self::Error> {
         let keys = keys.to_vec();
         self.0.run(move |conn| store::tickets::events_of(conn, &keys)).await.map_err(Arc::new)
+    }
+}
+
+pub struct TicketLoader(Db);
+
+impl Loader<i64> for TicketLoader {
+    type Value = Ticket;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Ticket>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::tickets::by_ids(conn, &keys)).await.map_err(Arc::new)
+    }
+}
+
+pub struct InteractionLoader(Db);
+
+impl Loader<i64> for InteractionLoader {
+    type Value = Interaction;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Interaction>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::interactions::by_ids(conn, &keys)).await.map_err(Arc::new)
+    }
+}
+
+/// A ticket's current satisfaction rating, keyed by ticket id.
+pub struct CurrentRatingLoader(Db);
+
+impl Loader<i64> for CurrentRatingLoader {
+    type Value = SatisfactionRating;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, SatisfactionRating>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::ratings::current_of(conn, &keys)).await.map_err(Arc::new)
     }
 }

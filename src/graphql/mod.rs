@@ -3,11 +3,16 @@
 //! Resolvers check permissions, validate input shape and call store functions; they never build
 //! SQL.
 
+mod import;
+mod interactions;
 mod loaders;
 mod pagination;
+mod satisfaction;
 mod staff;
 mod system;
 mod tickets;
+
+pub use satisfaction::SurveyTokenTtl;
 
 use async_graphql::{Context, EmptySubscription, ID, MergedObject, Request, Schema, SchemaBuilder};
 
@@ -17,11 +22,17 @@ use crate::error::AppError;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(system::SystemQuery, staff::StaffQuery, tickets::TicketQuery);
+pub struct QueryRoot(system::SystemQuery, staff::StaffQuery, tickets::TicketQuery, interactions::InteractionQuery);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(staff::StaffMutation, tickets::TicketMutation);
+pub struct MutationRoot(
+    staff::StaffMutation,
+    tickets::TicketMutation,
+    interactions::InteractionMutation,
+    satisfaction::SatisfactionMutation,
+    import::ImportMutation,
+);
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
@@ -42,10 +53,14 @@ pub fn sdl() -> String {
     schema_builder().finish().sdl()
 }
 
-/// Attaches what one request's resolvers read: the caller, the request's database handle and
-/// its own DataLoaders.
-pub fn prepare_request(request: Request, caller: Caller, db: &Db) -> Request {
-    request.data(caller).data(loaders::Loaders::new(db)).data(db.clone())
+/// Attaches what one request's resolvers read: the caller (none for the public survey
+/// operation), the request's database handle and its own DataLoaders.
+pub fn prepare_request(request: Request, caller: Option<Caller>, db: &Db) -> Request {
+    let request = request.data(loaders::Loaders::new(db)).data(db.clone());
+    match caller {
+        Some(caller) => request.data(caller),
+        None => request,
+    }
 }
 
 /// The authenticated caller of the current request.

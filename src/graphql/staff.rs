@@ -4,6 +4,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
+use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::pagination::{TotalCount, decode_cursor, encode_cursor};
 use super::tickets::{TicketConnection, TicketFilterInput, TicketOrderInput, ticket_page};
 use super::{caller, db, loaders, parse_id};
@@ -69,6 +70,19 @@ impl CustomerNode {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+
+    /// This customer's calls, emails and chats, newest first.
+    async fn interactions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<InteractionFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<InteractionConnection, AppError> {
+        let mut filter = filter.unwrap_or_default().into_store();
+        filter.customer_id = Some(self.0.id);
+        interaction_page(ctx, filter, first, after).await
     }
 
     /// This customer's tickets (the filter's customerId is ignored).

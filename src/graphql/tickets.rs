@@ -5,7 +5,9 @@ use async_graphql::{Context, Enum, ID, InputObject, Object};
 use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
+use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::pagination::{TotalCount, decode_cursor, encode_cursor};
+use super::satisfaction::RatingNode;
 use super::staff::{CustomerInput, CustomerNode, TechnicianNode};
 use super::{caller, db, loaders::Loaders, parse_id};
 use crate::auth::Role;
@@ -94,6 +96,22 @@ impl TicketNode {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+    /// The current satisfaction rating (earlier ones are in the timeline).
+    async fn satisfaction(&self, ctx: &Context<'_>) -> Result<Option<RatingNode>, AppError> {
+        Ok(ctx.data_unchecked::<Loaders>().ratings.load_one(self.0.id).await?.map(RatingNode))
+    }
+    /// Calls, emails and chats about this ticket, newest first.
+    async fn interactions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<InteractionFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<InteractionConnection, AppError> {
+        let mut filter = filter.unwrap_or_default().into_store();
+        filter.ticket_id = Some(self.0.id);
+        interaction_page(ctx, filter, first, after).await
     }
     /// Every event of the ticket, oldest first.
     async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<TicketEventNode>, AppError> {

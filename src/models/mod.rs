@@ -5,8 +5,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::domain::lifecycle::LifecycleState;
-use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
-use crate::schema::{customers, technicians, ticket_events, tickets};
+use crate::domain::{Direction, EventKind, InteractionChannel, Priority, RatingSource, TicketChannel, TicketStatus};
+use crate::schema::{customers, interactions, satisfaction_ratings, technicians, ticket_events, tickets};
 
 #[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
 #[diesel(table_name = technicians, check_for_backend(diesel::pg::Pg))]
@@ -123,4 +123,60 @@ pub struct NewTicketEvent {
     pub from_value: Option<String>,
     pub to_value: Option<String>,
     pub note: Option<String>,
+}
+
+#[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
+#[diesel(table_name = interactions, check_for_backend(diesel::pg::Pg))]
+pub struct Interaction {
+    pub id: i64,
+    pub customer_id: i64,
+    pub ticket_id: Option<i64>,
+    pub technician_id: Option<i64>,
+    pub channel: InteractionChannel,
+    pub direction: Direction,
+    pub occurred_at: DateTime<Utc>,
+    pub duration_seconds: Option<i32>,
+    pub summary: String,
+    pub corrects_id: Option<i64>,
+    pub logged_by: String,
+    pub created_at: DateTime<Utc>,
+}
+
+#[derive(Insertable, Debug, Clone)]
+#[diesel(table_name = interactions)]
+pub struct NewInteraction {
+    pub customer_id: i64,
+    pub ticket_id: Option<i64>,
+    pub technician_id: Option<i64>,
+    pub channel: InteractionChannel,
+    pub direction: Direction,
+    pub occurred_at: DateTime<Utc>,
+    pub duration_seconds: Option<i32>,
+    pub summary: String,
+    pub corrects_id: Option<i64>,
+    pub logged_by: String,
+}
+
+#[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
+#[diesel(table_name = satisfaction_ratings, check_for_backend(diesel::pg::Pg))]
+pub struct SatisfactionRating {
+    pub id: i64,
+    pub ticket_id: i64,
+    pub rating: i16,
+    pub comment: Option<String>,
+    pub source: RatingSource,
+    pub submitted_by: String,
+    pub submitted_at: DateTime<Utc>,
+    pub superseded_at: Option<DateTime<Utc>>,
+}
+
+#[derive(Insertable, Debug, Clone)]
+#[diesel(table_name = satisfaction_ratings)]
+pub struct NewSatisfactionRating {
+    pub ticket_id: i64,
+    pub rating: i16,
+    pub comment: Option<String>,
+    pub source: RatingSource,
+    pub submitted_by: String,
+    pub submitted_at: DateTime<Utc>,
 }

@@ -2,6 +2,9 @@
 //! values, and know nothing about GraphQL.
 
 pub mod customers;
+pub mod import;
+pub mod interactions;
+pub mod ratings;
 pub mod system;
 pub mod technicians;
 pub mod tickets;

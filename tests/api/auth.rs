@@ -24,6 +24,7 @@ fn claims(exp: i64) -> Claims {
         technician_id: None,
         iss: None,
         aud: None,
+        purpose: None,
     }
 }
 

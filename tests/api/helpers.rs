@@ -137,6 +137,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             graphiql: true,
             max_body_bytes: 1_048_576,
             expose_statement_count: true,
+            survey_token_ttl: Duration::from_secs(3600),
             workers: Some(2),
         },
         database: DatabaseSettings {

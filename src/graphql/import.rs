@@ -1,0 +1,153 @@
+//! `importTickets`: history import for scripts.
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::staff::CustomerInput;
+use super::tickets::TicketNode;
+use super::{caller, db, parse_id};
+use crate::auth::{Role, RoleGuard};
+use crate::domain::{Priority, TicketChannel};
+use crate::error::AppError;
+use crate::import::{CustomerRecord, ImportRecord, validate_batch};
+use crate::store;
+use crate::store::import::RowOutcome;
+
+/// A rating given in the imported system.
+#[derive(InputObject)]
+pub struct ImportRatingInput {
+    pub rating: i32,
+    pub comment: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+}
+
+/// A historical ticket with its whole history. The status follows from the history: CLOSED when
+/// closed, RESOLVED when the last resolution was not reopened, IN_PROGRESS after a first response
+/// or a reopen, OPEN otherwise.
+#[derive(InputObject)]
+pub struct ImportTicketInput {
+    /// The ticket's id in the system it comes from: re-sending it changes nothing.
+    pub external_ref: String,
+    pub customer_id: Option<ID>,
+    /// A customer by details: matched by e-mail when one with that address exists, else created.
+    pub customer: Option<CustomerInput>,
+    pub subject: String,
+    #[graphql(default)]
+    pub description: String,
+    pub category: String,
+    #[graphql(default_with = "Priority::Normal")]
+    pub priority: Priority,
+    pub channel: TicketChannel,
+    pub assignee_id: Option<ID>,
+    pub assignee_email: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// Every resolution, in order.
+    #[graphql(default)]
+    pub resolved_at: Vec<DateTime<Utc>>,
+    /// Every reopen, in order (each after the resolution it undoes).
+    #[graphql(default)]
+    pub reopened_at: Vec<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
+    pub rating: Option<ImportRatingInput>,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Created,
+    /// A ticket with this external reference was imported before: nothing changed.
+    AlreadyImported,
+}
+
+#[derive(SimpleObject)]
+pub struct ImportedTicket {
+    pub external_ref: String,
+    pub outcome: ImportOutcome,
+    pub ticket: TicketNode,
+}
+
+#[derive(SimpleObject)]
+pub struct ImportResult {
+    pub created: i32,
+    pub already_imported: i32,
+    pub tickets: Vec<ImportedTicket>,
+}
+
+impl ImportTicketInput {
+    fn into_record(self, index: usize) -> Result<ImportRecord, AppError> {
+        let id = |name: &str, value: Option<ID>| {
+            value.map(|value| parse_id(&format!("batch[{index}].{name}"), &value)).transpose()
+        };
+        let (rating, rating_comment, rated_at) = match self.rating {
+            Some(r) => (Some(r.rating), r.comment, Some(r.submitted_at)),
+            None => (None, None, None),
+        };
+        Ok(ImportRecord {
+            customer_id: id("customerId", self.customer_id)?,
+            assignee_id: id("assigneeId", self.assignee_id)?,
+            external_ref: self.external_ref,
+            customer: self.customer.map(|c| CustomerRecord {
+                name: c.name,
+                email: c.email,
+                phone: c.phone,
+                organization: c.organization,
+            }),
+            subject: self.subject,
+            description: self.description,
+            category: self.category,
+            priority: self.priority,
+            channel: self.channel,
+            assignee_email: self.assignee_email,
+            opened_at: self.opened_at,
+            first_response_at: self.first_response_at,
+            resolved_at: self.resolved_at,
+            reopened_at: self.reopened_at,
+            closed_at: self.closed_at,
+            rating,
+            rating_comment,
+            rated_at,
+        })
+    }
+}
+
+#[derive(Default)]
+pub struct ImportMutation;
+
+#[Object]
+impl ImportMutation {
+    /// Imports up to 1,000 historical tickets in one transaction: the tickets, the events their
+    /// history implies and their ratings. Idempotent by externalRef: a re-sent ticket is reported
+    /// ALREADY_IMPORTED and left as it is. One bad ticket fails the whole batch, naming the row
+    /// (`batch[i]`) and the field. SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn import_tickets(&self, ctx: &Context<'_>, batch: Vec<ImportTicketInput>) -> Result<ImportResult, AppError> {
+        let actor = caller(ctx)?.subject.clone();
+        let records = batch.into_iter().enumerate().map(|(i, input)| input.into_record(i)).collect::<Result<_, _>>()?;
+        let rows = validate_batch(records)?;
+        let now = Utc::now();
+        let outcomes = db(ctx)?.run(move |conn| store::import::import_batch(conn, rows, &actor, now)).await?;
+        Ok(import_result(outcomes))
+    }
+}
+
+fn import_result(outcomes: Vec<RowOutcome>) -> ImportResult {
+    let mut result = ImportResult { created: 0, already_imported: 0, tickets: Vec::with_capacity(outcomes.len()) };
+    for outcome in outcomes {
+        let (outcome, ticket) = match outcome {
+            RowOutcome::Created(ticket) => {
+                result.created += 1;
+                (ImportOutcome::Created, ticket)
+            }
+            RowOutcome::AlreadyImported(ticket) => {
+                result.already_imported += 1;
+                (ImportOutcome::AlreadyImported, ticket)
+            }
+        };
+        result.tickets.push(ImportedTicket {
+            external_ref: ticket.external_ref.clone().unwrap_or_default(),
+            outcome,
+            ticket: TicketNode(ticket),
+        });
+    }
+    result
+}
