@@ -1,6 +1,7 @@
 //! The rules of the help desk in plain Rust, without I/O: the enumerations every layer shares,
 //! the ticket lifecycle, who may change what, and input limits.
 
+pub mod kpi;
 pub mod lifecycle;
 pub mod limits;
 pub mod permissions;

@@ -5,6 +5,7 @@
 
 mod import;
 mod interactions;
+mod kpis;
 mod loaders;
 mod pagination;
 mod satisfaction;
@@ -22,7 +23,13 @@ use crate::error::AppError;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(system::SystemQuery, staff::StaffQuery, tickets::TicketQuery, interactions::InteractionQuery);
+pub struct QueryRoot(
+    system::SystemQuery,
+    staff::StaffQuery,
+    tickets::TicketQuery,
+    interactions::InteractionQuery,
+    kpis::KpiQueryRoot,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]

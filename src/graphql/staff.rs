@@ -5,6 +5,7 @@ use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
 use chrono::{DateTime, Utc};
 
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
+use super::kpis::{PerformanceNode, PeriodInput, performance_of};
 use super::pagination::{TotalCount, decode_cursor, encode_cursor};
 use super::tickets::{TicketConnection, TicketFilterInput, TicketOrderInput, ticket_page};
 use super::{caller, db, loaders, parse_id};
@@ -42,6 +43,11 @@ impl TechnicianNode {
     }
     async fn updated_at(&self) -> DateTime<Utc> {
         self.0.updated_at
+    }
+    /// This technician's numbers for a period (tickets by current assignee). SUPERVISOR and ADMIN,
+    /// or the technician themselves.
+    async fn performance(&self, ctx: &Context<'_>, period: PeriodInput) -> Result<Option<PerformanceNode>, AppError> {
+        performance_of(ctx, self.0.id, period).await
     }
 }
 

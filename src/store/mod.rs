@@ -4,6 +4,7 @@
 pub mod customers;
 pub mod import;
 pub mod interactions;
+pub mod kpis;
 pub mod ratings;
 pub mod system;
 pub mod technicians;

@@ -9,6 +9,7 @@ mod cli;
 mod health;
 mod import;
 mod interactions;
+mod kpis;
 mod migrations;
 mod satisfaction;
 mod schema;

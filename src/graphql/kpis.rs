@@ -1,0 +1,602 @@
+//! KPIs for supervisors and BI dashboards: summaries with the previous period, time series,
+//! technician performance, recurring issues.
+
+use std::collections::HashMap;
+
+use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
+use chrono::{DateTime, Utc};
+
+use super::staff::{CustomerNode, TechnicianNode};
+use super::{caller, db, loaders::Loaders, parse_id};
+use crate::auth::{Role, RoleGuard};
+use crate::domain::kpi::{KpiMetric, metric_value};
+use crate::domain::{Direction, InteractionChannel, Priority, TicketChannel};
+use crate::error::AppError;
+use crate::store;
+use crate::store::kpis::{Bucket, DurationStats, Grouping, KpiFilter, KpiPoint, KpiQuery, KpiValues};
+
+/// The longest period a KPI query may span.
+const MAX_PERIOD_DAYS: i64 = 366 * 5;
+/// The most buckets one series may hold.
+const MAX_BUCKETS: i64 = 1_000;
+
+/// A period `[from, to)`.
+#[derive(InputObject, Clone, Copy)]
+pub struct PeriodInput {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+}
+
+impl PeriodInput {
+    fn checked(self) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
+        if self.to <= self.from {
+            return Err(AppError::bad_input("period.to", "must be after period.from"));
+        }
+        if (self.to - self.from).num_days() > MAX_PERIOD_DAYS {
+            return Err(AppError::bad_input("period", format!("may span at most {MAX_PERIOD_DAYS} days")));
+        }
+        Ok((self.from, self.to))
+    }
+
+    /// The period of the same length just before this one.
+    fn previous(from: DateTime<Utc>, to: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+        (from - (to - from), from)
+    }
+}
+
+/// Optional filters; lists match any of their values.
+#[derive(InputObject, Default, Clone)]
+pub struct KpiFilterInput {
+    /// Tickets currently assigned to (interactions logged by) these technicians.
+    pub technician_ids: Option<Vec<ID>>,
+    pub teams: Option<Vec<String>>,
+    pub categories: Option<Vec<String>>,
+    pub priorities: Option<Vec<Priority>>,
+    pub channels: Option<Vec<TicketChannel>>,
+}
+
+impl KpiFilterInput {
+    fn into_store(self) -> Result<KpiFilter, AppError> {
+        Ok(KpiFilter {
+            technician_ids: self
+                .technician_ids
+                .unwrap_or_default()
+                .iter()
+                .map(|id| parse_id("filter.technicianIds", id))
+                .collect::<Result<_, _>>()?,
+            teams: self.teams.unwrap_or_default(),
+            categories: self.categories.unwrap_or_default(),
+            priorities: self.priorities.unwrap_or_default().iter().map(|p| p.as_str().to_owned()).collect(),
+            channels: self.channels.unwrap_or_default().iter().map(|c| c.as_str().to_owned()).collect(),
+        })
+    }
+}
+
+/// A valid IANA time zone name.
+fn checked_time_zone(time_zone: &str) -> Result<String, AppError> {
+    time_zone
+        .parse::<chrono_tz::Tz>()
+        .map(|tz| tz.name().to_owned())
+        .map_err(|_| AppError::bad_input("timeZone", format!("{time_zone:?} is not an IANA time zone")))
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq)]
+pub enum KpiBucket {
+    Day,
+    /// ISO weeks, Monday 00:00 local time.
+    Week,
+    /// Calendar months, the 1st 00:00 local time.
+    Month,
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KpiGroupBy {
+    #[default]
+    None,
+    /// The ticket's current assignee (interactions: who logged them); unassigned is its own group.
+    Technician,
+    Team,
+    Category,
+    Priority,
+    Channel,
+}
+
+impl From<KpiGroupBy> for Grouping {
+    fn from(group: KpiGroupBy) -> Grouping {
+        match group {
+            KpiGroupBy::None => Grouping::None,
+            KpiGroupBy::Technician => Grouping::Technician,
+            KpiGroupBy::Team => Grouping::Team,
+            KpiGroupBy::Category => Grouping::Category,
+            KpiGroupBy::Priority => Grouping::Priority,
+            KpiGroupBy::Channel => Grouping::Channel,
+        }
+    }
+}
+
+/// Durations in seconds; null when there is no data.
+#[derive(SimpleObject)]
+#[graphql(name = "DurationStats")]
+pub struct DurationStatsNode {
+    pub mean: Option<f64>,
+    pub median: Option<f64>,
+    pub p90: Option<f64>,
+}
+
+impl From<DurationStats> for DurationStatsNode {
+    fn from(stats: DurationStats) -> Self {
+        DurationStatsNode { mean: stats.mean, median: stats.median, p90: stats.p90 }
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct InteractionCount {
+    pub channel: InteractionChannel,
+    pub direction: Direction,
+    pub count: i64,
+    pub duration_seconds: i64,
+}
+
+/// Interactions by channel and direction (entries that a later one corrects are not counted).
+#[derive(SimpleObject)]
+pub struct InteractionTotals {
+    pub count: i64,
+    pub duration_seconds: i64,
+    pub by_channel_and_direction: Vec<InteractionCount>,
+}
+
+/// Every KPI of PRODUCT.md for one period (or bucket, or group).
+pub struct KpiValuesNode(pub KpiValues);
+
+#[Object(name = "KpiValues")]
+impl KpiValuesNode {
+    /// Tickets whose openedAt is in the period.
+    async fn tickets_opened(&self) -> i64 {
+        self.0.tickets_opened
+    }
+    /// Tickets whose latest resolution is in the period.
+    async fn tickets_resolved(&self) -> i64 {
+        self.0.tickets_resolved
+    }
+    async fn tickets_closed(&self) -> i64 {
+        self.0.tickets_closed
+    }
+    /// At the period's end: tickets opened before it that were OPEN or IN_PROGRESS then.
+    async fn backlog(&self) -> i64 {
+        self.0.backlog
+    }
+    /// Over tickets opened in the period that have a first response.
+    async fn first_response_seconds(&self) -> DurationStatsNode {
+        self.0.first_response.into()
+    }
+    /// Tickets opened in the period with no first response yet.
+    async fn awaiting_first_response(&self) -> i64 {
+        self.0.awaiting_first_response
+    }
+    /// Over tickets resolved in the period: resolvedAt - openedAt.
+    async fn resolution_seconds(&self) -> DurationStatsNode {
+        self.0.resolution.into()
+    }
+    /// Over tickets first resolved in the period: firstResolvedAt - openedAt.
+    async fn first_resolution_seconds(&self) -> DurationStatsNode {
+        self.0.first_resolution.into()
+    }
+    /// Of tickets opened in the period, the share now RESOLVED or CLOSED.
+    async fn resolution_rate(&self) -> Option<f64> {
+        self.0.resolution_rate()
+    }
+    /// Of tickets resolved in the period, the share ever reopened.
+    async fn reopen_rate(&self) -> Option<f64> {
+        self.0.reopen_rate()
+    }
+    /// Mean of the current ratings submitted in the period.
+    async fn csat_average(&self) -> Option<f64> {
+        self.0.csat_average
+    }
+    async fn csat_count(&self) -> i64 {
+        self.0.csat_count
+    }
+    /// Share of those ratings that are 4 or 5.
+    async fn csat_satisfied_share(&self) -> Option<f64> {
+        self.0.csat_satisfied_share()
+    }
+    async fn interactions(&self) -> InteractionTotals {
+        let by = &self.0.interactions;
+        InteractionTotals {
+            count: by.iter().map(|i| i.count).sum(),
+            duration_seconds: by.iter().map(|i| i.duration_seconds).sum(),
+            by_channel_and_direction: by
+                .iter()
+                .map(|i| InteractionCount {
+                    channel: i.channel,
+                    direction: i.direction,
+                    count: i.count,
+                    duration_seconds: i.duration_seconds,
+                })
+                .collect(),
+        }
+    }
+    /// The listed metrics as (metric, value) pairs: a long format for BI tools.
+    async fn metrics(&self, metrics: Option<Vec<KpiMetric>>) -> Vec<KpiMetricValue> {
+        let metrics = metrics.unwrap_or_else(|| KpiMetric::ALL.to_vec());
+        metrics.into_iter().map(|metric| KpiMetricValue { metric, value: metric_value(&self.0, metric) }).collect()
+    }
+}
+
+#[derive(SimpleObject)]
+pub struct KpiMetricValue {
+    pub metric: KpiMetric,
+    pub value: Option<f64>,
+}
+
+/// A metric now and in the previous period of the same length.
+#[derive(SimpleObject)]
+pub struct KpiChange {
+    pub metric: KpiMetric,
+    pub current: Option<f64>,
+    pub previous: Option<f64>,
+    /// current - previous.
+    pub absolute: Option<f64>,
+    /// (current - previous) / previous; null when previous is 0 or null.
+    pub relative: Option<f64>,
+}
+
+pub fn change(metric: KpiMetric, current: Option<f64>, previous: Option<f64>) -> KpiChange {
+    let absolute = current.zip(previous).map(|(c, p)| c - p);
+    let relative = absolute.zip(previous).and_then(|(a, p)| (p != 0.0).then(|| a / p));
+    KpiChange { metric, current, previous, absolute, relative }
+}
+
+/// A period's KPIs beside the previous period's.
+#[derive(SimpleObject)]
+pub struct KpiSummary {
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    pub time_zone: String,
+    pub current: KpiValuesNode,
+    pub previous_from: DateTime<Utc>,
+    pub previous_to: DateTime<Utc>,
+    pub previous: KpiValuesNode,
+    /// Every metric's change against the previous period.
+    pub changes: Vec<KpiChange>,
+}
+
+/// One point of a series.
+pub struct KpiSeriesPoint {
+    point: KpiPoint,
+    grouping: KpiGroupBy,
+}
+
+#[Object]
+impl KpiSeriesPoint {
+    /// The bucket's start (the period's start for a clipped first bucket).
+    async fn starts(&self) -> DateTime<Utc> {
+        self.point.starts
+    }
+    /// The bucket's end (the period's end for a clipped last bucket).
+    async fn ends(&self) -> DateTime<Utc> {
+        self.point.ends
+    }
+    /// The group: technician id, team, category, priority or channel; null for "no group" and
+    /// for unassigned tickets.
+    async fn group(&self) -> Option<&str> {
+        self.point.group.as_deref()
+    }
+    /// The technician, when grouped by technician.
+    async fn technician(&self, ctx: &Context<'_>) -> Result<Option<TechnicianNode>, AppError> {
+        match (self.grouping, self.point.group.as_deref().and_then(|g| g.parse::<i64>().ok())) {
+            (KpiGroupBy::Technician, Some(id)) => {
+                Ok(ctx.data_unchecked::<Loaders>().technicians.load_one(id).await?.map(TechnicianNode))
+            }
+            _ => Ok(None),
+        }
+    }
+    async fn values(&self) -> KpiValuesNode {
+        KpiValuesNode(self.point.values.clone())
+    }
+}
+
+/// One technician's numbers for a period.
+pub struct PerformanceNode {
+    technician_id: Option<i64>,
+    values: KpiValues,
+}
+
+#[Object(name = "TechnicianPerformance")]
+impl PerformanceNode {
+    /// Null for the unassigned tickets' row.
+    async fn technician(&self, ctx: &Context<'_>) -> Result<Option<TechnicianNode>, AppError> {
+        match self.technician_id {
+            Some(id) => Ok(ctx.data_unchecked::<Loaders>().technicians.load_one(id).await?.map(TechnicianNode)),
+            None => Ok(None),
+        }
+    }
+    /// Tickets opened in the period and assigned to the technician now.
+    async fn tickets_assigned(&self) -> i64 {
+        self.values.tickets_opened
+    }
+    async fn tickets_resolved(&self) -> i64 {
+        self.values.tickets_resolved
+    }
+    async fn resolution_rate(&self) -> Option<f64> {
+        self.values.resolution_rate()
+    }
+    async fn first_response_seconds(&self) -> DurationStatsNode {
+        self.values.first_response.into()
+    }
+    async fn resolution_seconds(&self) -> DurationStatsNode {
+        self.values.resolution.into()
+    }
+    async fn reopen_rate(&self) -> Option<f64> {
+        self.values.reopen_rate()
+    }
+    async fn csat_average(&self) -> Option<f64> {
+        self.values.csat_average
+    }
+    async fn csat_count(&self) -> i64 {
+        self.values.csat_count
+    }
+    /// Every KPI, for the rest.
+    async fn values(&self) -> KpiValuesNode {
+        KpiValuesNode(self.values.clone())
+    }
+}
+
+#[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LeaderboardOrder {
+    #[default]
+    TicketsResolved,
+    TicketsAssigned,
+    ResolutionRate,
+    /// Fastest first.
+    FirstResponseMedian,
+    /// Fastest first.
+    ResolutionMedian,
+    CsatAverage,
+}
+
+#[derive(SimpleObject)]
+pub struct CategoryTrend {
+    pub category: String,
+    /// Tickets opened in the period.
+    pub tickets: i64,
+    pub previous_tickets: i64,
+    pub change: i64,
+    /// null when the previous period had none.
+    pub relative_change: Option<f64>,
+}
+
+pub struct CustomerVolume {
+    customer_id: i64,
+    tickets: i64,
+}
+
+#[Object]
+impl CustomerVolume {
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<CustomerNode>, AppError> {
+        Ok(ctx.data_unchecked::<Loaders>().customers.load_one(self.customer_id).await?.map(CustomerNode))
+    }
+    /// Tickets opened in the period.
+    async fn tickets(&self) -> i64 {
+        self.tickets
+    }
+}
+
+async fn compute(
+    ctx: &Context<'_>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    time_zone: &str,
+    bucket: Option<Bucket>,
+    grouping: Grouping,
+    filter: &KpiFilter,
+) -> Result<Vec<KpiPoint>, AppError> {
+    let (time_zone, filter) = (time_zone.to_owned(), filter.clone());
+    db(ctx)?
+        .run(move |conn| {
+            store::kpis::compute(conn, &KpiQuery { from, to, time_zone: &time_zone, bucket, grouping, filter: &filter })
+        })
+        .await
+}
+
+async fn whole_period(
+    ctx: &Context<'_>,
+    period: (DateTime<Utc>, DateTime<Utc>),
+    filter: &KpiFilter,
+) -> Result<KpiValues, AppError> {
+    let points = compute(ctx, period, "UTC", None, Grouping::None, filter).await?;
+    Ok(points.into_iter().next().map(|point| point.values).unwrap_or_default())
+}
+
+/// The per-technician rows of a period: the whole period grouped by current assignee.
+async fn performance_rows(
+    ctx: &Context<'_>,
+    period: (DateTime<Utc>, DateTime<Utc>),
+    filter: &KpiFilter,
+) -> Result<Vec<PerformanceNode>, AppError> {
+    let points = compute(ctx, period, "UTC", None, Grouping::Technician, filter).await?;
+    Ok(points
+        .into_iter()
+        .map(|point| PerformanceNode { technician_id: point.group.and_then(|g| g.parse().ok()), values: point.values })
+        .collect())
+}
+
+#[derive(Default)]
+pub struct KpiQueryRoot;
+
+#[Object]
+impl KpiQueryRoot {
+    /// Every KPI for a period, beside the previous period of the same length. The time zone is
+    /// recorded with the answer (a summary has no buckets). SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn kpis(
+        &self,
+        ctx: &Context<'_>,
+        period: PeriodInput,
+        #[graphql(default_with = "String::from(\"UTC\")")] time_zone: String,
+        filter: Option<KpiFilterInput>,
+    ) -> Result<Option<KpiSummary>, AppError> {
+        let time_zone = checked_time_zone(&time_zone)?;
+        let (from, to) = period.checked()?;
+        let filter = filter.unwrap_or_default().into_store()?;
+        let (previous_from, previous_to) = PeriodInput::previous(from, to);
+        let current = whole_period(ctx, (from, to), &filter).await?;
+        let previous = whole_period(ctx, (previous_from, previous_to), &filter).await?;
+        let changes = KpiMetric::ALL
+            .iter()
+            .map(|metric| change(*metric, metric_value(&current, *metric), metric_value(&previous, *metric)))
+            .collect();
+        Ok(Some(KpiSummary {
+            from,
+            to,
+            time_zone,
+            current: KpiValuesNode(current),
+            previous_from,
+            previous_to,
+            previous: KpiValuesNode(previous),
+            changes,
+        }))
+    }
+
+    /// One point per bucket (and group), buckets aligned to local calendar units in `timeZone`
+    /// (also across daylight-saving changes) and clipped to the period; empty buckets are there
+    /// with counts 0 and averages null. SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn kpi_series(
+        &self,
+        ctx: &Context<'_>,
+        period: PeriodInput,
+        #[graphql(default_with = "String::from(\"UTC\")")] time_zone: String,
+        bucket: KpiBucket,
+        #[graphql(default)] group_by: KpiGroupBy,
+        filter: Option<KpiFilterInput>,
+    ) -> Result<Option<Vec<KpiSeriesPoint>>, AppError> {
+        let time_zone = checked_time_zone(&time_zone)?;
+        let (from, to) = period.checked()?;
+        let days = (to - from).num_days() + 1;
+        let buckets = match bucket {
+            KpiBucket::Day => days,
+            KpiBucket::Week => days / 7 + 2,
+            KpiBucket::Month => days / 28 + 2,
+        };
+        if buckets > MAX_BUCKETS {
+            return Err(AppError::bad_input("bucket", format!("the period holds more than {MAX_BUCKETS} buckets")));
+        }
+        let filter = filter.unwrap_or_default().into_store()?;
+        let store_bucket = match bucket {
+            KpiBucket::Day => Bucket::Day,
+            KpiBucket::Week => Bucket::Week,
+            KpiBucket::Month => Bucket::Month,
+        };
+        let points = compute(ctx, (from, to), &time_zone, Some(store_bucket), group_by.into(), &filter).await?;
+        Ok(Some(points.into_iter().map(|point| KpiSeriesPoint { point, grouping: group_by }).collect()))
+    }
+
+    /// Every technician's numbers for a period, ranked. SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn technician_performance(
+        &self,
+        ctx: &Context<'_>,
+        period: PeriodInput,
+        #[graphql(default)] order_by: LeaderboardOrder,
+        filter: Option<KpiFilterInput>,
+    ) -> Result<Option<Vec<PerformanceNode>>, AppError> {
+        let period = period.checked()?;
+        let filter = filter.unwrap_or_default().into_store()?;
+        let mut rows = performance_rows(ctx, period, &filter).await?;
+        rows.retain(|row| row.technician_id.is_some());
+        let key = |row: &PerformanceNode| -> Option<f64> {
+            match order_by {
+                LeaderboardOrder::TicketsResolved => Some(row.values.tickets_resolved as f64),
+                LeaderboardOrder::TicketsAssigned => Some(row.values.tickets_opened as f64),
+                LeaderboardOrder::ResolutionRate => row.values.resolution_rate(),
+                LeaderboardOrder::FirstResponseMedian => row.values.first_response.median.map(|v| -v),
+                LeaderboardOrder::ResolutionMedian => row.values.resolution.median.map(|v| -v),
+                LeaderboardOrder::CsatAverage => row.values.csat_average,
+            }
+        };
+        // Best first; rows without data last; ties by technician id.
+        rows.sort_by(|a, b| {
+            let (ka, kb) = (key(a), key(b));
+            kb.partial_cmp(&ka).unwrap_or(std::cmp::Ordering::Equal).then(a.technician_id.cmp(&b.technician_id))
+        });
+        Ok(Some(rows))
+    }
+
+    /// Categories by tickets opened in the period, with the change against the previous period.
+    /// SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn top_categories(
+        &self,
+        ctx: &Context<'_>,
+        period: PeriodInput,
+        #[graphql(default = 10)] limit: i32,
+        filter: Option<KpiFilterInput>,
+    ) -> Result<Option<Vec<CategoryTrend>>, AppError> {
+        let (from, to) = period.checked()?;
+        let limit = usize::try_from(limit.clamp(1, 100)).unwrap_or(10);
+        let filter = filter.unwrap_or_default().into_store()?;
+        Ok(Some(category_trends(ctx, (from, to), &filter, limit).await?))
+    }
+
+    /// The customers with the most tickets opened in the period. SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn top_customers(
+        &self,
+        ctx: &Context<'_>,
+        period: PeriodInput,
+        #[graphql(default = 10)] limit: i32,
+    ) -> Result<Option<Vec<CustomerVolume>>, AppError> {
+        let (from, to) = period.checked()?;
+        let limit = i64::from(limit.clamp(1, 100));
+        let rows = db(ctx)?.run(move |conn| store::tickets::top_customers(conn, from, to, limit)).await?;
+        Ok(Some(rows.into_iter().map(|(customer_id, tickets)| CustomerVolume { customer_id, tickets }).collect()))
+    }
+}
+
+pub async fn category_trends(
+    ctx: &Context<'_>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    filter: &KpiFilter,
+    limit: usize,
+) -> Result<Vec<CategoryTrend>, AppError> {
+    let counts = |points: Vec<KpiPoint>| -> HashMap<String, i64> {
+        points.into_iter().filter_map(|p| p.group.map(|g| (g, p.values.tickets_opened))).collect()
+    };
+    let current = counts(compute(ctx, (from, to), "UTC", None, Grouping::Category, filter).await?);
+    let previous_period = PeriodInput::previous(from, to);
+    let previous = counts(compute(ctx, previous_period, "UTC", None, Grouping::Category, filter).await?);
+    let mut trends: Vec<CategoryTrend> = current
+        .into_iter()
+        .filter(|(_, tickets)| *tickets > 0)
+        .map(|(category, tickets)| {
+            let previous_tickets = previous.get(&category).copied().unwrap_or(0);
+            CategoryTrend {
+                relative_change: (previous_tickets > 0)
+                    .then(|| (tickets - previous_tickets) as f64 / previous_tickets as f64),
+                change: tickets - previous_tickets,
+                category,
+                tickets,
+                previous_tickets,
+            }
+        })
+        .collect();
+    trends.sort_by(|a, b| b.tickets.cmp(&a.tickets).then(a.category.cmp(&b.category)));
+    trends.truncate(limit);
+    Ok(trends)
+}
+
+/// `Technician.performance`: supervisors read anyone's, a technician only their own.
+pub async fn performance_of(
+    ctx: &Context<'_>,
+    technician_id: i64,
+    period: PeriodInput,
+) -> Result<Option<PerformanceNode>, AppError> {
+    let caller = caller(ctx)?;
+    if !caller.has_role(Role::Supervisor) && caller.technician_id != Some(technician_id) {
+        return Err(AppError::Forbidden("a technician reads only their own performance".into()));
+    }
+    let period = period.checked()?;
+    let filter = KpiFilter { technician_ids: vec![technician_id], ..KpiFilter::default() };
+    let values = whole_period(ctx, period, &filter).await?;
+    Ok(Some(PerformanceNode { technician_id: Some(technician_id), values }))
+}
