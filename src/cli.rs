@@ -54,6 +54,8 @@ pub enum Command {
     },
     /// Print the GraphQL schema (SDL) the server serves.
     ExportSchema,
+    /// Load the demo data set, or a large realistic one with --tickets N; migrates first.
+    Seed(crate::seed::SeedOptions),
     /// Import historical tickets from a CSV file (header: see docs/import.md), 1,000 per
     /// transaction, through the same code as the importTickets mutation. Re-running a file
     /// imports nothing twice.
@@ -104,6 +106,7 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
             print!("{}", crate::graphql::sdl());
             Ok(())
         }
+        Command::Seed(options) => tokio::task::spawn_blocking(move || crate::seed::run(&options)).await?,
         Command::Import { file, actor, database } => {
             let summary = tokio::task::spawn_blocking(move || import_csv(&file, &actor, &database)).await??;
             println!("{summary}");

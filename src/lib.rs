@@ -16,6 +16,7 @@ pub mod http;
 pub mod import;
 pub mod models;
 pub mod schema;
+pub mod seed;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

@@ -5,7 +5,8 @@ CREATE INDEX satisfaction_ratings_submitted_at_idx ON satisfaction_ratings (subm
 DROP INDEX interactions_kpi_idx;
 DROP INDEX satisfaction_ratings_kpi_idx;
 DROP INDEX ticket_events_status_idx;
-DROP INDEX tickets_kpi_unresolved_idx;
+DROP INDEX tickets_kpi_reopened_idx;
+DROP INDEX tickets_kpi_pending_idx;
 DROP INDEX tickets_kpi_closed_idx;
 DROP INDEX tickets_kpi_first_resolved_idx;
 DROP INDEX tickets_kpi_resolved_idx;

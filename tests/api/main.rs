@@ -13,5 +13,6 @@ mod kpis;
 mod migrations;
 mod satisfaction;
 mod schema;
+mod seed;
 mod staff;
 mod tickets;

@@ -1,0 +1,188 @@
+//! KPI benchmark: the figures of docs/benchmarks.md.
+//!
+//! Run against a seeded database (`deskpulse seed --tickets 1000000`):
+//!
+//!     DATABASE_URL=postgres://.../seedbench cargo bench --bench kpis
+//!
+//! For each scenario it times the store's SQL directly (the database's own limit, through the
+//! same functions the server calls) and the same question end to end: a GraphQL request over
+//! HTTP to a release server started in-process on a free port. It prints medians and p90s of
+//! repeated runs after a warm-up. Not a test: nothing here passes or fails.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Datelike, TimeZone, Utc};
+use deskpulse::auth::{Role, TokenKeys};
+use deskpulse::config::{DatabaseSettings, JwtSettings, ServerSettings};
+use deskpulse::startup::{Application, ServeSettings};
+use deskpulse::store::kpis::{self, Bucket, Grouping, KpiFilter, KpiQuery};
+use diesel::{Connection, PgConnection};
+use serde_json::{Value, json};
+
+const RUNS: usize = 15;
+const WARM_UP: usize = 3;
+
+struct Scenario {
+    name: &'static str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    bucket: Option<Bucket>,
+    grouping: Grouping,
+    /// The SQL is run once per period: a summary also computes its previous period.
+    periods: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    graphql: String,
+}
+
+fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (ms(samples[samples.len() / 2]), ms(samples[(samples.len() * 9) / 10]))
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let url = std::env::var("DATABASE_URL").map_err(|_| "set DATABASE_URL to a seeded database")?;
+    let mut conn = PgConnection::establish(&url)?;
+    // The latest complete month and year of the data set.
+    let now = Utc::now();
+    let month_start = Utc.with_ymd_and_hms(now.year(), now.month(), 1, 0, 0, 0).single().ok_or("date")?;
+    let previous_month = if month_start.month() == 1 {
+        Utc.with_ymd_and_hms(month_start.year() - 1, 12, 1, 0, 0, 0)
+    } else {
+        Utc.with_ymd_and_hms(month_start.year(), month_start.month() - 1, 1, 0, 0, 0)
+    }
+    .single()
+    .ok_or("date")?;
+    let year_ago = month_start - chrono::Duration::days(365);
+    let two_years_ago = month_start - chrono::Duration::days(728);
+    let period = |from: DateTime<Utc>, to: DateTime<Utc>| json!({ "from": from, "to": to });
+    let summary = "query($p: PeriodInput!) { kpis(period: $p) { current { ticketsOpened ticketsResolved ticketsClosed backlog awaitingFirstResponse firstResponseSeconds { mean median p90 } resolutionSeconds { mean median p90 } firstResolutionSeconds { mean median p90 } resolutionRate reopenRate csatAverage csatCount csatSatisfiedShare interactions { count durationSeconds byChannelAndDirection { channel direction count } } } changes { metric absolute relative } } }";
+    let scenarios = vec![
+        Scenario {
+            name: "kpis, one month (with its previous month)",
+            from: previous_month,
+            to: month_start,
+            bucket: None,
+            grouping: Grouping::None,
+            periods: vec![(previous_month, month_start), (previous_month - (month_start - previous_month), previous_month)],
+            graphql: json!({ "query": summary, "variables": { "p": period(previous_month, month_start) } }).to_string(),
+        },
+        Scenario {
+            name: "kpis, one year (with its previous year)",
+            from: year_ago,
+            to: month_start,
+            bucket: None,
+            grouping: Grouping::None,
+            periods: vec![(year_ago, month_start), (year_ago - (month_start - year_ago), year_ago)],
+            graphql: json!({ "query": summary, "variables": { "p": period(year_ago, month_start) } }).to_string(),
+        },
+        Scenario {
+            name: "kpiSeries, weekly over two years by technician",
+            from: two_years_ago,
+            to: month_start,
+            bucket: Some(Bucket::Week),
+            grouping: Grouping::Technician,
+            periods: vec![(two_years_ago, month_start)],
+            graphql: json!({ "query": "query($p: PeriodInput!) { kpiSeries(period: $p, bucket: WEEK, groupBy: TECHNICIAN) { starts group values { ticketsOpened ticketsResolved backlog firstResponseSeconds { median } resolutionSeconds { median p90 } csatAverage } } }", "variables": { "p": period(two_years_ago, month_start) } }).to_string(),
+        },
+        Scenario {
+            name: "technicianPerformance (leaderboard), one month",
+            from: previous_month,
+            to: month_start,
+            bucket: None,
+            grouping: Grouping::Technician,
+            periods: vec![(previous_month, month_start)],
+            graphql: json!({ "query": "query($p: PeriodInput!) { technicianPerformance(period: $p) { technician { name } ticketsAssigned ticketsResolved resolutionRate firstResponseSeconds { mean median p90 } resolutionSeconds { mean median p90 } reopenRate csatAverage csatCount } }", "variables": { "p": period(previous_month, month_start) } }).to_string(),
+        },
+    ];
+
+    let secret = "deskpulse-benchmark-secret-0123456789-abcdef";
+    let jwt = JwtSettings { secret: Some(secret.parse()?), ..JwtSettings::default() };
+    let keys = TokenKeys::from_settings(&jwt)?;
+    let token = keys.issue("bench", Role::Supervisor, None, Duration::from_secs(3600))?;
+    let settings = ServeSettings {
+        server: ServerSettings {
+            bind: "127.0.0.1:0".parse()?,
+            graphiql: false,
+            max_body_bytes: 1_048_576,
+            expose_statement_count: false,
+            survey_token_ttl: Duration::from_secs(3600),
+            workers: Some(2),
+        },
+        database: DatabaseSettings {
+            url: url.parse()?,
+            pool_size: 4,
+            pool_timeout: Duration::from_secs(30),
+            statement_timeout: Duration::from_secs(120),
+        },
+        jwt,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;
+    let address = runtime.block_on(async {
+        let application = Application::build(&settings)?;
+        let address = format!("http://127.0.0.1:{}", application.port());
+        tokio::spawn(application.run_until_stopped());
+        for _ in 0..600 {
+            if client.get(format!("{address}/readyz")).send().await.is_ok_and(|r| r.status().is_success()) {
+                return Ok::<_, Box<dyn std::error::Error>>(address);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Err("the server did not become ready".into())
+    })?;
+
+    println!("| question | SQL median | SQL p90 | HTTP median | HTTP p90 | rows |");
+    println!("|---|---|---|---|---|---|");
+    for scenario in &scenarios {
+        let filter = KpiFilter::default();
+        let mut sql = Vec::new();
+        let mut points = 0;
+        for run in 0..WARM_UP + RUNS {
+            let started = Instant::now();
+            for (from, to) in &scenario.periods {
+                let query = KpiQuery {
+                    from: *from,
+                    to: *to,
+                    time_zone: "UTC",
+                    bucket: scenario.bucket,
+                    grouping: scenario.grouping,
+                    filter: &filter,
+                };
+                points = kpis::compute(&mut conn, &query).map_err(|err| format!("{}: {err:?}", scenario.name))?.len();
+            }
+            if run >= WARM_UP {
+                sql.push(started.elapsed());
+            }
+        }
+        let mut http = Vec::new();
+        for run in 0..WARM_UP + RUNS {
+            let started = Instant::now();
+            let body: Value = runtime.block_on(async {
+                client
+                    .post(format!("{address}/graphql"))
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(scenario.graphql.clone())
+                    .send()
+                    .await?
+                    .json::<Value>()
+                    .await
+            })?;
+            if body.get("errors").is_some() {
+                return Err(format!("{}: {body}", scenario.name).into());
+            }
+            if run >= WARM_UP {
+                http.push(started.elapsed());
+            }
+        }
+        let (sql_median, sql_p90) = stats(sql);
+        let (http_median, http_p90) = stats(http);
+        println!(
+            "| {} ({} to {}) | {sql_median:.1} ms | {sql_p90:.1} ms | {http_median:.1} ms | {http_p90:.1} ms | {points} |",
+            scenario.name,
+            scenario.from.date_naive(),
+            scenario.to.date_naive(),
+        );
+    }
+    Ok(())
+}
