@@ -19,8 +19,9 @@ use deskpulse::store::kpis::{self, Bucket, Grouping, KpiFilter, KpiQuery};
 use diesel::{Connection, PgConnection};
 use serde_json::{Value, json};
 
+/// Timed runs per scenario and way (BENCH_RUNS overrides), after WARM_UP untimed ones.
 const RUNS: usize = 15;
-const WARM_UP: usize = 3;
+const WARM_UP: usize = 2;
 
 struct Scenario {
     name: &'static str,
@@ -56,7 +57,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let two_years_ago = month_start - chrono::Duration::days(728);
     let period = |from: DateTime<Utc>, to: DateTime<Utc>| json!({ "from": from, "to": to });
     let summary = "query($p: PeriodInput!) { kpis(period: $p) { current { ticketsOpened ticketsResolved ticketsClosed backlog awaitingFirstResponse firstResponseSeconds { mean median p90 } resolutionSeconds { mean median p90 } firstResolutionSeconds { mean median p90 } resolutionRate reopenRate csatAverage csatCount csatSatisfiedShare interactions { count durationSeconds byChannelAndDirection { channel direction count } } } changes { metric absolute relative } } }";
-    let scenarios = vec![
+    let scenarios = [
         Scenario {
             name: "kpis, one month (with its previous month)",
             from: previous_month,
@@ -131,13 +132,16 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         Err("the server did not become ready".into())
     })?;
 
+    let runs = std::env::var("BENCH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(RUNS).max(1);
+    // BENCH_ONLY=text keeps the scenarios whose name contains it.
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     println!("| question | SQL median | SQL p90 | HTTP median | HTTP p90 | rows |");
     println!("|---|---|---|---|---|---|");
-    for scenario in &scenarios {
+    for scenario in scenarios.iter().filter(|s| s.name.contains(only.as_str())) {
         let filter = KpiFilter::default();
         let mut sql = Vec::new();
         let mut points = 0;
-        for run in 0..WARM_UP + RUNS {
+        for run in 0..WARM_UP + runs {
             let started = Instant::now();
             for (from, to) in &scenario.periods {
                 let query = KpiQuery {
@@ -155,7 +159,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             }
         }
         let mut http = Vec::new();
-        for run in 0..WARM_UP + RUNS {
+        for run in 0..WARM_UP + runs {
             let started = Instant::now();
             let body: Value = runtime.block_on(async {
                 client

@@ -28,6 +28,20 @@ pub struct LifecycleState {
     pub reopen_count: i32,
 }
 
+impl LifecycleState {
+    /// A ticket just logged: OPEN, nothing else yet.
+    pub fn opened() -> LifecycleState {
+        LifecycleState {
+            status: TicketStatus::Open,
+            first_response_at: None,
+            first_resolved_at: None,
+            resolved_at: None,
+            closed_at: None,
+            reopen_count: 0,
+        }
+    }
+}
+
 /// A transition the lifecycle does not allow.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("a {from} ticket cannot move to {to}; allowed next: {}", allowed_list(*from))]
@@ -152,14 +166,7 @@ pub fn replay(history: &History, now: DateTime<Utc>) -> Result<(LifecycleState, 
         planned.push((*closed, TicketStatus::Closed, "closedAt"));
     }
 
-    let mut state = LifecycleState {
-        status: TicketStatus::Open,
-        first_response_at: None,
-        first_resolved_at: None,
-        resolved_at: None,
-        closed_at: None,
-        reopen_count: 0,
-    };
+    let mut state = LifecycleState::opened();
     let mut steps = Vec::with_capacity(planned.len());
     let mut previous = *opened_at;
     for (at, to, field) in planned {
@@ -187,14 +194,7 @@ mod tests {
     }
 
     fn open() -> LifecycleState {
-        LifecycleState {
-            status: TicketStatus::Open,
-            first_response_at: None,
-            first_resolved_at: None,
-            resolved_at: None,
-            closed_at: None,
-            reopen_count: 0,
-        }
+        LifecycleState::opened()
     }
 
     #[test]

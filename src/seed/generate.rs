@@ -1328,14 +1328,7 @@ mod tests {
             (EventKind::Created, t.opened_at, Value::Status(TicketStatus::Open))
         );
         assert!(history.events.windows(2).all(|w| w[0].at <= w[1].at), "{ctx}");
-        let mut state = LifecycleState {
-            status: TicketStatus::Open,
-            first_response_at: None,
-            first_resolved_at: None,
-            resolved_at: None,
-            closed_at: None,
-            reopen_count: 0,
-        };
+        let mut state = LifecycleState::opened();
         let mut assignee = None;
         for event in &history.events[1..] {
             assert!(event.at >= t.opened_at && event.at <= now, "{ctx}");

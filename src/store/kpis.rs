@@ -502,13 +502,15 @@ fn backlog(conn: &mut PgConnection, query: &KpiQuery<'_>, collected: &mut Collec
 
     let (mut s, f, conditions) = start(query);
     let (from, to) = (&f.from, &f.to);
+    // A ticket resolved the instant it opened leaves the backlog in the bucket it entered it.
     s.sql = format!(
         "SELECT key, grp, sum(d)::bigint AS n FROM ( \
-           SELECT CASE WHEN t.first_resolved_at = t.opened_at THEN {opened_key} ELSE {resolved_key} END AS key, \
-                  {grp} AS grp, -1 AS d \
-           FROM tickets t {TEAM_JOIN} \
-           WHERE ((t.first_resolved_at > {from} AND t.first_resolved_at <= {to} AND t.first_resolved_at <> t.opened_at) \
-               OR (t.first_resolved_at = t.opened_at AND t.opened_at >= {from} AND t.opened_at < {to})){conditions} \
+           SELECT {resolved_key} AS key, {grp} AS grp, -1 AS d FROM tickets t {TEAM_JOIN} \
+           WHERE t.first_resolved_at > {from} AND t.first_resolved_at <= {to} \
+             AND t.first_resolved_at <> t.opened_at{conditions} \
+           UNION ALL \
+           SELECT {opened_key}, {grp}, -1 FROM tickets t {TEAM_JOIN} \
+           WHERE t.opened_at >= {from} AND t.opened_at < {to} AND t.first_resolved_at = t.opened_at{conditions} \
            UNION ALL \
            SELECT {event_key}, {grp}, CASE WHEN e.kind = 'REOPENED' THEN 1 ELSE -1 END \
            FROM tickets t JOIN ticket_events e ON e.ticket_id = t.id {TEAM_JOIN} \
