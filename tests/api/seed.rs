@@ -51,7 +51,14 @@ async fn the_demo_set_loads_once_and_the_api_carries_on_after_it() {
     assert_eq!(ticket["number"], "TS-000401");
 
     // The seeded history answers KPI questions.
-    let data = app.query_ok(&app.supervisor(), "{ technicianPerformance(period: { from: \"2020-01-01T00:00:00Z\", to: \"2030-01-01T00:00:00Z\" }) { ticketsResolved } }", json!({})).await;
+    let period = json!({ "from": chrono::Utc::now() - chrono::Duration::days(365), "to": chrono::Utc::now() });
+    let data = app
+        .query_ok(
+            &app.supervisor(),
+            "query($period: PeriodInput!) { technicianPerformance(period: $period) { ticketsResolved } }",
+            json!({ "period": period }),
+        )
+        .await;
     let resolved: i64 = data["technicianPerformance"]
         .as_array()
         .unwrap()
