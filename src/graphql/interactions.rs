@@ -4,7 +4,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Duration, Utc};
 
-use super::pagination::{TotalCount, decode_cursor, encode_cursor};
+use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::staff::{CustomerNode, TechnicianNode};
 use super::tickets::{TicketNode, TimeRange};
 use super::{caller, db, loaders::Loaders, parse_id};
@@ -120,8 +120,7 @@ pub async fn interaction_page(
     let has_previous = after.is_some();
     let page_filter = filter.clone();
     let mut rows = db(ctx)?.run(move |conn| store::interactions::list(conn, &page_filter, after, limit + 1)).await?;
-    let has_next = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let has_next = trim_page(&mut rows, limit);
     let total = TotalCount::new(move |conn| store::interactions::count(conn, &filter));
     let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
     connection.edges.extend(rows.into_iter().map(|row| {

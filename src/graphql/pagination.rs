@@ -50,3 +50,11 @@ pub fn decode_cursor<T: Serialize + DeserializeOwned + Send + Sync>(
         })
         .transpose()
 }
+
+/// Cuts a page fetched with one row more than `limit` back to `limit` rows and tells whether a
+/// next page exists.
+pub fn trim_page<T>(rows: &mut Vec<T>, limit: i64) -> bool {
+    let has_next = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    has_next
+}

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::kpis::{PerformanceNode, PeriodInput, performance_of};
-use super::pagination::{TotalCount, decode_cursor, encode_cursor};
+use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::tickets::{TicketConnection, TicketFilterInput, TicketOrderInput, ticket_page};
 use super::{caller, db, loaders, parse_id};
 use crate::auth::{Role, RoleGuard};
@@ -217,8 +217,7 @@ impl StaffQuery {
         let mut rows = db(ctx)?
             .run(move |conn| store::customers::search(conn, page_search.as_deref(), after.as_ref(), limit + 1))
             .await?;
-        let has_next = rows.len() as i64 > limit;
-        rows.truncate(limit as usize);
+        let has_next = trim_page(&mut rows, limit);
         let total = TotalCount::new(move |conn| store::customers::count(conn, search.as_deref()));
         let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
         connection.edges.extend(rows.into_iter().map(|row| {

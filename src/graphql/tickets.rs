@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
-use super::pagination::{TotalCount, decode_cursor, encode_cursor};
+use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::satisfaction::RatingNode;
 use super::staff::{CustomerInput, CustomerNode, TechnicianNode};
 use super::{caller, db, loaders::Loaders, parse_id};
@@ -287,8 +287,7 @@ pub async fn ticket_page(
     let page_filter = filter.clone();
     let mut rows =
         db(ctx)?.run(move |conn| store::tickets::list(conn, &page_filter, order, after.as_ref(), limit + 1)).await?;
-    let has_next = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let has_next = trim_page(&mut rows, limit);
     prefetch_nested(ctx, &rows).await?;
     let total = TotalCount::new(move |conn| store::tickets::count(conn, &filter));
     let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
