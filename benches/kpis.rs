@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use deskpulse::auth::{Role, TokenKeys};
 use deskpulse::config::{DatabaseSettings, JwtSettings, ServerSettings};
+use deskpulse::schedule::ReportScheduleSettings;
 use deskpulse::startup::{Application, ServeSettings};
 use deskpulse::store::kpis::{self, Bucket, Grouping, KpiFilter, KpiQuery};
 use diesel::{Connection, PgConnection};
@@ -116,6 +117,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             statement_timeout: Duration::from_secs(120),
         },
         jwt,
+        reports: ReportScheduleSettings {
+            enabled: false,
+            time_zone: chrono_tz::UTC,
+            check_interval: Duration::from_secs(300),
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;

@@ -2,13 +2,17 @@
 
 use std::time::Duration;
 
+use chrono::NaiveDate;
+use chrono_tz::Tz;
 use clap::{Parser, Subcommand};
 
 use crate::auth::{Role, TokenKeys};
 use crate::config::{DatabaseSettings, JwtSettings, LogSettings, parse_duration};
 use crate::db;
 use crate::domain::limits::IMPORT_BATCH_MAX;
+use crate::domain::report::{ReportKind, ReportPeriod, ReportTrigger};
 use crate::error::BoxError;
+use crate::schedule::parse_time_zone;
 use crate::startup::{Application, ServeSettings};
 
 #[derive(Parser, Debug)]
@@ -68,6 +72,41 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseSettings,
     },
+    /// Generate and read stored performance reports.
+    #[command(subcommand)]
+    Report(ReportCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ReportCommand {
+    /// Compute the report of one week or month and store it (a new version when the period has
+    /// one already), as the generateReport mutation does; prints its id and version.
+    Generate {
+        /// week or month.
+        #[arg(long, value_parser = parse_report_kind)]
+        kind: ReportKind,
+        /// The local date the period starts on: a Monday for a week, the 1st for a month.
+        #[arg(long, value_name = "YYYY-MM-DD")]
+        start: NaiveDate,
+        /// The IANA time zone the period is cut in.
+        #[arg(long, value_name = "ZONE", default_value = "UTC", value_parser = parse_time_zone)]
+        time_zone: Tz,
+        /// Recorded as the report's generatedBy.
+        #[arg(long, default_value = "cli")]
+        actor: String,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// Print a stored report as JSON, as GET /export/reports/ID.json serves it.
+    Show {
+        id: i64,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+}
+
+fn parse_report_kind(value: &str) -> Result<ReportKind, String> {
+    value.to_ascii_uppercase().parse().map_err(|_| format!("{value:?} is not week or month"))
 }
 
 pub async fn run(command: Command) -> Result<(), BoxError> {
@@ -107,6 +146,35 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
             Ok(())
         }
         Command::Seed(options) => tokio::task::spawn_blocking(move || crate::seed::run(&options)).await?,
+        Command::Report(ReportCommand::Generate { kind, start, time_zone, actor, database }) => {
+            let period = ReportPeriod::starting(kind, start, time_zone)?;
+            let report = tokio::task::spawn_blocking(move || -> Result<_, BoxError> {
+                let mut conn = db::connect(database.url.expose())?;
+                db::run_migrations(&mut conn)?;
+                Ok(crate::store::reports::generate(&mut conn, &period, ReportTrigger::OnDemand, &actor)?)
+            })
+            .await??
+            .ok_or("the report was not stored")?;
+            println!(
+                "stored report {} (version {}) of the {} starting {start} in {time_zone}: {} to {}",
+                report.id,
+                report.version,
+                kind.as_str().to_lowercase(),
+                report.period_start.to_rfc3339(),
+                report.period_end.to_rfc3339(),
+            );
+            Ok(())
+        }
+        Command::Report(ReportCommand::Show { id, database }) => {
+            let document = tokio::task::spawn_blocking(move || -> Result<_, BoxError> {
+                let mut conn = db::connect(database.url.expose())?;
+                let report = crate::store::reports::find(&mut conn, id)?;
+                Ok(crate::export::report_json(&report))
+            })
+            .await??;
+            println!("{}", serde_json::to_string_pretty(&document)?);
+            Ok(())
+        }
         Command::Import { file, actor, database } => {
             let summary = tokio::task::spawn_blocking(move || import_csv(&file, &actor, &database)).await??;
             println!("{summary}");

@@ -14,6 +14,7 @@ use crate::config::{ConfigError, DatabaseSettings, JwtSettings, Secret, ServerSe
 use crate::db::{self, Db};
 use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Startup, log_requests, routes};
+use crate::schedule::{ReportScheduleSettings, run_report_schedule};
 
 /// Everything `serve` is configured with.
 #[derive(Debug, Clone, clap::Args)]
@@ -24,6 +25,8 @@ pub struct ServeSettings {
     pub database: DatabaseSettings,
     #[command(flatten)]
     pub jwt: JwtSettings,
+    #[command(flatten)]
+    pub reports: ReportScheduleSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +59,9 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
 
         tokio::spawn(migrate_until_done(settings.database.url.clone(), startup.clone()));
+        if settings.reports.enabled {
+            tokio::spawn(run_report_schedule(db.clone(), settings.reports.clone(), startup.clone()));
+        }
 
         let schema =
             schema_builder().data(keys.clone()).data(SurveyTokenTtl(settings.server.survey_token_ttl)).finish();

@@ -1,55 +1,35 @@
 //! The KPI metrics by name, as improvement actions and change lists refer to them.
 
+use async_graphql::SimpleObject;
+use serde::{Deserialize, Serialize};
+
 use crate::store::kpis::KpiValues;
 
-/// Every KPI as one number (means for durations are listed with their median and p90).
-#[derive(async_graphql::Enum, Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum KpiMetric {
-    TicketsOpened,
-    TicketsResolved,
-    TicketsClosed,
-    Backlog,
-    FirstResponseSecondsMean,
-    FirstResponseSecondsMedian,
-    FirstResponseSecondsP90,
-    AwaitingFirstResponse,
-    ResolutionSecondsMean,
-    ResolutionSecondsMedian,
-    ResolutionSecondsP90,
-    FirstResolutionSecondsMean,
-    FirstResolutionSecondsMedian,
-    FirstResolutionSecondsP90,
-    ResolutionRate,
-    ReopenRate,
-    CsatAverage,
-    CsatCount,
-    CsatSatisfiedShare,
-    Interactions,
-}
-
-impl KpiMetric {
-    pub const ALL: &'static [KpiMetric] = &[
-        KpiMetric::TicketsOpened,
-        KpiMetric::TicketsResolved,
-        KpiMetric::TicketsClosed,
-        KpiMetric::Backlog,
-        KpiMetric::FirstResponseSecondsMean,
-        KpiMetric::FirstResponseSecondsMedian,
-        KpiMetric::FirstResponseSecondsP90,
-        KpiMetric::AwaitingFirstResponse,
-        KpiMetric::ResolutionSecondsMean,
-        KpiMetric::ResolutionSecondsMedian,
-        KpiMetric::ResolutionSecondsP90,
-        KpiMetric::FirstResolutionSecondsMean,
-        KpiMetric::FirstResolutionSecondsMedian,
-        KpiMetric::FirstResolutionSecondsP90,
-        KpiMetric::ResolutionRate,
-        KpiMetric::ReopenRate,
-        KpiMetric::CsatAverage,
-        KpiMetric::CsatCount,
-        KpiMetric::CsatSatisfiedShare,
-        KpiMetric::Interactions,
-    ];
+text_enum! {
+    /// Every KPI as one number (durations as their mean, median and p90), by the name improvement
+    /// actions and change lists use.
+    KpiMetric {
+        TicketsOpened => "TICKETS_OPENED",
+        TicketsResolved => "TICKETS_RESOLVED",
+        TicketsClosed => "TICKETS_CLOSED",
+        Backlog => "BACKLOG",
+        FirstResponseSecondsMean => "FIRST_RESPONSE_SECONDS_MEAN",
+        FirstResponseSecondsMedian => "FIRST_RESPONSE_SECONDS_MEDIAN",
+        FirstResponseSecondsP90 => "FIRST_RESPONSE_SECONDS_P90",
+        AwaitingFirstResponse => "AWAITING_FIRST_RESPONSE",
+        ResolutionSecondsMean => "RESOLUTION_SECONDS_MEAN",
+        ResolutionSecondsMedian => "RESOLUTION_SECONDS_MEDIAN",
+        ResolutionSecondsP90 => "RESOLUTION_SECONDS_P90",
+        FirstResolutionSecondsMean => "FIRST_RESOLUTION_SECONDS_MEAN",
+        FirstResolutionSecondsMedian => "FIRST_RESOLUTION_SECONDS_MEDIAN",
+        FirstResolutionSecondsP90 => "FIRST_RESOLUTION_SECONDS_P90",
+        ResolutionRate => "RESOLUTION_RATE",
+        ReopenRate => "REOPEN_RATE",
+        CsatAverage => "CSAT_AVERAGE",
+        CsatCount => "CSAT_COUNT",
+        CsatSatisfiedShare => "CSAT_SATISFIED_SHARE",
+        Interactions => "INTERACTIONS",
+    }
 }
 
 /// One metric of `values`; null where the KPI has no data.
@@ -77,5 +57,135 @@ pub fn metric_value(values: &KpiValues, metric: KpiMetric) -> Option<f64> {
         CsatCount => count(values.csat_count),
         CsatSatisfiedShare => values.csat_satisfied_share(),
         Interactions => count(values.interactions.iter().map(|i| i.count).sum()),
+    }
+}
+
+impl KpiMetric {
+    /// Whether a smaller value is the better one (durations, backlog, waiting, reopens), used
+    /// when a target's direction cannot be read from its baseline.
+    pub fn lower_is_better(self) -> bool {
+        use KpiMetric::*;
+        matches!(
+            self,
+            Backlog
+                | FirstResponseSecondsMean
+                | FirstResponseSecondsMedian
+                | FirstResponseSecondsP90
+                | AwaitingFirstResponse
+                | ResolutionSecondsMean
+                | ResolutionSecondsMedian
+                | ResolutionSecondsP90
+                | FirstResolutionSecondsMean
+                | FirstResolutionSecondsMedian
+                | FirstResolutionSecondsP90
+                | ReopenRate
+                | TicketsOpened
+        )
+    }
+}
+
+/// A metric now and in an earlier period.
+#[derive(SimpleObject, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+#[graphql(name = "KpiChange")]
+pub struct MetricChange {
+    pub metric: KpiMetric,
+    pub current: Option<f64>,
+    pub previous: Option<f64>,
+    /// current - previous.
+    pub absolute: Option<f64>,
+    /// (current - previous) / previous; null when previous is 0 or null.
+    pub relative: Option<f64>,
+}
+
+impl MetricChange {
+    pub fn new(metric: KpiMetric, current: Option<f64>, previous: Option<f64>) -> MetricChange {
+        let absolute = current.zip(previous).map(|(c, p)| c - p);
+        let relative = absolute.zip(previous).and_then(|(a, p)| (p != 0.0).then(|| a / p));
+        MetricChange { metric, current, previous, absolute, relative }
+    }
+}
+
+/// Every metric's change from `previous` to `current`.
+pub fn changes(current: &KpiValues, previous: &KpiValues) -> Vec<MetricChange> {
+    KpiMetric::ALL
+        .iter()
+        .map(|metric| MetricChange::new(*metric, metric_value(current, *metric), metric_value(previous, *metric)))
+        .collect()
+}
+
+/// A category's ticket count in a period and in the one before.
+#[derive(SimpleObject, Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryTrend {
+    pub category: String,
+    /// Tickets opened in the period.
+    pub tickets: i64,
+    pub previous_tickets: i64,
+    pub change: i64,
+    /// null when the previous period had none.
+    pub relative_change: Option<f64>,
+}
+
+/// The `limit` categories with the most tickets now (ties by name), with their change.
+pub fn category_trends(
+    current: impl IntoIterator<Item = (String, i64)>,
+    previous: &std::collections::HashMap<String, i64>,
+    limit: usize,
+) -> Vec<CategoryTrend> {
+    let mut trends: Vec<CategoryTrend> = current
+        .into_iter()
+        .filter(|(_, tickets)| *tickets > 0)
+        .map(|(category, tickets)| {
+            let previous_tickets = previous.get(&category).copied().unwrap_or(0);
+            CategoryTrend {
+                relative_change: (previous_tickets > 0)
+                    .then(|| (tickets - previous_tickets) as f64 / previous_tickets as f64),
+                change: tickets - previous_tickets,
+                category,
+                tickets,
+                previous_tickets,
+            }
+        })
+        .collect();
+    trends.sort_by(|a, b| b.tickets.cmp(&a.tickets).then(a.category.cmp(&b.category)));
+    trends.truncate(limit);
+    trends
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_names_match_the_graphql_enum() {
+        for metric in KpiMetric::ALL {
+            let graphql = async_graphql::InputType::to_value(metric);
+            assert_eq!(graphql.to_string(), metric.as_str(), "{metric:?}");
+        }
+    }
+
+    #[test]
+    fn changes_are_null_without_a_base() {
+        let change = MetricChange::new(KpiMetric::CsatAverage, Some(4.0), None);
+        assert_eq!((change.absolute, change.relative), (None, None));
+        let change = MetricChange::new(KpiMetric::TicketsOpened, Some(3.0), Some(0.0));
+        assert_eq!((change.absolute, change.relative), (Some(3.0), None));
+        let change = MetricChange::new(KpiMetric::TicketsOpened, Some(3.0), Some(4.0));
+        assert_eq!((change.absolute, change.relative), (Some(-1.0), Some(-0.25)));
+    }
+
+    #[test]
+    fn category_trends_rank_by_count_then_name() {
+        let previous = [("billing".to_owned(), 2)].into_iter().collect();
+        let trends = category_trends(
+            [("network".to_owned(), 3), ("billing".to_owned(), 3), ("printers".to_owned(), 0)],
+            &previous,
+            10,
+        );
+        let names: Vec<_> = trends.iter().map(|t| t.category.as_str()).collect();
+        assert_eq!(names, ["billing", "network"]);
+        assert_eq!(trends[0].relative_change, Some(0.5));
+        assert_eq!(trends[1].relative_change, None);
     }
 }

@@ -1,11 +1,6 @@
 //! The rules of the help desk in plain Rust, without I/O: the enumerations every layer shares,
 //! the ticket lifecycle, who may change what, and input limits.
 
-pub mod kpi;
-pub mod lifecycle;
-pub mod limits;
-pub mod permissions;
-
 /// An enumeration stored as TEXT (with a CHECK in the migration), exposed as a GraphQL enum.
 macro_rules! text_enum {
     ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
@@ -58,6 +53,14 @@ macro_rules! text_enum {
         }
     };
 }
+
+// After the macro, so that these modules can use it.
+pub mod improvement;
+pub mod kpi;
+pub mod lifecycle;
+pub mod limits;
+pub mod permissions;
+pub mod report;
 
 text_enum! {
     /// How urgent a ticket is.

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::staff::{CustomerNode, TechnicianNode};
 use super::{caller, db, loaders::Loaders, parse_id};
 use crate::auth::{Role, RoleGuard};
-use crate::domain::kpi::{KpiMetric, metric_value};
+use crate::domain::kpi::{self, CategoryTrend, KpiMetric, MetricChange, metric_value};
 use crate::domain::{Direction, InteractionChannel, Priority, TicketChannel};
 use crate::error::AppError;
 use crate::store;
@@ -28,7 +28,7 @@ pub struct PeriodInput {
 }
 
 impl PeriodInput {
-    fn checked(self) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
+    pub(super) fn checked(self) -> Result<(DateTime<Utc>, DateTime<Utc>), AppError> {
         if self.to <= self.from {
             return Err(AppError::bad_input("period.to", "must be after period.from"));
         }
@@ -73,7 +73,7 @@ impl KpiFilterInput {
 }
 
 /// A valid IANA time zone name.
-fn checked_time_zone(time_zone: &str) -> Result<String, AppError> {
+pub(super) fn checked_time_zone(time_zone: &str) -> Result<String, AppError> {
     time_zone
         .parse::<chrono_tz::Tz>()
         .map(|tz| tz.name().to_owned())
@@ -229,24 +229,6 @@ pub struct KpiMetricValue {
     pub value: Option<f64>,
 }
 
-/// A metric now and in the previous period of the same length.
-#[derive(SimpleObject)]
-pub struct KpiChange {
-    pub metric: KpiMetric,
-    pub current: Option<f64>,
-    pub previous: Option<f64>,
-    /// current - previous.
-    pub absolute: Option<f64>,
-    /// (current - previous) / previous; null when previous is 0 or null.
-    pub relative: Option<f64>,
-}
-
-pub fn change(metric: KpiMetric, current: Option<f64>, previous: Option<f64>) -> KpiChange {
-    let absolute = current.zip(previous).map(|(c, p)| c - p);
-    let relative = absolute.zip(previous).and_then(|(a, p)| (p != 0.0).then(|| a / p));
-    KpiChange { metric, current, previous, absolute, relative }
-}
-
 /// A period's KPIs beside the previous period's.
 #[derive(SimpleObject)]
 pub struct KpiSummary {
@@ -258,7 +240,7 @@ pub struct KpiSummary {
     pub previous_to: DateTime<Utc>,
     pub previous: KpiValuesNode,
     /// Every metric's change against the previous period.
-    pub changes: Vec<KpiChange>,
+    pub changes: Vec<MetricChange>,
 }
 
 /// One point of a series.
@@ -355,17 +337,6 @@ pub enum LeaderboardOrder {
     CsatAverage,
 }
 
-#[derive(SimpleObject)]
-pub struct CategoryTrend {
-    pub category: String,
-    /// Tickets opened in the period.
-    pub tickets: i64,
-    pub previous_tickets: i64,
-    pub change: i64,
-    /// null when the previous period had none.
-    pub relative_change: Option<f64>,
-}
-
 pub struct CustomerVolume {
     customer_id: i64,
     tickets: i64,
@@ -398,7 +369,7 @@ async fn compute(
         .await
 }
 
-async fn whole_period(
+pub(super) async fn whole_period(
     ctx: &Context<'_>,
     period: (DateTime<Utc>, DateTime<Utc>),
     filter: &KpiFilter,
@@ -441,10 +412,7 @@ impl KpiQueryRoot {
         let (previous_from, previous_to) = PeriodInput::previous(from, to);
         let current = whole_period(ctx, (from, to), &filter).await?;
         let previous = whole_period(ctx, (previous_from, previous_to), &filter).await?;
-        let changes = KpiMetric::ALL
-            .iter()
-            .map(|metric| change(*metric, metric_value(&current, *metric), metric_value(&previous, *metric)))
-            .collect();
+        let changes = kpi::changes(&current, &previous);
         Ok(Some(KpiSummary {
             from,
             to,
@@ -565,24 +533,7 @@ pub async fn category_trends(
     let current = counts(compute(ctx, (from, to), "UTC", None, Grouping::Category, filter).await?);
     let previous_period = PeriodInput::previous(from, to);
     let previous = counts(compute(ctx, previous_period, "UTC", None, Grouping::Category, filter).await?);
-    let mut trends: Vec<CategoryTrend> = current
-        .into_iter()
-        .filter(|(_, tickets)| *tickets > 0)
-        .map(|(category, tickets)| {
-            let previous_tickets = previous.get(&category).copied().unwrap_or(0);
-            CategoryTrend {
-                relative_change: (previous_tickets > 0)
-                    .then(|| (tickets - previous_tickets) as f64 / previous_tickets as f64),
-                change: tickets - previous_tickets,
-                category,
-                tickets,
-                previous_tickets,
-            }
-        })
-        .collect();
-    trends.sort_by(|a, b| b.tickets.cmp(&a.tickets).then(a.category.cmp(&b.category)));
-    trends.truncate(limit);
-    Ok(trends)
+    Ok(kpi::category_trends(current, &previous, limit))
 }
 
 /// `Technician.performance`: supervisors read anyone's, a technician only their own.

@@ -4,10 +4,12 @@
 //! SQL.
 
 mod import;
+mod improvement;
 mod interactions;
 mod kpis;
 mod loaders;
 mod pagination;
+mod reports;
 mod satisfaction;
 mod staff;
 mod system;
@@ -29,6 +31,8 @@ pub struct QueryRoot(
     tickets::TicketQuery,
     interactions::InteractionQuery,
     kpis::KpiQueryRoot,
+    reports::ReportQuery,
+    improvement::ImprovementQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -39,6 +43,8 @@ pub struct MutationRoot(
     interactions::InteractionMutation,
     satisfaction::SatisfactionMutation,
     import::ImportMutation,
+    reports::ReportMutation,
+    improvement::ImprovementMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -103,7 +103,7 @@ fn is_json(request: &HttpRequest) -> bool {
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
-fn authenticate(request: &HttpRequest, state: &AppState) -> Result<Caller, TokenError> {
+pub(super) fn authenticate(request: &HttpRequest, state: &AppState) -> Result<Caller, TokenError> {
     let header = request.headers().get(AUTHORIZATION).ok_or(TokenError::Missing)?;
     let value = header.to_str().map_err(|_| TokenError::Missing)?;
     let (scheme, token) = value.trim().split_once(' ').ok_or(TokenError::Missing)?;

@@ -1,5 +1,7 @@
-//! The HTTP surface: routes, the GraphQL endpoint, health checks and request logging.
+//! The HTTP surface: routes, the GraphQL endpoint, CSV/JSON exports, health checks and request
+//! logging.
 
+mod export;
 mod graphql;
 mod health;
 mod request_log;
@@ -47,7 +49,8 @@ pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {
     config
         .route("/graphql", web::post().to(graphql::execute))
         .route("/healthz", web::get().to(health::healthz))
-        .route("/readyz", web::get().to(health::readyz));
+        .route("/readyz", web::get().to(health::readyz))
+        .configure(export::routes);
     if graphiql {
         config.route("/graphiql", web::get().to(graphql::graphiql));
     }

@@ -4,9 +4,15 @@
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
+use crate::domain::improvement::{ActionKind, ActionStatus};
+use crate::domain::kpi::KpiMetric;
 use crate::domain::lifecycle::LifecycleState;
+use crate::domain::report::{ReportKind, ReportTrigger};
 use crate::domain::{Direction, EventKind, InteractionChannel, Priority, RatingSource, TicketChannel, TicketStatus};
-use crate::schema::{customers, interactions, satisfaction_ratings, technicians, ticket_events, tickets};
+use crate::schema::{
+    customers, improvement_action_changes, improvement_actions, interactions, performance_reports,
+    satisfaction_ratings, technicians, ticket_events, tickets,
+};
 
 #[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
 #[diesel(table_name = technicians, check_for_backend(diesel::pg::Pg))]
@@ -179,4 +185,104 @@ pub struct NewSatisfactionRating {
     pub source: RatingSource,
     pub submitted_by: String,
     pub submitted_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
+#[diesel(table_name = performance_reports, check_for_backend(diesel::pg::Pg))]
+pub struct PerformanceReport {
+    pub id: i64,
+    pub kind: ReportKind,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub time_zone: String,
+    pub version: i32,
+    pub generated_at: DateTime<Utc>,
+    pub generated_by: String,
+    pub trigger: ReportTrigger,
+    /// A [`crate::domain::report::ReportSnapshot`] as JSON.
+    pub snapshot: serde_json::Value,
+}
+
+#[derive(Insertable, Debug)]
+#[diesel(table_name = performance_reports)]
+pub struct NewPerformanceReport {
+    pub kind: ReportKind,
+    pub period_start: DateTime<Utc>,
+    pub period_end: DateTime<Utc>,
+    pub time_zone: String,
+    pub version: i32,
+    pub generated_at: DateTime<Utc>,
+    pub generated_by: String,
+    pub trigger: ReportTrigger,
+    pub snapshot: serde_json::Value,
+}
+
+#[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
+#[diesel(table_name = improvement_actions, check_for_backend(diesel::pg::Pg))]
+pub struct ImprovementAction {
+    pub id: i64,
+    pub title: String,
+    pub description: String,
+    pub kind: ActionKind,
+    pub target_metric: KpiMetric,
+    pub target_value: f64,
+    pub baseline_value: Option<f64>,
+    pub baseline_from: DateTime<Utc>,
+    pub baseline_to: DateTime<Utc>,
+    pub owner: String,
+    pub due_date: Option<chrono::NaiveDate>,
+    pub status: ActionStatus,
+    pub outcome_notes: Option<String>,
+    pub source_report_id: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub ended_at: Option<DateTime<Utc>>,
+    pub version: i32,
+}
+
+#[derive(Insertable, Debug, Clone)]
+#[diesel(table_name = improvement_actions)]
+pub struct NewImprovementAction {
+    pub title: String,
+    pub description: String,
+    pub kind: ActionKind,
+    pub target_metric: KpiMetric,
+    pub target_value: f64,
+    pub baseline_value: Option<f64>,
+    pub baseline_from: DateTime<Utc>,
+    pub baseline_to: DateTime<Utc>,
+    pub owner: String,
+    pub due_date: Option<chrono::NaiveDate>,
+    pub source_report_id: Option<i64>,
+    pub idempotency_key: Option<String>,
+    pub request_hash: String,
+    pub created_by: String,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
+#[diesel(table_name = improvement_action_changes, check_for_backend(diesel::pg::Pg))]
+pub struct ImprovementActionChange {
+    pub id: i64,
+    pub action_id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub field: String,
+    pub from_value: Option<String>,
+    pub to_value: Option<String>,
+}
+
+#[derive(Insertable, Debug, Clone)]
+#[diesel(table_name = improvement_action_changes)]
+pub struct NewImprovementActionChange {
+    pub action_id: i64,
+    pub at: DateTime<Utc>,
+    pub actor: String,
+    pub field: String,
+    pub from_value: Option<String>,
+    pub to_value: Option<String>,
 }

@@ -10,6 +10,7 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::BoxedSqlQuery;
 use diesel::sql_types::{Array, BigInt, Double, Nullable, Text, Timestamp, Timestamptz};
+use serde::{Deserialize, Serialize};
 
 use crate::domain::{Direction, InteractionChannel};
 use crate::error::AppError;
@@ -55,14 +56,16 @@ pub struct KpiFilter {
 }
 
 /// Mean, median and 90th percentile of durations, in seconds; null without data.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct DurationStats {
     pub mean: Option<f64>,
     pub median: Option<f64>,
     pub p90: Option<f64>,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct InteractionTotal {
     pub channel: InteractionChannel,
     pub direction: Direction,
@@ -70,8 +73,10 @@ pub struct InteractionTotal {
     pub duration_seconds: i64,
 }
 
-/// Every KPI of one bucket (and group).
-#[derive(Debug, Clone, Default, PartialEq)]
+/// Every KPI of one bucket (and group). Serialized into stored reports: renaming a field breaks
+/// reading older reports.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct KpiValues {
     pub tickets_opened: i64,
     pub tickets_resolved: i64,
@@ -336,13 +341,22 @@ pub struct KpiQuery<'a> {
 /// buckets are present (counts 0, averages null); every group seen anywhere in the period gets
 /// every bucket.
 pub fn compute(conn: &mut PgConnection, query: &KpiQuery<'_>) -> Result<Vec<KpiPoint>, AppError> {
+    in_snapshot(conn, |conn| compute_in_snapshot(conn, query))
+}
+
+/// Runs `read` in one read-only, repeatable-read transaction tuned for KPI queries, so that every
+/// figure it computes sees the same data.
+pub fn in_snapshot<T>(
+    conn: &mut PgConnection,
+    read: impl FnOnce(&mut PgConnection) -> Result<T, AppError>,
+) -> Result<T, AppError> {
     conn.build_transaction().read_only().repeatable_read().run(|conn| {
         // Percentile sorts of a year's tickets fit in memory instead of spilling to disk, and
         // index lookups are priced as on SSD (or cached) storage, so that joining a month's
         // ratings to their tickets looks up each ticket rather than scanning them all.
         diesel::sql_query("SET LOCAL work_mem = '64MB'").execute(conn)?;
         diesel::sql_query("SET LOCAL random_page_cost = 1.1").execute(conn)?;
-        compute_in_snapshot(conn, query)
+        read(conn)
     })
 }
 
@@ -373,7 +387,8 @@ impl Collected {
     }
 }
 
-fn compute_in_snapshot(conn: &mut PgConnection, query: &KpiQuery<'_>) -> Result<Vec<KpiPoint>, AppError> {
+/// [`compute`] inside a transaction opened by [`in_snapshot`].
+pub fn compute_in_snapshot(conn: &mut PgConnection, query: &KpiQuery<'_>) -> Result<Vec<KpiPoint>, AppError> {
     let buckets = bucket_list(conn, query)?;
     let mut collected = Collected::default();
     if query.grouping == Grouping::None {

@@ -2,10 +2,13 @@
 //! values, and know nothing about GraphQL.
 
 pub mod customers;
+pub mod exports;
 pub mod import;
+pub mod improvement;
 pub mod interactions;
 pub mod kpis;
 pub mod ratings;
+pub mod reports;
 pub mod system;
 pub mod technicians;
 pub mod tickets;

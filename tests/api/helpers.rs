@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use deskpulse::auth::{Role, TokenKeys};
 use deskpulse::config::{DatabaseSettings, JwtSettings, Secret, ServerSettings};
+use deskpulse::schedule::ReportScheduleSettings;
 use deskpulse::startup::{Application, ServeSettings};
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
@@ -147,6 +148,12 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             statement_timeout: Duration::from_secs(30),
         },
         jwt: jwt_settings(),
+        // Tests that need the scheduler turn it on.
+        reports: ReportScheduleSettings {
+            enabled: false,
+            time_zone: chrono_tz::UTC,
+            check_interval: Duration::from_secs(300),
+        },
     }
 }
 

@@ -1,0 +1,411 @@
+//! Improvement actions: filed with a measured baseline, moved through their lifecycle, and
+//! judged by the same metric measured after completion.
+
+use async_graphql::connection::{Connection, Edge};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, SimpleObject};
+use chrono::{DateTime, Duration, NaiveDate, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::kpis::{PeriodInput, whole_period};
+use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
+use super::reports::ReportNode;
+use super::{caller, db, parse_id};
+use crate::auth::{Role, RoleGuard};
+use crate::domain::improvement::{ActionKind, ActionStatus, target_met};
+use crate::domain::kpi::{KpiMetric, metric_value};
+use crate::domain::limits::{self, DESCRIPTION_MAX, EXTERNAL_REF_MAX, NAME_MAX, NOTE_MAX};
+use crate::error::AppError;
+use crate::models::{ImprovementAction, ImprovementActionChange, NewImprovementAction};
+use crate::store;
+use crate::store::improvement::{ActionChanges, ActionFilter, Filed};
+use crate::store::kpis::KpiFilter;
+
+/// The baseline window when none is given: the 4 weeks before filing (PRODUCT.md).
+const DEFAULT_BASELINE_DAYS: i64 = 28;
+
+pub struct ImprovementActionNode(pub ImprovementAction);
+
+#[Object(name = "ImprovementAction")]
+impl ImprovementActionNode {
+    async fn id(&self) -> ID {
+        ID::from(self.0.id)
+    }
+    async fn title(&self) -> &str {
+        &self.0.title
+    }
+    async fn description(&self) -> &str {
+        &self.0.description
+    }
+    async fn kind(&self) -> ActionKind {
+        self.0.kind
+    }
+    async fn target_metric(&self) -> KpiMetric {
+        self.0.target_metric
+    }
+    async fn target_value(&self) -> f64 {
+        self.0.target_value
+    }
+    /// The metric over the baseline window, measured when the action was filed (null: no data).
+    async fn baseline_value(&self) -> Option<f64> {
+        self.0.baseline_value
+    }
+    async fn baseline_from(&self) -> DateTime<Utc> {
+        self.0.baseline_from
+    }
+    async fn baseline_to(&self) -> DateTime<Utc> {
+        self.0.baseline_to
+    }
+    async fn owner(&self) -> &str {
+        &self.0.owner
+    }
+    async fn due_date(&self) -> Option<NaiveDate> {
+        self.0.due_date
+    }
+    async fn status(&self) -> ActionStatus {
+        self.0.status
+    }
+    async fn outcome_notes(&self) -> Option<&str> {
+        self.0.outcome_notes.as_deref()
+    }
+    /// The report the action came from; null when none was named or it has been purged.
+    async fn source_report(&self, ctx: &Context<'_>) -> Result<Option<ReportNode>, AppError> {
+        let Some(id) = self.0.source_report_id else { return Ok(None) };
+        let found = db(ctx)?.run(move |conn| Ok(store::reports::by_ids(conn, &[id])?.remove(&id))).await?;
+        found.map(ReportNode::new).transpose()
+    }
+    async fn idempotency_key(&self) -> Option<&str> {
+        self.0.idempotency_key.as_deref()
+    }
+    /// The token subject that filed it.
+    async fn created_by(&self) -> &str {
+        &self.0.created_by
+    }
+    async fn created_at(&self) -> DateTime<Utc> {
+        self.0.created_at
+    }
+    async fn updated_at(&self) -> DateTime<Utc> {
+        self.0.updated_at
+    }
+    /// When it was completed or abandoned.
+    async fn ended_at(&self) -> Option<DateTime<Utc>> {
+        self.0.ended_at
+    }
+    /// Raised by every change; pass it as `expectedVersion` to refuse stale edits.
+    async fn version(&self) -> i32 {
+        self.0.version
+    }
+    /// Every change with its actor and time, oldest first (filing is the first).
+    async fn changes(&self, ctx: &Context<'_>) -> Result<Vec<ActionChangeNode>, AppError> {
+        let id = self.0.id;
+        let rows = db(ctx)?.run(move |conn| store::improvement::changes_of(conn, id)).await?;
+        Ok(rows.into_iter().map(ActionChangeNode).collect())
+    }
+    /// For a COMPLETED action: the metric over as long a window as the baseline's, starting at
+    /// completion, beside the baseline and the target. Null for any other status.
+    async fn outcome(&self, ctx: &Context<'_>) -> Result<Option<ActionOutcome>, AppError> {
+        let (ActionStatus::Completed, Some(ended_at)) = (self.0.status, self.0.ended_at) else { return Ok(None) };
+        let now = Utc::now();
+        let window_end = ended_at + (self.0.baseline_to - self.0.baseline_from);
+        let complete = window_end <= now;
+        let measured_to = window_end.min(now);
+        let value = if measured_to > ended_at {
+            let values = whole_period(ctx, (ended_at, measured_to), &KpiFilter::default()).await?;
+            metric_value(&values, self.0.target_metric)
+        } else {
+            None
+        };
+        let (baseline, target) = (self.0.baseline_value, self.0.target_value);
+        let absolute_change = value.zip(baseline).map(|(v, b)| v - b);
+        Ok(Some(ActionOutcome {
+            baseline_value: baseline,
+            baseline_from: self.0.baseline_from,
+            baseline_to: self.0.baseline_to,
+            from: ended_at,
+            to: window_end,
+            complete,
+            value,
+            target_value: target,
+            absolute_change,
+            relative_change: absolute_change.zip(baseline).and_then(|(a, b)| (b != 0.0).then(|| a / b)),
+            target_met: value
+                .filter(|_| complete)
+                .map(|value| target_met(self.0.target_metric, baseline, target, value)),
+        }))
+    }
+}
+
+/// The metric after completion against the baseline and the target.
+#[derive(SimpleObject)]
+pub struct ActionOutcome {
+    pub baseline_value: Option<f64>,
+    pub baseline_from: DateTime<Utc>,
+    pub baseline_to: DateTime<Utc>,
+    /// The measurement window: from completion, as long as the baseline window.
+    pub from: DateTime<Utc>,
+    pub to: DateTime<Utc>,
+    /// False while the window has not ended; `value` then covers the part that has elapsed.
+    pub complete: bool,
+    /// The metric over the window (null: no data).
+    pub value: Option<f64>,
+    pub target_value: f64,
+    /// value - baseline.
+    pub absolute_change: Option<f64>,
+    /// (value - baseline) / baseline; null when the baseline is 0 or null.
+    pub relative_change: Option<f64>,
+    /// Null until the window is complete and has data. A target below the baseline asks for a
+    /// decrease, one above for an increase; with no baseline, the metric's own better direction.
+    pub target_met: Option<bool>,
+}
+
+pub struct ActionChangeNode(ImprovementActionChange);
+
+#[Object(name = "ImprovementActionChange")]
+impl ActionChangeNode {
+    async fn at(&self) -> DateTime<Utc> {
+        self.0.at
+    }
+    /// The token subject that made the change.
+    async fn actor(&self) -> &str {
+        &self.0.actor
+    }
+    /// The field's GraphQL name (`status`, `targetValue`, `endedAt`, ...).
+    async fn field(&self) -> &str {
+        &self.0.field
+    }
+    async fn from_value(&self) -> Option<&str> {
+        self.0.from_value.as_deref()
+    }
+    async fn to_value(&self) -> Option<&str> {
+        self.0.to_value.as_deref()
+    }
+}
+
+#[derive(InputObject, Serialize)]
+pub struct FileImprovementActionInput {
+    pub title: String,
+    #[graphql(default)]
+    pub description: String,
+    pub kind: ActionKind,
+    pub target_metric: KpiMetric,
+    pub target_value: f64,
+    /// Who is responsible: a name or e-mail address.
+    pub owner: String,
+    pub due_date: Option<NaiveDate>,
+    pub source_report_id: Option<ID>,
+    /// Where the baseline is measured; default: the 4 weeks before filing.
+    #[serde(skip)]
+    pub baseline_window: Option<PeriodInput>,
+}
+
+/// What a filing asked for, fingerprinted to tell a retry from a different filing that reuses
+/// its key. The baseline window is taken as given, so a retried default window still matches.
+#[derive(Serialize)]
+struct FilingFingerprint<'a> {
+    input: &'a FileImprovementActionInput,
+    baseline_window: Option<(DateTime<Utc>, DateTime<Utc>)>,
+}
+
+#[derive(SimpleObject)]
+pub struct FileImprovementActionPayload {
+    pub action: ImprovementActionNode,
+    /// True when the idempotency key had been used with this payload: `action` is the first
+    /// filing, unchanged.
+    pub replayed: bool,
+}
+
+#[derive(InputObject, Default)]
+pub struct UpdateImprovementActionInput {
+    pub status: Option<ActionStatus>,
+    /// With status COMPLETED or ABANDONED: when that happened, if not now (for history brought
+    /// in by scripts); between the baseline window's end and now.
+    pub ended_at: Option<DateTime<Utc>>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub kind: Option<ActionKind>,
+    pub target_value: Option<f64>,
+    pub owner: Option<String>,
+    /// null clears it.
+    pub due_date: MaybeUndefined<NaiveDate>,
+    pub outcome_notes: Option<String>,
+}
+
+#[derive(InputObject, Default)]
+pub struct ImprovementActionFilterInput {
+    pub status: Option<Vec<ActionStatus>>,
+    pub target_metric: Option<Vec<KpiMetric>>,
+    pub owner: Option<String>,
+    pub source_report_id: Option<ID>,
+}
+
+pub type ImprovementActionConnection = Connection<String, ImprovementActionNode, TotalCount>;
+
+#[derive(Default)]
+pub struct ImprovementQuery;
+
+#[Object]
+impl ImprovementQuery {
+    /// Improvement actions, newest first. SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn improvement_actions(
+        &self,
+        ctx: &Context<'_>,
+        filter: Option<ImprovementActionFilterInput>,
+        #[graphql(desc = "Page size, 1 to 100 (default 20).")] first: Option<i32>,
+        after: Option<String>,
+    ) -> Result<Option<ImprovementActionConnection>, AppError> {
+        let filter = filter.unwrap_or_default();
+        let filter = ActionFilter {
+            statuses: filter.status.unwrap_or_default(),
+            metrics: filter.target_metric.unwrap_or_default(),
+            owner: filter.owner.map(|owner| owner.trim().to_owned()),
+            source_report_id: filter.source_report_id.map(|id| parse_id("filter.sourceReportId", &id)).transpose()?,
+        };
+        let limit = limits::page_size("first", first, 20)?;
+        let after = decode_cursor::<i64>("after", after.as_deref())?;
+        let page_filter = filter.clone();
+        let mut rows = db(ctx)?.run(move |conn| store::improvement::list(conn, &page_filter, after, limit + 1)).await?;
+        let has_next = trim_page(&mut rows, limit);
+        let total = TotalCount::new(move |conn| store::improvement::count(conn, &filter));
+        let mut connection = Connection::with_additional_fields(after.is_some(), has_next, total);
+        connection
+            .edges
+            .extend(rows.into_iter().map(|action| Edge::new(encode_cursor(action.id), ImprovementActionNode(action))));
+        Ok(Some(connection))
+    }
+
+    /// One improvement action. SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn improvement_action(&self, ctx: &Context<'_>, id: ID) -> Result<Option<ImprovementActionNode>, AppError> {
+        let id = parse_id("id", &id)?;
+        let found = db(ctx)?.run(move |conn| Ok(store::improvement::by_ids(conn, &[id])?.remove(&id))).await?;
+        Ok(found.map(ImprovementActionNode))
+    }
+}
+
+#[derive(Default)]
+pub struct ImprovementMutation;
+
+#[Object]
+impl ImprovementMutation {
+    /// Files an improvement action and measures its baseline. Scripts pass an `idempotencyKey`:
+    /// a retry with the same key and payload returns the first action unchanged
+    /// (`replayed: true`); the same key with another payload is a CONFLICT.
+    /// SUPERVISOR and ADMIN only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn file_improvement_action(
+        &self,
+        ctx: &Context<'_>,
+        input: FileImprovementActionInput,
+        idempotency_key: Option<String>,
+    ) -> Result<FileImprovementActionPayload, AppError> {
+        let actor = caller(ctx)?.subject.clone();
+        let now = Utc::now();
+        let idempotency_key = limits::optional_text("idempotencyKey", idempotency_key.as_deref(), EXTERNAL_REF_MAX)?;
+        let given_window = input.baseline_window.map(PeriodInput::checked).transpose()?;
+        let request_hash = {
+            let fingerprint = FilingFingerprint { input: &input, baseline_window: given_window };
+            let json = serde_json::to_vec(&fingerprint).map_err(|err| AppError::internal(err.to_string()))?;
+            format!("{:x}", Sha256::digest(json))
+        };
+        let (baseline_from, baseline_to) = given_window.unwrap_or((now - Duration::days(DEFAULT_BASELINE_DAYS), now));
+        if baseline_to > now {
+            return Err(AppError::bad_input("input.baselineWindow.to", "must not be in the future"));
+        }
+        if !input.target_value.is_finite() {
+            return Err(AppError::bad_input("input.targetValue", "must be a finite number"));
+        }
+        let source_report_id =
+            input.source_report_id.as_ref().map(|id| parse_id("input.sourceReportId", id)).transpose()?;
+        let new = NewImprovementAction {
+            title: limits::required_text("input.title", &input.title, NAME_MAX)?,
+            description: limits::free_text("input.description", &input.description, DESCRIPTION_MAX)?,
+            kind: input.kind,
+            target_metric: input.target_metric,
+            target_value: input.target_value,
+            baseline_value: None,
+            baseline_from,
+            baseline_to,
+            owner: limits::required_text("input.owner", &input.owner, NAME_MAX)?,
+            due_date: input.due_date,
+            source_report_id,
+            idempotency_key,
+            request_hash,
+            created_by: actor,
+            created_at: now,
+            updated_at: now,
+        };
+
+        if let Some(report_id) = source_report_id {
+            let exists = db(ctx)?.run(move |conn| Ok(!store::reports::by_ids(conn, &[report_id])?.is_empty())).await?;
+            if !exists {
+                return Err(AppError::bad_input("input.sourceReportId", format!("there is no report {report_id}")));
+            }
+        }
+        let baseline = whole_period(ctx, (baseline_from, baseline_to), &KpiFilter::default()).await?;
+        let new = NewImprovementAction { baseline_value: metric_value(&baseline, input.target_metric), ..new };
+        let filed = db(ctx)?.run(move |conn| store::improvement::file(conn, new)).await?;
+        Ok(match filed {
+            Filed::Created(action) => {
+                FileImprovementActionPayload { action: ImprovementActionNode(action), replayed: false }
+            }
+            Filed::Replayed(action) => {
+                FileImprovementActionPayload { action: ImprovementActionNode(action), replayed: true }
+            }
+        })
+    }
+
+    /// Moves an action PROPOSED -> IN_PROGRESS -> COMPLETED (or ABANDONED from either) and edits
+    /// its fields; each changed field is logged with the caller and the time. An ended action
+    /// only takes outcomeNotes. A stale `expectedVersion` is a CONFLICT. SUPERVISOR and ADMIN
+    /// only.
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    async fn update_improvement_action(
+        &self,
+        ctx: &Context<'_>,
+        id: ID,
+        input: UpdateImprovementActionInput,
+        expected_version: Option<i32>,
+    ) -> Result<ImprovementActionNode, AppError> {
+        let id = parse_id("id", &id)?;
+        let actor = caller(ctx)?.subject.clone();
+        if input.target_value.is_some_and(|value| !value.is_finite()) {
+            return Err(AppError::bad_input("input.targetValue", "must be a finite number"));
+        }
+        let changes = ActionChanges {
+            status: input.status,
+            ended_at: input.ended_at,
+            title: input
+                .title
+                .as_deref()
+                .map(|title| limits::required_text("input.title", title, NAME_MAX))
+                .transpose()?,
+            description: input
+                .description
+                .as_deref()
+                .map(|text| limits::free_text("input.description", text, DESCRIPTION_MAX))
+                .transpose()?,
+            kind: input.kind,
+            target_value: input.target_value,
+            owner: input
+                .owner
+                .as_deref()
+                .map(|owner| limits::required_text("input.owner", owner, NAME_MAX))
+                .transpose()?,
+            due_date: match input.due_date {
+                MaybeUndefined::Undefined => None,
+                MaybeUndefined::Null => Some(None),
+                MaybeUndefined::Value(date) => Some(Some(date)),
+            },
+            outcome_notes: input
+                .outcome_notes
+                .as_deref()
+                .map(|notes| limits::free_text("input.outcomeNotes", notes, NOTE_MAX))
+                .transpose()?,
+        };
+        let action = db(ctx)?
+            .run(move |conn| store::improvement::update(conn, id, expected_version, changes, &actor, Utc::now()))
+            .await?;
+        Ok(ImprovementActionNode(action))
+    }
+}

@@ -1,0 +1,203 @@
+//! GET /export/...: CSV and JSON for BI tools that cannot speak GraphQL, with the same bearer
+//! tokens (SUPERVISOR and ADMIN). The ticket export streams: rows are read in batches inside one
+//! snapshot and written to the client as they come, so memory stays flat however many there are.
+
+use actix_web::http::StatusCode;
+use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use actix_web::web::Bytes;
+use actix_web::{HttpRequest, HttpResponse, web};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use tokio::sync::mpsc;
+
+use super::graphql::authenticate;
+use super::{AppState, RequestId, refuse};
+use crate::auth::{Role, TokenError};
+use crate::error::AppError;
+use crate::export::{REPORT_COLUMNS, TICKET_COLUMNS, report_json, report_records, ticket_record};
+use crate::store;
+
+/// Tickets read per statement, and so the rows per chunk sent to the client.
+const BATCH_ROWS: i64 = 1_000;
+/// Chunks buffered between the database thread and a slow client: the memory bound.
+const CHUNKS_IN_FLIGHT: usize = 4;
+/// The longest period one ticket export may span.
+const MAX_EXPORT_DAYS: i64 = 366 * 5;
+
+pub fn routes(config: &mut web::ServiceConfig) {
+    config
+        .route("/export/tickets.csv", web::get().to(tickets_csv))
+        .route("/export/reports/{id}.csv", web::get().to(report_csv))
+        .route("/export/reports/{id}.json", web::get().to(report_json_file));
+}
+
+/// Refuses callers below SUPERVISOR and requests made before the database is migrated.
+fn admit(request: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
+    let request_id = RequestId::of(request);
+    match authenticate(request, state) {
+        Ok(caller) if caller.has_role(Role::Supervisor) => {}
+        Ok(_) => {
+            return Err(refuse(StatusCode::FORBIDDEN, "FORBIDDEN", "exports need the SUPERVISOR role", &request_id));
+        }
+        Err(err) => {
+            let message = match err {
+                TokenError::Missing => "a bearer token is required",
+                _ => "the bearer token is invalid or expired",
+            };
+            return Err(refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message, &request_id));
+        }
+    }
+    if !state.startup.is_migrated() {
+        return Err(refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the server is starting and the database is not ready yet",
+            &request_id,
+        ));
+    }
+    Ok(())
+}
+
+/// An [`AppError`] as an HTTP answer, with the status its code implies.
+fn error_response(err: AppError, request: &HttpRequest) -> HttpResponse {
+    let request_id = RequestId::of(request);
+    let (status, code) = match &err {
+        AppError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+        AppError::BadUserInput { .. } => (StatusCode::BAD_REQUEST, "BAD_USER_INPUT"),
+        AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
+        _ => {
+            tracing::error!(error = %err, "export failed");
+            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the export failed", &request_id);
+        }
+    };
+    refuse(status, code, &err.to_string(), &request_id)
+}
+
+#[derive(Deserialize)]
+pub struct PeriodQuery {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+}
+
+/// GET /export/tickets.csv?from=...&to=...: one row per ticket opened in `[from, to)`.
+async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    if let Err(refusal) = admit(&request, &state) {
+        return refusal;
+    }
+    let period = match web::Query::<PeriodQuery>::from_query(request.query_string()) {
+        Ok(query) => query.into_inner(),
+        Err(err) => {
+            let message = format!("give from and to as RFC 3339 instants: {err}");
+            return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, &RequestId::of(&request));
+        }
+    };
+    if period.to <= period.from || (period.to - period.from).num_days() > MAX_EXPORT_DAYS {
+        let message = format!("to must be after from, at most {MAX_EXPORT_DAYS} days later");
+        return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, &RequestId::of(&request));
+    }
+
+    let (chunks, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
+    let db = state.db.for_request();
+    let (from, to) = (period.from, period.to);
+    tokio::spawn(async move {
+        let failed = chunks.clone();
+        let written = db
+            .run(move |conn| {
+                conn.build_transaction().read_only().repeatable_read().run(|conn| {
+                    let mut after = None;
+                    let mut chunk = csv_chunk(&[TICKET_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>()]);
+                    loop {
+                        let rows = store::exports::ticket_batch(conn, from, to, after, BATCH_ROWS)?;
+                        after = rows.last().map(|row| (row.opened_at, row.id));
+                        chunk.extend(csv_chunk(&rows.iter().map(ticket_record).collect::<Vec<_>>()));
+                        if chunks.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() {
+                            // The client went away: stop reading.
+                            return Ok(());
+                        }
+                        if (rows.len() as i64) < BATCH_ROWS {
+                            return Ok(());
+                        }
+                    }
+                })
+            })
+            .await;
+        if let Err(err) = written {
+            tracing::error!(error = %err, "ticket export stopped");
+            // The status line is gone already: cutting the stream tells the client it is
+            // incomplete.
+            let _ = failed.send(Err(std::io::Error::other("the export failed"))).await;
+        }
+    });
+
+    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
+        receiver.recv().await.map(|chunk| (chunk, receiver))
+    });
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((
+            CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"tickets-{}-{}.csv\"",
+                from.format("%Y%m%dT%H%M%SZ"),
+                to.format("%Y%m%dT%H%M%SZ")
+            ),
+        ))
+        .streaming(body)
+}
+
+/// CSV bytes of `records` (a header is just the first record).
+fn csv_chunk<R: AsRef<[String]>>(records: &[R]) -> Vec<u8> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    for record in records {
+        // Writing into memory cannot fail.
+        writer.write_record(record.as_ref()).expect("write a CSV record into memory");
+    }
+    writer.into_inner().expect("flush CSV into memory")
+}
+
+fn report_id(request: &HttpRequest) -> Result<i64, HttpResponse> {
+    request
+        .match_info()
+        .get("id")
+        .and_then(|id| id.parse::<i64>().ok())
+        .filter(|id| *id > 0)
+        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such report", &RequestId::of(request)))
+}
+
+async fn load_report(
+    request: &HttpRequest,
+    state: &AppState,
+) -> Result<crate::models::PerformanceReport, HttpResponse> {
+    admit(request, state)?;
+    let id = report_id(request)?;
+    state.db.run(move |conn| store::reports::find(conn, id)).await.map_err(|err| error_response(err, request))
+}
+
+/// GET /export/reports/{id}.json: the stored report, as generated.
+async fn report_json_file(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    match load_report(&request, &state).await {
+        Ok(report) => HttpResponse::Ok()
+            .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"report-{}.json\"", report.id)))
+            .json(report_json(&report)),
+        Err(refusal) => refusal,
+    }
+}
+
+/// GET /export/reports/{id}.csv: the stored report, one metric per row.
+async fn report_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let report = match load_report(&request, &state).await {
+        Ok(report) => report,
+        Err(refusal) => return refusal,
+    };
+    match report_records(&report) {
+        Ok(records) => {
+            let mut body = csv_chunk(&[REPORT_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>()]);
+            body.extend(csv_chunk(&records));
+            HttpResponse::Ok()
+                .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+                .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"report-{}.csv\"", report.id)))
+                .body(body)
+        }
+        Err(err) => error_response(err, &request),
+    }
+}

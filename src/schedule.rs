@@ -1,0 +1,69 @@
+//! The report scheduler inside `serve`: last week's report every Monday, last month's on the 1st.
+//!
+//! It checks on an interval rather than sleeping until midnight, so a server that was down at
+//! the turn of the week still makes the report when it comes back. Any number of instances may
+//! run it: `store::reports::generate` stores one SCHEDULED report per period.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+
+use crate::config::{parse_bool, parse_duration};
+use crate::db::Db;
+use crate::domain::report::{ReportKind, ReportPeriod, ReportTrigger};
+use crate::http::Startup;
+use crate::store;
+
+/// Recorded as `generatedBy` of scheduled reports.
+pub const SCHEDULER_ACTOR: &str = "scheduler";
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ReportScheduleSettings {
+    /// Generate last week's report every Monday and last month's on the 1st (true/false).
+    #[arg(long = "report-schedule", env = "DESKPULSE_REPORT_SCHEDULE", value_name = "BOOL", default_value = "true",
+          value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+    /// The IANA time zone scheduled reports cut their weeks and months in.
+    #[arg(long = "report-time-zone", env = "DESKPULSE_REPORT_TIME_ZONE", value_name = "ZONE", default_value = "UTC",
+          value_parser = parse_time_zone)]
+    pub time_zone: Tz,
+    /// How often the scheduler looks for a report that is due, e.g. 1m, 10m.
+    #[arg(long = "report-check-interval", env = "DESKPULSE_REPORT_CHECK_INTERVAL", value_name = "DURATION",
+          default_value = "5m", value_parser = parse_duration)]
+    pub check_interval: Duration,
+}
+
+pub fn parse_time_zone(value: &str) -> Result<Tz, String> {
+    value.parse::<Tz>().map_err(|_| format!("{value:?} is not an IANA time zone (example: Europe/Paris)"))
+}
+
+/// Runs for the life of the server.
+pub async fn run_report_schedule(db: Db, settings: ReportScheduleSettings, startup: Arc<Startup>) {
+    let mut ticker = tokio::time::interval(settings.check_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if !startup.is_migrated() {
+            continue;
+        }
+        for kind in ReportKind::ALL.iter().copied() {
+            let period = ReportPeriod::last_completed(kind, Utc::now(), settings.time_zone);
+            let generated = db
+                .run(move |conn| store::reports::generate(conn, &period, ReportTrigger::Scheduled, SCHEDULER_ACTOR))
+                .await;
+            match generated {
+                Ok(Some(report)) => tracing::info!(
+                    report = report.id,
+                    kind = %kind,
+                    period_start = %period.start_date,
+                    time_zone = %settings.time_zone,
+                    "scheduled report generated"
+                ),
+                Ok(None) => {}
+                Err(err) => tracing::warn!(error = %err, kind = %kind, "scheduled report failed; retrying later"),
+            }
+        }
+    }
+}

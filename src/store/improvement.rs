@@ -1,0 +1,301 @@
+//! Improvement actions and their change log.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::domain::improvement::{ActionKind, ActionStatus};
+use crate::domain::kpi::KpiMetric;
+use crate::error::AppError;
+use crate::models::{ImprovementAction, ImprovementActionChange, NewImprovementAction, NewImprovementActionChange};
+use crate::schema::{improvement_action_changes, improvement_actions};
+
+/// What filing an action did.
+pub enum Filed {
+    Created(ImprovementAction),
+    /// The idempotency key was used before with the same payload: the first action, unchanged.
+    Replayed(ImprovementAction),
+}
+
+/// Files `new` and logs its creation; a reused idempotency key returns the first action when its
+/// payload fingerprint matches, and is a CONFLICT when it does not.
+pub fn file(conn: &mut PgConnection, new: NewImprovementAction) -> Result<Filed, AppError> {
+    if let Some(existing) = by_key(conn, new.idempotency_key.as_deref())? {
+        return replay(existing, &new.request_hash);
+    }
+    let inserted = conn.transaction(|conn| {
+        let action = diesel::insert_into(improvement_actions::table)
+            .values(&new)
+            .returning(ImprovementAction::as_returning())
+            .get_result(conn)?;
+        log_changes(
+            conn,
+            &action,
+            &new.created_by,
+            new.created_at,
+            vec![("status", None, Some(action.status.to_string()))],
+        )?;
+        Ok::<_, DieselError>(action)
+    });
+    match inserted {
+        Ok(action) => Ok(Filed::Created(action)),
+        // Another request with the same key got there between the look-up and the insert.
+        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+            match by_key(conn, new.idempotency_key.as_deref())? {
+                Some(existing) => replay(existing, &new.request_hash),
+                None => Err(AppError::Conflict("idempotencyKey: a concurrent filing got there first; retry".into())),
+            }
+        }
+        Err(err) => Err(err.into()),
+    }
+}
+
+fn replay(existing: ImprovementAction, request_hash: &str) -> Result<Filed, AppError> {
+    if existing.request_hash == request_hash {
+        Ok(Filed::Replayed(existing))
+    } else {
+        Err(AppError::Conflict(format!(
+            "idempotencyKey: already used for action {} with a different payload",
+            existing.id
+        )))
+    }
+}
+
+fn by_key(conn: &mut PgConnection, key: Option<&str>) -> Result<Option<ImprovementAction>, AppError> {
+    let Some(key) = key else { return Ok(None) };
+    Ok(improvement_actions::table
+        .filter(improvement_actions::idempotency_key.eq(key))
+        .select(ImprovementAction::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Field changes requested by `updateImprovementAction`; None leaves a field as it is.
+#[derive(Debug, Default, Clone)]
+pub struct ActionChanges {
+    pub status: Option<ActionStatus>,
+    /// When a COMPLETED or ABANDONED action ended, if not now (history brought in by scripts).
+    pub ended_at: Option<DateTime<Utc>>,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub kind: Option<ActionKind>,
+    pub target_value: Option<f64>,
+    pub owner: Option<String>,
+    /// Some(None) clears the due date.
+    pub due_date: Option<Option<NaiveDate>>,
+    pub outcome_notes: Option<String>,
+}
+
+/// Applies `changes` under a row lock, logging one change per field that differs. A stale
+/// `expected_version` is a CONFLICT; so is a move the action's lifecycle forbids.
+pub fn update(
+    conn: &mut PgConnection,
+    id: i64,
+    expected_version: Option<i32>,
+    changes: ActionChanges,
+    actor: &str,
+    now: DateTime<Utc>,
+) -> Result<ImprovementAction, AppError> {
+    conn.transaction(|conn| {
+        let current: ImprovementAction = improvement_actions::table
+            .find(id)
+            .for_update()
+            .select(ImprovementAction::as_select())
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| AppError::NotFound(format!("improvement action {id}")))?;
+        if let Some(expected) = expected_version.filter(|expected| *expected != current.version) {
+            return Err(AppError::Conflict(format!(
+                "expectedVersion: the action is at version {}, not {expected}; reload it",
+                current.version
+            )));
+        }
+        let mut next = current.clone();
+        let mut log: Vec<(&str, Option<String>, Option<String>)> = Vec::new();
+        let mut record = |field, from: Option<String>, to: Option<String>| {
+            if from != to {
+                log.push((field, from, to));
+            }
+        };
+
+        if current.status.is_ended() && changes_more_than_notes(&changes) {
+            return Err(AppError::Conflict(format!(
+                "the action is {}: only its outcomeNotes can change",
+                current.status
+            )));
+        }
+        if let Some(status) = changes.status.filter(|status| *status != current.status) {
+            if !current.status.may_become(status) {
+                return Err(AppError::Conflict(format!(
+                    "status: an action cannot go from {} to {status}",
+                    current.status
+                )));
+            }
+            record("status", Some(current.status.to_string()), Some(status.to_string()));
+            next.status = status;
+            if status.is_ended() {
+                let ended_at = changes.ended_at.unwrap_or(now);
+                if ended_at > now || ended_at < current.baseline_to {
+                    return Err(AppError::bad_input(
+                        "endedAt",
+                        "must be between the end of the baseline window and now",
+                    ));
+                }
+                record("endedAt", None, Some(ended_at.to_rfc3339()));
+                next.ended_at = Some(ended_at);
+            }
+        } else if changes.ended_at.is_some() {
+            return Err(AppError::bad_input("endedAt", "only given with status COMPLETED or ABANDONED"));
+        }
+        if let Some(title) = changes.title {
+            record("title", Some(current.title.clone()), Some(title.clone()));
+            next.title = title;
+        }
+        if let Some(description) = changes.description {
+            record("description", Some(current.description.clone()), Some(description.clone()));
+            next.description = description;
+        }
+        if let Some(kind) = changes.kind {
+            record("kind", Some(current.kind.to_string()), Some(kind.to_string()));
+            next.kind = kind;
+        }
+        if let Some(target) = changes.target_value {
+            record("targetValue", Some(current.target_value.to_string()), Some(target.to_string()));
+            next.target_value = target;
+        }
+        if let Some(owner) = changes.owner {
+            record("owner", Some(current.owner.clone()), Some(owner.clone()));
+            next.owner = owner;
+        }
+        if let Some(due_date) = changes.due_date {
+            record("dueDate", current.due_date.map(|d| d.to_string()), due_date.map(|d| d.to_string()));
+            next.due_date = due_date;
+        }
+        if let Some(notes) = changes.outcome_notes {
+            record("outcomeNotes", current.outcome_notes.clone(), Some(notes.clone()));
+            next.outcome_notes = Some(notes);
+        }
+        if log.is_empty() {
+            return Ok(current);
+        }
+
+        let updated = diesel::update(improvement_actions::table.find(id))
+            .set((
+                improvement_actions::status.eq(next.status),
+                improvement_actions::ended_at.eq(next.ended_at),
+                improvement_actions::title.eq(&next.title),
+                improvement_actions::description.eq(&next.description),
+                improvement_actions::kind.eq(next.kind),
+                improvement_actions::target_value.eq(next.target_value),
+                improvement_actions::owner.eq(&next.owner),
+                improvement_actions::due_date.eq(next.due_date),
+                improvement_actions::outcome_notes.eq(&next.outcome_notes),
+                improvement_actions::updated_at.eq(now),
+                improvement_actions::version.eq(current.version + 1),
+            ))
+            .returning(ImprovementAction::as_returning())
+            .get_result(conn)?;
+        log_changes(conn, &updated, actor, now, log)?;
+        Ok(updated)
+    })
+}
+
+fn changes_more_than_notes(changes: &ActionChanges) -> bool {
+    let ActionChanges { status, ended_at, title, description, kind, target_value, owner, due_date, outcome_notes: _ } =
+        changes;
+    status.is_some()
+        || ended_at.is_some()
+        || title.is_some()
+        || description.is_some()
+        || kind.is_some()
+        || target_value.is_some()
+        || owner.is_some()
+        || due_date.is_some()
+}
+
+fn log_changes(
+    conn: &mut PgConnection,
+    action: &ImprovementAction,
+    actor: &str,
+    at: DateTime<Utc>,
+    changes: Vec<(&str, Option<String>, Option<String>)>,
+) -> Result<(), DieselError> {
+    let rows: Vec<NewImprovementActionChange> = changes
+        .into_iter()
+        .map(|(field, from_value, to_value)| NewImprovementActionChange {
+            action_id: action.id,
+            at,
+            actor: actor.to_owned(),
+            field: field.to_owned(),
+            from_value,
+            to_value,
+        })
+        .collect();
+    diesel::insert_into(improvement_action_changes::table).values(rows).execute(conn)?;
+    Ok(())
+}
+
+pub fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<HashMap<i64, ImprovementAction>, AppError> {
+    Ok(improvement_actions::table
+        .filter(improvement_actions::id.eq_any(ids))
+        .select(ImprovementAction::as_select())
+        .load(conn)?
+        .into_iter()
+        .map(|action| (action.id, action))
+        .collect())
+}
+
+/// The change log of an action, oldest first.
+pub fn changes_of(conn: &mut PgConnection, action_id: i64) -> Result<Vec<ImprovementActionChange>, AppError> {
+    Ok(improvement_action_changes::table
+        .filter(improvement_action_changes::action_id.eq(action_id))
+        .order((improvement_action_changes::at.asc(), improvement_action_changes::id.asc()))
+        .select(ImprovementActionChange::as_select())
+        .load(conn)?)
+}
+
+/// Which actions a list holds; empty lists mean "any".
+#[derive(Debug, Clone, Default)]
+pub struct ActionFilter {
+    pub statuses: Vec<ActionStatus>,
+    pub metrics: Vec<KpiMetric>,
+    pub owner: Option<String>,
+    pub source_report_id: Option<i64>,
+}
+
+fn filtered(filter: &ActionFilter) -> improvement_actions::BoxedQuery<'static, diesel::pg::Pg> {
+    let mut query = improvement_actions::table.into_boxed();
+    if !filter.statuses.is_empty() {
+        query = query.filter(improvement_actions::status.eq_any(filter.statuses.clone()));
+    }
+    if !filter.metrics.is_empty() {
+        query = query.filter(improvement_actions::target_metric.eq_any(filter.metrics.clone()));
+    }
+    if let Some(owner) = &filter.owner {
+        query = query.filter(improvement_actions::owner.eq(owner.clone()));
+    }
+    if let Some(report) = filter.source_report_id {
+        query = query.filter(improvement_actions::source_report_id.eq(report));
+    }
+    query
+}
+
+/// Actions, newest first, after the id `after`.
+pub fn list(
+    conn: &mut PgConnection,
+    filter: &ActionFilter,
+    after: Option<i64>,
+    limit: i64,
+) -> Result<Vec<ImprovementAction>, AppError> {
+    let mut query = filtered(filter);
+    if let Some(after) = after {
+        query = query.filter(improvement_actions::id.lt(after));
+    }
+    Ok(query.order(improvement_actions::id.desc()).limit(limit).select(ImprovementAction::as_select()).load(conn)?)
+}
+
+pub fn count(conn: &mut PgConnection, filter: &ActionFilter) -> Result<i64, AppError> {
+    Ok(filtered(filter).count().get_result(conn)?)
+}
