@@ -15,6 +15,7 @@ use super::{AppState, RequestId, refuse};
 use crate::auth::{Role, TokenError};
 use crate::error::AppError;
 use crate::export::{REPORT_COLUMNS, TICKET_COLUMNS, report_json, report_records, ticket_record};
+use crate::models::PerformanceReport;
 use crate::store;
 
 /// Tickets read per statement, and so the rows per chunk sent to the client.
@@ -31,46 +32,64 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/export/reports/{id}.json", web::get().to(report_json_file));
 }
 
+/// Why an export is refused; answered as a GraphQL-shaped error with a matching status.
+struct Refusal {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+}
+
+impl Refusal {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
+        Refusal { status, code, message: message.into() }
+    }
+
+    fn bad_input(message: impl Into<String>) -> Refusal {
+        Refusal::new(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", message)
+    }
+
+    fn respond(self, request: &HttpRequest) -> HttpResponse {
+        refuse(self.status, self.code, &self.message, &RequestId::of(request))
+    }
+}
+
+impl From<AppError> for Refusal {
+    fn from(err: AppError) -> Refusal {
+        match &err {
+            AppError::NotFound(_) => Refusal::new(StatusCode::NOT_FOUND, "NOT_FOUND", err.to_string()),
+            AppError::BadUserInput { .. } => Refusal::bad_input(err.to_string()),
+            AppError::Unavailable(_) => {
+                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "the database is unavailable")
+            }
+            _ => {
+                tracing::error!(error = %err, "export failed");
+                Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the export failed")
+            }
+        }
+    }
+}
+
 /// Refuses callers below SUPERVISOR and requests made before the database is migrated.
-fn admit(request: &HttpRequest, state: &AppState) -> Result<(), HttpResponse> {
-    let request_id = RequestId::of(request);
+fn admit(request: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
     match authenticate(request, state) {
         Ok(caller) if caller.has_role(Role::Supervisor) => {}
-        Ok(_) => {
-            return Err(refuse(StatusCode::FORBIDDEN, "FORBIDDEN", "exports need the SUPERVISOR role", &request_id));
-        }
+        Ok(_) => return Err(Refusal::new(StatusCode::FORBIDDEN, "FORBIDDEN", "exports need the SUPERVISOR role")),
         Err(err) => {
             let message = match err {
                 TokenError::Missing => "a bearer token is required",
                 _ => "the bearer token is invalid or expired",
             };
-            return Err(refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message, &request_id));
+            return Err(Refusal::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message));
         }
     }
     if !state.startup.is_migrated() {
-        return Err(refuse(
+        return Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",
             "the server is starting and the database is not ready yet",
-            &request_id,
         ));
     }
     Ok(())
-}
-
-/// An [`AppError`] as an HTTP answer, with the status its code implies.
-fn error_response(err: AppError, request: &HttpRequest) -> HttpResponse {
-    let request_id = RequestId::of(request);
-    let (status, code) = match &err {
-        AppError::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
-        AppError::BadUserInput { .. } => (StatusCode::BAD_REQUEST, "BAD_USER_INPUT"),
-        AppError::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE"),
-        _ => {
-            tracing::error!(error = %err, "export failed");
-            return refuse(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the export failed", &request_id);
-        }
-    };
-    refuse(status, code, &err.to_string(), &request_id)
 }
 
 #[derive(Deserialize)]
@@ -79,23 +98,22 @@ pub struct PeriodQuery {
     to: DateTime<Utc>,
 }
 
+fn export_period(request: &HttpRequest) -> Result<PeriodQuery, Refusal> {
+    let period = web::Query::<PeriodQuery>::from_query(request.query_string())
+        .map_err(|err| Refusal::bad_input(format!("give from and to as RFC 3339 instants: {err}")))?
+        .into_inner();
+    if period.to <= period.from || (period.to - period.from).num_days() > MAX_EXPORT_DAYS {
+        return Err(Refusal::bad_input(format!("to must be after from, at most {MAX_EXPORT_DAYS} days later")));
+    }
+    Ok(period)
+}
+
 /// GET /export/tickets.csv?from=...&to=...: one row per ticket opened in `[from, to)`.
 async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    if let Err(refusal) = admit(&request, &state) {
-        return refusal;
-    }
-    let period = match web::Query::<PeriodQuery>::from_query(request.query_string()) {
-        Ok(query) => query.into_inner(),
-        Err(err) => {
-            let message = format!("give from and to as RFC 3339 instants: {err}");
-            return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, &RequestId::of(&request));
-        }
+    let period = match admit(&request, &state).and_then(|()| export_period(&request)) {
+        Ok(period) => period,
+        Err(refusal) => return refusal.respond(&request),
     };
-    if period.to <= period.from || (period.to - period.from).num_days() > MAX_EXPORT_DAYS {
-        let message = format!("to must be after from, at most {MAX_EXPORT_DAYS} days later");
-        return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, &RequestId::of(&request));
-    }
-
     let (chunks, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
     let db = state.db.for_request();
     let (from, to) = (period.from, period.to);
@@ -155,22 +173,19 @@ fn csv_chunk<R: AsRef<[String]>>(records: &[R]) -> Vec<u8> {
     writer.into_inner().expect("flush CSV into memory")
 }
 
-fn report_id(request: &HttpRequest) -> Result<i64, HttpResponse> {
+fn report_id(request: &HttpRequest) -> Result<i64, Refusal> {
     request
         .match_info()
         .get("id")
         .and_then(|id| id.parse::<i64>().ok())
         .filter(|id| *id > 0)
-        .ok_or_else(|| refuse(StatusCode::NOT_FOUND, "NOT_FOUND", "no such report", &RequestId::of(request)))
+        .ok_or_else(|| Refusal::new(StatusCode::NOT_FOUND, "NOT_FOUND", "no such report"))
 }
 
-async fn load_report(
-    request: &HttpRequest,
-    state: &AppState,
-) -> Result<crate::models::PerformanceReport, HttpResponse> {
+async fn load_report(request: &HttpRequest, state: &AppState) -> Result<PerformanceReport, Refusal> {
     admit(request, state)?;
     let id = report_id(request)?;
-    state.db.run(move |conn| store::reports::find(conn, id)).await.map_err(|err| error_response(err, request))
+    Ok(state.db.run(move |conn| store::reports::find(conn, id)).await?)
 }
 
 /// GET /export/reports/{id}.json: the stored report, as generated.
@@ -179,7 +194,7 @@ async fn report_json_file(request: HttpRequest, state: web::Data<AppState>) -> H
         Ok(report) => HttpResponse::Ok()
             .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"report-{}.json\"", report.id)))
             .json(report_json(&report)),
-        Err(refusal) => refusal,
+        Err(refusal) => refusal.respond(&request),
     }
 }
 
@@ -187,7 +202,7 @@ async fn report_json_file(request: HttpRequest, state: web::Data<AppState>) -> H
 async fn report_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let report = match load_report(&request, &state).await {
         Ok(report) => report,
-        Err(refusal) => return refusal,
+        Err(refusal) => return refusal.respond(&request),
     };
     match report_records(&report) {
         Ok(records) => {
@@ -198,6 +213,6 @@ async fn report_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpRes
                 .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"report-{}.csv\"", report.id)))
                 .body(body)
         }
-        Err(err) => error_response(err, &request),
+        Err(err) => Refusal::from(err).respond(&request),
     }
 }

@@ -6,11 +6,14 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod export;
 mod health;
 mod import;
+mod improvement;
 mod interactions;
 mod kpis;
 mod migrations;
+mod reports;
 mod satisfaction;
 mod schema;
 mod seed;

@@ -1,0 +1,239 @@
+//! Improvement actions: idempotent filing, a measured baseline, the lifecycle with its change
+//! log, and the outcome measured after completion.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, spawn_app};
+use crate::reports::import;
+
+const FILE: &str = "mutation($input: FileImprovementActionInput!, $key: String) { \
+    fileImprovementAction(input: $input, idempotencyKey: $key) { replayed action { id title version status \
+    baselineValue baselineFrom baselineTo targetValue targetMetric owner createdBy } } }";
+
+const UPDATE: &str = "mutation($id: ID!, $input: UpdateImprovementActionInput!, $version: Int) { \
+    updateImprovementAction(id: $id, input: $input, expectedVersion: $version) { id status version endedAt \
+    outcomeNotes changes { actor field fromValue toValue } } }";
+
+fn action_input(title: &str) -> Value {
+    json!({
+        "title": title,
+        "description": "Pair new technicians with a senior for their first week.",
+        "kind": "TRAINING",
+        "targetMetric": "FIRST_RESPONSE_SECONDS_MEDIAN",
+        "targetValue": 3600.0,
+        "owner": "sam.supervisor",
+        "dueDate": "2026-12-31",
+        "baselineWindow": { "from": "2026-10-01T00:00:00Z", "to": "2026-10-08T00:00:00Z" },
+    })
+}
+
+/// Tickets whose first responses took 2 h, 2 h, 4 h and 4 h in the baseline week
+/// (median 3 h = 10,800 s), then 30 min and 1 h in the week after completion (median 2,700 s).
+async fn response_times(app: &TestApp) {
+    let ticket = |reference: &str, opened: &str, response: &str| {
+        json!({ "externalRef": reference, "customer": { "name": "Acme" }, "subject": reference, "category": "net",
+                "channel": "EMAIL", "openedAt": opened, "firstResponseAt": response })
+    };
+    import(
+        app,
+        json!([
+            ticket("B1", "2026-10-01T08:00:00Z", "2026-10-01T10:00:00Z"),
+            ticket("B2", "2026-10-02T08:00:00Z", "2026-10-02T10:00:00Z"),
+            ticket("B3", "2026-10-03T08:00:00Z", "2026-10-03T12:00:00Z"),
+            ticket("B4", "2026-10-04T08:00:00Z", "2026-10-04T12:00:00Z"),
+            ticket("A1", "2026-10-09T08:00:00Z", "2026-10-09T08:30:00Z"),
+            ticket("A2", "2026-10-10T08:00:00Z", "2026-10-10T09:00:00Z"),
+        ]),
+    )
+    .await;
+}
+
+async fn file(app: &TestApp, input: &Value, key: Option<&str>) -> Value {
+    app.query_ok(&app.supervisor(), FILE, json!({ "input": input, "key": key })).await["fileImprovementAction"].clone()
+}
+
+#[tokio::test]
+async fn filing_twice_with_one_key_gives_one_action() {
+    let app = spawn_app().await;
+    let first = file(&app, &action_input("Buddy system"), Some("import-2026-11-27-001")).await;
+    assert_eq!(first["replayed"], false);
+    let again = file(&app, &action_input("Buddy system"), Some("import-2026-11-27-001")).await;
+    assert_eq!(again["replayed"], true);
+    assert_eq!(again["action"], first["action"]);
+    assert_eq!(app.count("SELECT count(*) FROM improvement_actions"), 1);
+
+    // The same key with another payload is refused, and changes nothing.
+    let (code, error) = app
+        .query_error(
+            &app.supervisor(),
+            FILE,
+            json!({ "input": action_input("Another title"), "key": "import-2026-11-27-001" }),
+        )
+        .await;
+    assert_eq!(code, "CONFLICT", "{error}");
+    assert_eq!(app.count("SELECT count(*) FROM improvement_actions"), 1);
+
+    // Retries racing each other still make one action.
+    let racers: Vec<_> = (0..8)
+        .map(|_| {
+            let (client, address, token) = (app.client.clone(), app.address.clone(), app.supervisor());
+            tokio::spawn(async move {
+                let body: Value = client
+                    .post(format!("{address}/graphql"))
+                    .bearer_auth(token)
+                    .json(&json!({ "query": FILE, "variables": { "input": action_input("Raced"), "key": "race-1" } }))
+                    .send()
+                    .await
+                    .unwrap()
+                    .json()
+                    .await
+                    .unwrap();
+                body["data"]["fileImprovementAction"]["action"]["id"].clone()
+            })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    for racer in racers {
+        ids.push(racer.await.unwrap());
+    }
+    assert!(ids.iter().all(|id| id == &ids[0] && !id.is_null()), "{ids:?}");
+    assert_eq!(app.count("SELECT count(*) FROM improvement_actions WHERE idempotency_key = 'race-1'"), 1);
+    assert_eq!(
+        app.count("SELECT count(*) FROM improvement_action_changes c JOIN improvement_actions a ON a.id = c.action_id WHERE a.idempotency_key = 'race-1'"),
+        1,
+        "one filing logged"
+    );
+}
+
+#[tokio::test]
+async fn a_completed_action_reports_the_metric_after_completion_against_its_baseline() {
+    let app = spawn_app().await;
+    response_times(&app).await;
+    let filed = file(&app, &action_input("Buddy system"), None).await["action"].clone();
+    assert_eq!(filed["baselineValue"], 10_800.0);
+    assert_eq!(filed["status"], "PROPOSED");
+    assert_eq!(filed["createdBy"], "sam.supervisor");
+    let id = filed["id"].clone();
+
+    let started = app
+        .query_ok(&app.supervisor(), UPDATE, json!({ "id": id, "input": { "status": "IN_PROGRESS" }, "version": 1 }))
+        .await["updateImprovementAction"]
+        .clone();
+    assert_eq!(started["version"], 2);
+    let done = app
+        .query_ok(
+            &app.token(deskpulse::auth::Role::Admin, "ada.admin"),
+            UPDATE,
+            json!({ "id": id, "input": { "status": "COMPLETED", "endedAt": "2026-10-08T00:00:00Z" }, "version": 2 }),
+        )
+        .await["updateImprovementAction"]
+        .clone();
+    assert_eq!(done["status"], "COMPLETED");
+    assert_eq!(
+        done["changes"],
+        json!([
+            { "actor": "sam.supervisor", "field": "status", "fromValue": null, "toValue": "PROPOSED" },
+            { "actor": "sam.supervisor", "field": "status", "fromValue": "PROPOSED", "toValue": "IN_PROGRESS" },
+            { "actor": "ada.admin", "field": "status", "fromValue": "IN_PROGRESS", "toValue": "COMPLETED" },
+            { "actor": "ada.admin", "field": "endedAt", "fromValue": null, "toValue": "2026-10-08T00:00:00+00:00" },
+        ])
+    );
+
+    let outcome = app
+        .query_ok(
+            &app.supervisor(),
+            "query($id: ID!) { improvementAction(id: $id) { outcome { baselineValue baselineFrom baselineTo from to complete value targetValue absoluteChange relativeChange targetMet } } }",
+            json!({ "id": id }),
+        )
+        .await["improvementAction"]["outcome"]
+        .clone();
+    assert_eq!(
+        outcome,
+        json!({
+            "baselineValue": 10_800.0, "baselineFrom": "2026-10-01T00:00:00+00:00", "baselineTo": "2026-10-08T00:00:00+00:00",
+            "from": "2026-10-08T00:00:00+00:00", "to": "2026-10-15T00:00:00+00:00", "complete": true,
+            "value": 2_700.0, "targetValue": 3_600.0, "absoluteChange": -8_100.0, "relativeChange": -0.75,
+            "targetMet": true,
+        })
+    );
+}
+
+#[tokio::test]
+async fn the_lifecycle_is_enforced_and_stale_edits_refused() {
+    let app = spawn_app().await;
+    let id = file(&app, &action_input("Runbook for VPN"), None).await["action"]["id"].clone();
+    let change = |input: Value, version: Option<i64>| json!({ "id": id, "input": input, "version": version });
+
+    let (code, _) = app.query_error(&app.supervisor(), UPDATE, change(json!({ "status": "COMPLETED" }), None)).await;
+    assert_eq!(code, "CONFLICT", "PROPOSED cannot jump to COMPLETED");
+    let (code, _) = app.query_error(&app.supervisor(), UPDATE, change(json!({ "title": "x" }), Some(7))).await;
+    assert_eq!(code, "CONFLICT", "a stale version is refused");
+    let (code, _) = app.query_error(&app.supervisor(), UPDATE, change(json!({ "title": "  " }), None)).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+
+    app.query_ok(&app.supervisor(), UPDATE, change(json!({ "status": "ABANDONED", "dueDate": null }), Some(1))).await;
+    let (code, _) = app.query_error(&app.supervisor(), UPDATE, change(json!({ "status": "IN_PROGRESS" }), None)).await;
+    assert_eq!(code, "CONFLICT", "ABANDONED is final");
+    let (code, _) = app.query_error(&app.supervisor(), UPDATE, change(json!({ "targetValue": 1.0 }), None)).await;
+    assert_eq!(code, "CONFLICT", "an ended action keeps its fields");
+    let noted = app
+        .query_ok(&app.supervisor(), UPDATE, change(json!({ "outcomeNotes": "Superseded by a new VPN." }), None))
+        .await["updateImprovementAction"]
+        .clone();
+    assert_eq!(noted["outcomeNotes"], "Superseded by a new VPN.");
+    let fields: Vec<&str> = noted["changes"].as_array().unwrap().iter().map(|c| c["field"].as_str().unwrap()).collect();
+    assert_eq!(fields, ["status", "status", "endedAt", "dueDate", "outcomeNotes"]);
+
+    // An abandoned action has no outcome.
+    let data = app
+        .query_ok(
+            &app.supervisor(),
+            "query($id: ID!) { improvementAction(id: $id) { outcome { value } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    assert_eq!(data["improvementAction"]["outcome"], Value::Null);
+}
+
+#[tokio::test]
+async fn lists_filter_by_status_metric_and_owner_and_technicians_are_refused() {
+    let app = spawn_app().await;
+    let mut csat = action_input("CSAT follow-up calls");
+    csat["targetMetric"] = json!("CSAT_AVERAGE");
+    csat["targetValue"] = json!(4.5);
+    csat["owner"] = json!("lee.lead");
+    file(&app, &csat, None).await;
+    let second = file(&app, &action_input("Buddy system"), None).await["action"]["id"].clone();
+    app.query_ok(&app.supervisor(), UPDATE, json!({ "id": second, "input": { "status": "IN_PROGRESS" } })).await;
+
+    let titles = |filter: Value| {
+        let app = &app;
+        async move {
+            let data = app
+                .query_ok(
+                    &app.supervisor(),
+                    "query($f: ImprovementActionFilterInput) { improvementActions(filter: $f) { totalCount edges { node { title } } } }",
+                    json!({ "f": filter }),
+                )
+                .await;
+            data["improvementActions"]["edges"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|edge| edge["node"]["title"].as_str().unwrap().to_owned())
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(titles(json!({})).await, ["Buddy system", "CSAT follow-up calls"]);
+    assert_eq!(titles(json!({ "status": ["IN_PROGRESS"] })).await, ["Buddy system"]);
+    assert_eq!(titles(json!({ "targetMetric": ["CSAT_AVERAGE"] })).await, ["CSAT follow-up calls"]);
+    assert_eq!(titles(json!({ "owner": "lee.lead" })).await, ["CSAT follow-up calls"]);
+    assert!(titles(json!({ "owner": "nobody" })).await.is_empty());
+
+    let technician = app.technician_token("tina", 1);
+    let (code, _) = app.query_error(&technician, "{ improvementActions { totalCount } }", json!({})).await;
+    assert_eq!(code, "FORBIDDEN");
+    let (code, _) = app.query_error(&technician, FILE, json!({ "input": action_input("x") })).await;
+    assert_eq!(code, "FORBIDDEN");
+    assert_eq!(app.count("SELECT count(*) FROM improvement_actions"), 2);
+}
