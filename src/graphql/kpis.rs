@@ -410,8 +410,11 @@ impl KpiQueryRoot {
         let (from, to) = period.checked()?;
         let filter = filter.unwrap_or_default().into_store()?;
         let (previous_from, previous_to) = PeriodInput::previous(from, to);
-        let current = whole_period(ctx, (from, to), &filter).await?;
-        let previous = whole_period(ctx, (previous_from, previous_to), &filter).await?;
+        // Two pooled connections, so the two periods are computed side by side.
+        let (current, previous) = futures_util::try_join!(
+            whole_period(ctx, (from, to), &filter),
+            whole_period(ctx, (previous_from, previous_to), &filter)
+        )?;
         let changes = kpi::changes(&current, &previous);
         Ok(Some(KpiSummary {
             from,
@@ -530,9 +533,12 @@ pub async fn category_trends(
     let counts = |points: Vec<KpiPoint>| -> HashMap<String, i64> {
         points.into_iter().filter_map(|p| p.group.map(|g| (g, p.values.tickets_opened))).collect()
     };
-    let current = counts(compute(ctx, (from, to), "UTC", None, Grouping::Category, filter).await?);
     let previous_period = PeriodInput::previous(from, to);
-    let previous = counts(compute(ctx, previous_period, "UTC", None, Grouping::Category, filter).await?);
+    let (current, previous) = futures_util::try_join!(
+        compute(ctx, (from, to), "UTC", None, Grouping::Category, filter),
+        compute(ctx, previous_period, "UTC", None, Grouping::Category, filter)
+    )?;
+    let (current, previous) = (counts(current), counts(previous));
     Ok(kpi::category_trends(current, &previous, limit))
 }
 
