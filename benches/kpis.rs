@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use deskpulse::auth::{Role, TokenKeys};
-use deskpulse::config::{DatabaseSettings, JwtSettings, ServerSettings};
+use deskpulse::config::{DatabaseSettings, JwtSettings, LimitSettings, ServerSettings};
 use deskpulse::startup::{Application, ServeSettings};
 use deskpulse::store::kpis::{self, Bucket, Grouping, KpiFilter, KpiQuery};
 use diesel::{Connection, PgConnection};
@@ -108,6 +108,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             expose_statement_count: false,
             survey_token_ttl: Duration::from_secs(3600),
             workers: Some(2),
+            metrics: false,
         },
         database: DatabaseSettings {
             url: url.parse()?,
@@ -116,6 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             statement_timeout: Duration::from_secs(120),
         },
         jwt,
+        limits: LimitSettings { request_timeout: Duration::from_secs(120), ..LimitSettings::default() },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;

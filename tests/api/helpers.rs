@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use deskpulse::auth::{Role, TokenKeys};
-use deskpulse::config::{DatabaseSettings, JwtSettings, Secret, ServerSettings};
+use deskpulse::config::{DatabaseSettings, JwtSettings, LimitSettings, Secret, ServerSettings};
 use deskpulse::startup::{Application, ServeSettings};
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
@@ -139,6 +139,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             expose_statement_count: true,
             survey_token_ttl: Duration::from_secs(3600),
             workers: Some(2),
+            metrics: true,
         },
         database: DatabaseSettings {
             url: database_url.parse::<Secret>().unwrap(),
@@ -147,6 +148,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             statement_timeout: Duration::from_secs(30),
         },
         jwt: jwt_settings(),
+        limits: LimitSettings::default(),
     }
 }
 
