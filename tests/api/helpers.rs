@@ -161,8 +161,14 @@ pub struct TestApp {
 
 /// A server on a free port over a fresh migrated database, ready to answer.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with `configure` applied to the server's settings first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestApp {
     let database = TestDatabase::migrated();
-    let settings = serve_settings(&database.url);
+    let mut settings = serve_settings(&database.url);
+    configure(&mut settings);
     let address = start_server(&settings).await;
     let app = TestApp { address, client: client(), keys: TokenKeys::from_settings(&settings.jwt).unwrap(), database };
     app.wait_until_ready(Duration::from_secs(30)).await;
@@ -318,4 +324,81 @@ pub fn error_codes(body: &Value) -> Vec<String> {
         .as_array()
         .map(|errors| errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned()).collect())
         .unwrap_or_default()
+}
+
+/// An ACCESS EXCLUSIVE lock on a table, held by a connection of its own until released: every
+/// statement of the server that touches the table waits for it. A slow query without any
+/// test-only code in the server.
+pub struct TableLock {
+    conn: PgConnection,
+}
+
+impl TableLock {
+    pub fn take(database: &TestDatabase, table: &str) -> TableLock {
+        use diesel::connection::SimpleConnection;
+        let mut conn = database.connect();
+        conn.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")).expect("lock the table");
+        TableLock { conn }
+    }
+
+    pub fn release(mut self) {
+        use diesel::connection::SimpleConnection;
+        self.conn.batch_execute("ROLLBACK").expect("release the lock");
+    }
+}
+
+/// Waits until `count` sessions on `database` wait for a lock (the server's statements queued
+/// behind a [`TableLock`]); panics after 20 seconds.
+pub async fn wait_for_lock_waiters(database: &TestDatabase, count: i64) {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut conn = database.connect();
+    loop {
+        let waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result::<Row>(&mut conn)
+        .expect("read pg_stat_activity")
+        .n;
+        if waiting >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{waiting} of {count} statements are waiting for the lock");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every row count of the application's tables, to show that a request changed nothing.
+pub fn table_counts(database: &TestDatabase) -> Vec<(String, i64)> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = database.connect();
+    let tables = diesel::sql_query(
+        "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE '\\_\\_%' ORDER BY 1",
+    )
+    .load::<Row>(&mut conn)
+    .expect("list the tables");
+    assert!(tables.len() >= 5, "the application's tables: {}", tables.len());
+    tables
+        .into_iter()
+        .map(|table| {
+            let n = diesel::sql_query(format!("SELECT count(*) AS n FROM \"{}\"", table.name))
+                .get_result::<Count>(&mut conn)
+                .expect("count a table")
+                .n;
+            (table.name, n)
+        })
+        .collect()
 }
