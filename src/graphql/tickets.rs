@@ -484,8 +484,6 @@ async fn change_ticket(
     let caller = caller(ctx)?.clone();
     let id = parse_id("id", &id)?;
     let note = limits::optional_text("note", note.as_deref(), NOTE_MAX)?;
-    let now = Utc::now();
-    let updated =
-        db(ctx)?.run(move |conn| store::tickets::change(conn, &caller, id, version, change, note, now)).await?;
+    let updated = db(ctx)?.run(move |conn| store::tickets::change(conn, &caller, id, version, change, note)).await?;
     Ok(TicketNode(updated))
 }

@@ -6,6 +6,7 @@ mod helpers;
 
 mod auth;
 mod cli;
+mod concurrency;
 mod health;
 mod hostile;
 mod import;
