@@ -335,8 +335,13 @@ pub struct TableLock {
 
 impl TableLock {
     pub fn take(database: &TestDatabase, table: &str) -> TableLock {
+        TableLock::take_at(&database.url, table)
+    }
+
+    /// The same on the database at `url`.
+    pub fn take_at(url: &str, table: &str) -> TableLock {
         use diesel::connection::SimpleConnection;
-        let mut conn = database.connect();
+        let mut conn = PgConnection::establish(url).expect("connect to lock a table");
         conn.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")).expect("lock the table");
         TableLock { conn }
     }
@@ -350,13 +355,18 @@ impl TableLock {
 /// Waits until `count` sessions on `database` wait for a lock (the server's statements queued
 /// behind a [`TableLock`]); panics after 20 seconds.
 pub async fn wait_for_lock_waiters(database: &TestDatabase, count: i64) {
+    wait_for_lock_waiters_at(&database.url, count).await;
+}
+
+/// The same on the database at `url`.
+pub async fn wait_for_lock_waiters_at(url: &str, count: i64) {
     #[derive(diesel::QueryableByName)]
     struct Row {
         #[diesel(sql_type = diesel::sql_types::BigInt)]
         n: i64,
     }
     let deadline = Instant::now() + Duration::from_secs(20);
-    let mut conn = database.connect();
+    let mut conn = PgConnection::establish(url).expect("connect to watch for lock waits");
     loop {
         let waiting = diesel::sql_query(
             "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",

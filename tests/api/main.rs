@@ -3,10 +3,12 @@
 //! once.
 
 mod helpers;
+mod processes;
 
 mod auth;
 mod cli;
 mod concurrency;
+mod faults;
 mod health;
 mod hostile;
 mod import;
@@ -17,5 +19,6 @@ mod migrations;
 mod satisfaction;
 mod schema;
 mod seed;
+mod shutdown;
 mod staff;
 mod tickets;
