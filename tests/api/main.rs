@@ -15,6 +15,7 @@ mod import;
 mod interactions;
 mod kpis;
 mod limits;
+mod metrics;
 mod migrations;
 mod satisfaction;
 mod schema;
