@@ -138,6 +138,7 @@ async fn claims_that_break_the_token_rules_are_refused() {
         ("an unknown role", "role", Some(json!("SUPERUSER"))),
         ("no role", "role", None),
         ("no sub", "sub", None),
+        ("no iat", "iat", None),
     ];
     for (case, claim, value) in cases {
         assert_refused(&app, case, &with(claim, value)).await;
