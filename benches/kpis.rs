@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Datelike, TimeZone, Utc};
 use deskpulse::auth::{Role, TokenKeys};
-use deskpulse::config::{DatabaseSettings, JwtSettings, ServerSettings};
+use deskpulse::config::{DatabaseSettings, JwtSettings, LimitSettings, ServerSettings};
 use deskpulse::schedule::ReportScheduleSettings;
 use deskpulse::startup::{Application, ServeSettings};
 use deskpulse::store::kpis::{self, Bucket, Grouping, KpiFilter, KpiQuery};
@@ -109,6 +109,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             expose_statement_count: false,
             survey_token_ttl: Duration::from_secs(3600),
             workers: Some(2),
+            metrics: false,
         },
         database: DatabaseSettings {
             url: url.parse()?,
@@ -122,6 +123,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             time_zone: chrono_tz::UTC,
             check_interval: Duration::from_secs(300),
         },
+        limits: LimitSettings { request_timeout: Duration::from_secs(120), ..LimitSettings::default() },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;

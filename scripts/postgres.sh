@@ -31,6 +31,15 @@ ensure_build_prerequisites() {
     fi
 }
 
+# The fault tests (tests/api/faults.rs) run a PostgreSQL of their own with initdb and pg_ctl, also
+# when DATABASE_URL points at another server.
+ensure_postgres_server_programs() {
+    if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+        say "installing PostgreSQL's server programs (the fault tests start a PostgreSQL of their own)"
+        install_postgres
+    fi
+}
+
 local_postgres_answers() {
     command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 -t 2
 }

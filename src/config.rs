@@ -69,9 +69,10 @@ pub struct DatabaseSettings {
           default_value = "5s", value_parser = parse_duration)]
     pub pool_timeout: Duration,
 
-    /// PostgreSQL statement_timeout for every pooled connection.
+    /// PostgreSQL statement_timeout for every pooled connection. Keep it below the request timeout,
+    /// so that a statement is cancelled in the database before its request gives up on it.
     #[arg(long = "statement-timeout", env = "DESKPULSE_STATEMENT_TIMEOUT", value_name = "DURATION",
-          default_value = "30s", value_parser = parse_duration)]
+          default_value = "20s", value_parser = parse_duration)]
     pub statement_timeout: Duration,
 }
 
@@ -150,6 +151,82 @@ pub struct ServerSettings {
     #[arg(long = "workers", env = "DESKPULSE_WORKERS", value_name = "N",
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
+
+    /// Serve Prometheus metrics at GET /metrics (without authentication: bind the port or filter
+    /// the path where that matters).
+    #[arg(long = "metrics", env = "DESKPULSE_METRICS", value_name = "BOOL", default_value = "true",
+          value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub metrics: bool,
+}
+
+/// The bounds every GraphQL request is held to. The README's "Limits" table lists them; the
+/// defaults are the constants below, shared by the command line and [`LimitSettings::default`].
+#[derive(Args, Debug, Clone, PartialEq, Eq)]
+pub struct LimitSettings {
+    /// Longest a GraphQL request may run before it is answered with a TIMEOUT error.
+    #[arg(long = "request-timeout", env = "DESKPULSE_REQUEST_TIMEOUT", value_name = "DURATION",
+          default_value = DEFAULT_REQUEST_TIMEOUT, value_parser = parse_duration)]
+    pub request_timeout: Duration,
+
+    /// Deepest selection nesting a query may use.
+    #[arg(long = "max-query-depth", env = "DESKPULSE_MAX_QUERY_DEPTH", value_name = "N",
+          default_value_t = DEFAULT_MAX_DEPTH, value_parser = clap::value_parser!(u32).range(2..=64))]
+    pub max_depth: u32,
+
+    /// Largest estimated cost of a query: each field costs 1, a list field its page size times
+    /// its selection, a KPI field the aggregation it runs.
+    #[arg(long = "max-query-complexity", env = "DESKPULSE_MAX_QUERY_COMPLEXITY", value_name = "N",
+          default_value_t = DEFAULT_MAX_COMPLEXITY, value_parser = clap::value_parser!(u32).range(100..=10_000_000))]
+    pub max_complexity: u32,
+
+    /// Most fields an operation may select, counted after fragments are expanded.
+    #[arg(long = "max-query-fields", env = "DESKPULSE_MAX_QUERY_FIELDS", value_name = "N",
+          default_value_t = DEFAULT_MAX_FIELDS, value_parser = clap::value_parser!(u32).range(10..=100_000))]
+    pub max_fields: u32,
+
+    /// Most aliased fields an operation may hold (after fragment expansion).
+    #[arg(long = "max-query-aliases", env = "DESKPULSE_MAX_QUERY_ALIASES", value_name = "N",
+          default_value_t = DEFAULT_MAX_ALIASES, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub max_aliases: u32,
+
+    /// Most fields an operation may select at its root.
+    #[arg(long = "max-root-fields", env = "DESKPULSE_MAX_ROOT_FIELDS", value_name = "N",
+          default_value_t = DEFAULT_MAX_ROOT_FIELDS, value_parser = clap::value_parser!(u32).range(1..=1_000))]
+    pub max_root_fields: u32,
+
+    /// Most directives (`@include`, `@skip`, ...) an operation may use (after fragment expansion).
+    #[arg(long = "max-query-directives", env = "DESKPULSE_MAX_QUERY_DIRECTIVES", value_name = "N",
+          default_value_t = DEFAULT_MAX_DIRECTIVES, value_parser = clap::value_parser!(u32).range(0..=10_000))]
+    pub max_directives: u32,
+
+    /// Answer introspection (`__schema`, `__type`) to authenticated staff. `false` refuses it to
+    /// everyone; anonymous callers never get it.
+    #[arg(long = "introspection", env = "DESKPULSE_INTROSPECTION", value_name = "BOOL", default_value = "true",
+          value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+}
+
+pub const DEFAULT_REQUEST_TIMEOUT: &str = "30s";
+pub const DEFAULT_MAX_DEPTH: u32 = 16;
+pub const DEFAULT_MAX_COMPLEXITY: u32 = 20_000;
+pub const DEFAULT_MAX_FIELDS: u32 = 1_000;
+pub const DEFAULT_MAX_ALIASES: u32 = 30;
+pub const DEFAULT_MAX_ROOT_FIELDS: u32 = 20;
+pub const DEFAULT_MAX_DIRECTIVES: u32 = 30;
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        LimitSettings {
+            request_timeout: Duration::from_secs(30),
+            max_depth: DEFAULT_MAX_DEPTH,
+            max_complexity: DEFAULT_MAX_COMPLEXITY,
+            max_fields: DEFAULT_MAX_FIELDS,
+            max_aliases: DEFAULT_MAX_ALIASES,
+            max_root_fields: DEFAULT_MAX_ROOT_FIELDS,
+            max_directives: DEFAULT_MAX_DIRECTIVES,
+            introspection: true,
+        }
+    }
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -174,4 +251,23 @@ pub struct LogSettings {
         global = true
     )]
     pub format: LogFormat,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Parser)]
+    struct Limits {
+        #[command(flatten)]
+        limits: LimitSettings,
+    }
+
+    #[test]
+    fn the_default_limits_are_the_command_lines_defaults() {
+        let parsed = Limits::try_parse_from(["deskpulse"]).unwrap();
+        assert_eq!(parsed.limits, LimitSettings::default());
+    }
 }

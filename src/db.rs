@@ -83,7 +83,15 @@ impl Db {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut conn = pool.get()?;
+            let mut conn = pool.get().map_err(|err| {
+                // A full pool with nothing idle: busy, not unreachable.
+                let state = pool.state();
+                if state.connections >= pool.max_size() && state.idle_connections == 0 {
+                    AppError::PoolExhausted(pool.connection_timeout())
+                } else {
+                    AppError::from(err)
+                }
+            })?;
             conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
                 if matches!(event, InstrumentationEvent::StartQuery { .. }) {
                     statements.fetch_add(1, Ordering::Relaxed);

@@ -24,9 +24,15 @@ pub enum AppError {
     /// A stale version, a reused key with another payload, a concurrent change.
     #[error("{0}")]
     Conflict(String),
+    /// A database statement ran longer than the statement timeout.
+    #[error("{0}")]
+    Timeout(String),
     /// The database cannot be reached or has no free connection; retrying later may succeed.
     #[error("the database is unavailable; try again shortly")]
     Unavailable(#[source] BoxError),
+    /// Every pooled connection stayed in use for the whole pool timeout.
+    #[error("the server is busy: no database connection became free within {}; try again shortly", humantime::format_duration(*.0))]
+    PoolExhausted(std::time::Duration),
     #[error("internal error")]
     Internal(#[source] BoxError),
     /// An error shared by several resolvers (a DataLoader's batch failed once for all of them).
@@ -65,7 +71,8 @@ impl AppError {
             AppError::BadUserInput { .. } => "BAD_USER_INPUT",
             AppError::NotFound(_) => "NOT_FOUND",
             AppError::Conflict(_) => "CONFLICT",
-            AppError::Unavailable(_) => "SERVICE_UNAVAILABLE",
+            AppError::Timeout(_) => "TIMEOUT",
+            AppError::Unavailable(_) | AppError::PoolExhausted(_) => "SERVICE_UNAVAILABLE",
             AppError::Internal(_) | AppError::Shared(_) => "INTERNAL",
         }
     }
@@ -79,6 +86,13 @@ impl From<DieselError> for AppError {
                 AppError::Conflict("a concurrent change got there first; retry".into())
             }
             DieselError::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => AppError::Unavailable(err.into()),
+            // diesel does not pass on the SQLSTATE (57014); PostgreSQL's message is the only sign.
+            // With a server set to another language the error stays INTERNAL.
+            DieselError::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if info.message().contains("statement timeout") =>
+            {
+                AppError::Timeout("the operation ran longer than the database allows; narrow it down".into())
+            }
             other => AppError::Internal(other.into()),
         }
     }
@@ -102,6 +116,10 @@ pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
                     }
                     AppError::Unavailable(cause) => {
                         tracing::warn!(request_id, error = %cause, "database unavailable");
+                    }
+                    AppError::Timeout(_) => tracing::warn!(request_id, "a statement ran into the statement timeout"),
+                    AppError::PoolExhausted(waited) => {
+                        tracing::warn!(request_id, ?waited, "no pooled connection became free");
                     }
                     _ => {}
                 }

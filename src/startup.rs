@@ -10,10 +10,10 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpServer, web};
 
 use crate::auth::TokenKeys;
-use crate::config::{ConfigError, DatabaseSettings, JwtSettings, Secret, ServerSettings};
+use crate::config::{ConfigError, DatabaseSettings, JwtSettings, LimitSettings, Secret, ServerSettings};
 use crate::db::{self, Db};
 use crate::graphql::{SurveyTokenTtl, schema_builder};
-use crate::http::{AppState, Startup, log_requests, routes};
+use crate::http::{AppState, Metrics, OptionalRoutes, Startup, log_requests, routes};
 use crate::schedule::{ReportScheduleSettings, run_report_schedule};
 
 /// Everything `serve` is configured with.
@@ -27,6 +27,8 @@ pub struct ServeSettings {
     pub jwt: JwtSettings,
     #[command(flatten)]
     pub reports: ReportScheduleSettings,
+    #[command(flatten)]
+    pub limits: LimitSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +43,9 @@ pub struct Application {
     port: u16,
     server: Server,
 }
+
+/// Added to the request timeout for the graceful shutdown: time to write the last answers.
+const SHUTDOWN_MARGIN_SECONDS: u64 = 5;
 
 /// Longest pause between two start-up migration attempts.
 const MAX_MIGRATION_BACKOFF: Duration = Duration::from_secs(5);
@@ -63,19 +68,32 @@ impl Application {
             tokio::spawn(run_report_schedule(db.clone(), settings.reports.clone(), startup.clone()));
         }
 
+        let limits = &settings.limits;
         let schema =
-            schema_builder().data(keys.clone()).data(SurveyTokenTtl(settings.server.survey_token_ttl)).finish();
-        let expose_statement_count = settings.server.expose_statement_count;
-        let state = web::Data::new(AppState { schema, keys, db, startup, expose_statement_count });
-        let graphiql = settings.server.graphiql;
+            schema_builder(limits).data(keys.clone()).data(SurveyTokenTtl(settings.server.survey_token_ttl)).finish();
+        let state = web::Data::new(AppState {
+            schema,
+            keys,
+            db,
+            startup,
+            expose_statement_count: settings.server.expose_statement_count,
+            document_limits: limits.into(),
+            introspection: limits.introspection,
+            request_timeout: limits.request_timeout,
+            max_body_bytes: settings.server.max_body_bytes,
+            metrics: Metrics::default(),
+        });
+        let optional = OptionalRoutes { graphiql: settings.server.graphiql, metrics: settings.server.metrics };
         let body_limit = usize::try_from(settings.server.max_body_bytes).unwrap_or(usize::MAX);
         let mut server = HttpServer::new(move || {
             App::new()
                 .wrap(from_fn(log_requests))
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
-                .configure(|config| routes(config, graphiql))
+                .configure(|config| routes(config, optional))
         })
+        // On SIGTERM or SIGINT, requests in flight get as long as a request may take.
+        .shutdown_timeout(limits.request_timeout.as_secs().saturating_add(SHUTDOWN_MARGIN_SECONDS))
         .listen(listener)
         .map_err(listen_error)?;
         if let Some(workers) = settings.server.workers {

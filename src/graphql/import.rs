@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 
 use super::staff::CustomerInput;
 use super::tickets::TicketNode;
-use super::{caller, db, parse_id};
+use super::{caller, cost, db, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::{Priority, TicketChannel};
 use crate::error::AppError;
@@ -119,7 +119,7 @@ impl ImportMutation {
     /// history implies and their ratings. Idempotent by externalRef: a re-sent ticket is reported
     /// ALREADY_IMPORTED and left as it is. One bad ticket fails the whole batch, naming the row
     /// (`batch[i]`) and the field. SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)", complexity = "cost::import(batch.len(), child_complexity)")]
     async fn import_tickets(&self, ctx: &Context<'_>, batch: Vec<ImportTicketInput>) -> Result<ImportResult, AppError> {
         let actor = caller(ctx)?.subject.clone();
         let records = batch.into_iter().enumerate().map(|(i, input)| input.into_record(i)).collect::<Result<_, _>>()?;

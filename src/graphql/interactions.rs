@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::staff::{CustomerNode, TechnicianNode};
 use super::tickets::{TicketNode, TimeRange};
-use super::{caller, db, loaders::Loaders, parse_id};
+use super::{caller, cost, db, loaders::Loaders, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::limits::{self, DURATION_MAX_SECONDS, SUMMARY_MAX};
 use crate::domain::{Direction, InteractionChannel};
@@ -136,7 +136,7 @@ pub struct InteractionQuery;
 #[Object]
 impl InteractionQuery {
     /// Interactions across all customers, newest first. SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)", complexity = "cost::page(first, child_complexity)")]
     async fn interactions(
         &self,
         ctx: &Context<'_>,

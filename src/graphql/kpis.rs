@@ -7,7 +7,7 @@ use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
 use super::staff::{CustomerNode, TechnicianNode};
-use super::{caller, db, loaders::Loaders, parse_id};
+use super::{caller, cost, db, loaders::Loaders, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::kpi::{self, CategoryTrend, KpiMetric, MetricChange, metric_value};
 use crate::domain::{Direction, InteractionChannel, Priority, TicketChannel};
@@ -70,6 +70,21 @@ impl KpiFilterInput {
             channels: self.channels.unwrap_or_default().iter().map(|c| c.as_str().to_owned()).collect(),
         })
     }
+}
+
+/// How many buckets a series over `[from, to)` holds at most (a clipped bucket at each end).
+fn bucket_count(from: DateTime<Utc>, to: DateTime<Utc>, bucket: KpiBucket) -> i64 {
+    let days = (to - from).num_days() + 1;
+    match bucket {
+        KpiBucket::Day => days,
+        KpiBucket::Week => days / 7 + 2,
+        KpiBucket::Month => days / 28 + 2,
+    }
+}
+
+/// The points a series returns, for its cost: its buckets, bounded as the resolver bounds them.
+fn series_length(period: PeriodInput, bucket: KpiBucket) -> usize {
+    usize::try_from(bucket_count(period.from, period.to, bucket).clamp(1, MAX_BUCKETS)).unwrap_or(1)
 }
 
 /// A valid IANA time zone name.
@@ -398,7 +413,7 @@ pub struct KpiQueryRoot;
 impl KpiQueryRoot {
     /// Every KPI for a period, beside the previous period of the same length. The time zone is
     /// recorded with the answer (a summary has no buckets). SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)", complexity = "cost::kpi(2, 1, child_complexity)")]
     async fn kpis(
         &self,
         ctx: &Context<'_>,
@@ -431,7 +446,10 @@ impl KpiQueryRoot {
     /// One point per bucket (and group), buckets aligned to local calendar units in `timeZone`
     /// (also across daylight-saving changes) and clipped to the period; empty buckets are there
     /// with counts 0 and averages null. SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(
+        guard = "RoleGuard::new(Role::Supervisor)",
+        complexity = "cost::kpi(1, series_length(period, bucket), child_complexity)"
+    )]
     async fn kpi_series(
         &self,
         ctx: &Context<'_>,
@@ -443,13 +461,7 @@ impl KpiQueryRoot {
     ) -> Result<Option<Vec<KpiSeriesPoint>>, AppError> {
         let time_zone = checked_time_zone(&time_zone)?;
         let (from, to) = period.checked()?;
-        let days = (to - from).num_days() + 1;
-        let buckets = match bucket {
-            KpiBucket::Day => days,
-            KpiBucket::Week => days / 7 + 2,
-            KpiBucket::Month => days / 28 + 2,
-        };
-        if buckets > MAX_BUCKETS {
+        if bucket_count(from, to, bucket) > MAX_BUCKETS {
             return Err(AppError::bad_input("bucket", format!("the period holds more than {MAX_BUCKETS} buckets")));
         }
         let filter = filter.unwrap_or_default().into_store()?;
@@ -463,7 +475,10 @@ impl KpiQueryRoot {
     }
 
     /// Every technician's numbers for a period, ranked. SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(
+        guard = "RoleGuard::new(Role::Supervisor)",
+        complexity = "cost::kpi(1, cost::UNPAGED_LIST_ESTIMATE, child_complexity)"
+    )]
     async fn technician_performance(
         &self,
         ctx: &Context<'_>,
@@ -495,7 +510,10 @@ impl KpiQueryRoot {
 
     /// Categories by tickets opened in the period, with the change against the previous period.
     /// SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(
+        guard = "RoleGuard::new(Role::Supervisor)",
+        complexity = "cost::kpi(2, 0, 0) + cost::limited(limit, 100, child_complexity)"
+    )]
     async fn top_categories(
         &self,
         ctx: &Context<'_>,
@@ -510,7 +528,10 @@ impl KpiQueryRoot {
     }
 
     /// The customers with the most tickets opened in the period. SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(
+        guard = "RoleGuard::new(Role::Supervisor)",
+        complexity = "cost::kpi(1, 0, 0) + cost::limited(limit, 100, child_complexity)"
+    )]
     async fn top_customers(
         &self,
         ctx: &Context<'_>,

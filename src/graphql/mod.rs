@@ -3,6 +3,8 @@
 //! Resolvers check permissions, validate input shape and call store functions; they never build
 //! SQL.
 
+pub mod bounds;
+mod cost;
 mod import;
 mod improvement;
 mod interactions;
@@ -20,6 +22,7 @@ pub use satisfaction::SurveyTokenTtl;
 use async_graphql::{Context, EmptySubscription, ID, MergedObject, Request, Schema, SchemaBuilder};
 
 use crate::auth::Caller;
+use crate::config::LimitSettings;
 use crate::db::Db;
 use crate::error::AppError;
 
@@ -49,21 +52,19 @@ pub struct MutationRoot(
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 
-/// Deepest selection nesting a query may use.
-pub const MAX_DEPTH: usize = 16;
-/// Largest total cost of a query, where a list field costs its page size.
-pub const MAX_COMPLEXITY: usize = 20_000;
-
-/// The schema's types and limits, without the server's data: `export-schema` prints this.
-pub fn schema_builder() -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
-        .limit_depth(MAX_DEPTH)
-        .limit_complexity(MAX_COMPLEXITY)
+/// The schema's types and limits, without the server's data. Field suggestions ("did you mean
+/// ...?") are off: they would spell out the schema to callers that may not introspect it.
+pub fn schema_builder(limits: &LimitSettings) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    let builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+        .limit_depth(limits.max_depth as usize)
+        .limit_complexity(limits.max_complexity as usize)
+        .disable_suggestions();
+    if limits.introspection { builder } else { builder.disable_introspection() }
 }
 
 /// The schema's SDL, exactly as `deskpulse export-schema` prints it and schema.graphql holds it.
 pub fn sdl() -> String {
-    schema_builder().finish().sdl()
+    schema_builder(&LimitSettings::default()).finish().sdl()
 }
 
 /// Attaches what one request's resolvers read: the caller (none for the public survey

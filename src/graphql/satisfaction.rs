@@ -12,8 +12,9 @@ use crate::domain::RatingSource;
 use crate::domain::limits::{self, COMMENT_MAX};
 use crate::domain::permissions;
 use crate::error::AppError;
-use crate::models::{NewSatisfactionRating, SatisfactionRating};
+use crate::models::SatisfactionRating;
 use crate::store;
+use crate::store::ratings::RatingInput;
 
 /// How long survey links stay valid; the server sets it from configuration.
 #[derive(Clone, Copy)]
@@ -89,18 +90,16 @@ impl SatisfactionMutation {
         comment: Option<String>,
     ) -> Result<RatingNode, AppError> {
         let caller = caller(ctx)?.clone();
-        let now = Utc::now();
-        let new = NewSatisfactionRating {
+        let new = RatingInput {
             ticket_id: parse_id("ticketId", &ticket_id)?,
             rating: checked_rating(rating)?,
             comment: limits::optional_text("comment", comment.as_deref(), COMMENT_MAX)?,
             source: RatingSource::Staff,
             submitted_by: caller.subject.clone(),
-            submitted_at: now,
         };
         let may_rate =
             move |ticket: &crate::models::Ticket| permissions::may_change_ticket(&caller, ticket.assignee_id);
-        let recorded = db(ctx)?.run(move |conn| store::ratings::record(conn, new, may_rate, now)).await?;
+        let recorded = db(ctx)?.run(move |conn| store::ratings::record(conn, new, may_rate)).await?;
         Ok(RatingNode(recorded))
     }
 
@@ -134,14 +133,12 @@ impl SatisfactionMutation {
             AppError::Unauthenticated("the survey link is invalid or has expired".into())
         })?;
         let number = limits::required_text("ticketNumber", &ticket_number, 32)?;
-        let now = Utc::now();
-        let new = NewSatisfactionRating {
+        let new = RatingInput {
             ticket_id: token_ticket,
             rating: checked_rating(rating)?,
             comment: limits::optional_text("comment", comment.as_deref(), COMMENT_MAX)?,
             source: RatingSource::Survey,
             submitted_by: SURVEY_SUBMITTER.to_owned(),
-            submitted_at: now,
         };
         let may_rate = move |ticket: &crate::models::Ticket| {
             if ticket.number == number {
@@ -150,7 +147,7 @@ impl SatisfactionMutation {
                 Err(AppError::Forbidden("this survey link is for another ticket".into()))
             }
         };
-        let recorded = db(ctx)?.run(move |conn| store::ratings::record(conn, new, may_rate, now)).await?;
+        let recorded = db(ctx)?.run(move |conn| store::ratings::record(conn, new, may_rate)).await?;
         let ticket_number = db(ctx)?.run(move |conn| store::tickets::find(conn, token_ticket)).await?.number;
         Ok(SurveyReceipt { ticket_number, rating: i32::from(recorded.rating), submitted_at: recorded.submitted_at })
     }

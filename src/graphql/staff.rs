@@ -8,7 +8,7 @@ use super::interactions::{InteractionConnection, InteractionFilterInput, interac
 use super::kpis::{PerformanceNode, PeriodInput, performance_of};
 use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::tickets::{TicketConnection, TicketFilterInput, TicketOrderInput, ticket_page};
-use super::{caller, db, loaders, parse_id};
+use super::{caller, cost, db, loaders, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::limits::{self, NAME_MAX, ORGANIZATION_MAX, PHONE_MAX, SEARCH_MAX, TEAM_MAX};
 use crate::error::AppError;
@@ -46,6 +46,7 @@ impl TechnicianNode {
     }
     /// This technician's numbers for a period (tickets by current assignee). SUPERVISOR and ADMIN,
     /// or the technician themselves.
+    #[graphql(complexity = "cost::kpi(1, 1, child_complexity)")]
     async fn performance(&self, ctx: &Context<'_>, period: PeriodInput) -> Result<Option<PerformanceNode>, AppError> {
         performance_of(ctx, self.0.id, period).await
     }
@@ -79,6 +80,7 @@ impl CustomerNode {
     }
 
     /// This customer's calls, emails and chats, newest first.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn interactions(
         &self,
         ctx: &Context<'_>,
@@ -92,6 +94,7 @@ impl CustomerNode {
     }
 
     /// This customer's tickets (the filter's customerId is ignored).
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn tickets(
         &self,
         ctx: &Context<'_>,
@@ -183,6 +186,7 @@ impl StaffQuery {
     }
 
     /// Technicians by name; only active ones unless `includeInactive`, only one team's when given.
+    #[graphql(complexity = "cost::unpaged(child_complexity)")]
     async fn technicians(
         &self,
         ctx: &Context<'_>,
@@ -201,6 +205,7 @@ impl StaffQuery {
     }
 
     /// Customers whose name, e-mail, phone or organization contains `search` (any case), by name.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn customers(
         &self,
         ctx: &Context<'_>,

@@ -9,7 +9,7 @@ use super::interactions::{InteractionConnection, InteractionFilterInput, interac
 use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::satisfaction::RatingNode;
 use super::staff::{CustomerInput, CustomerNode, TechnicianNode};
-use super::{caller, db, loaders::Loaders, parse_id};
+use super::{caller, cost, db, loaders::Loaders, parse_id};
 use crate::auth::Role;
 use crate::domain::limits::{self, CATEGORY_MAX, DESCRIPTION_MAX, NOTE_MAX, SEARCH_MAX, SUBJECT_MAX};
 use crate::domain::permissions;
@@ -102,6 +102,7 @@ impl TicketNode {
         Ok(ctx.data_unchecked::<Loaders>().ratings.load_one(self.0.id).await?.map(RatingNode))
     }
     /// Calls, emails and chats about this ticket, newest first.
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn interactions(
         &self,
         ctx: &Context<'_>,
@@ -114,6 +115,7 @@ impl TicketNode {
         interaction_page(ctx, filter, first, after).await
     }
     /// Every event of the ticket, oldest first.
+    #[graphql(complexity = "cost::unpaged(child_complexity)")]
     async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<TicketEventNode>, AppError> {
         let events = ctx.data_unchecked::<Loaders>().timelines.load_one(self.0.id).await?;
         Ok(events.unwrap_or_default().into_iter().map(TicketEventNode).collect())
@@ -342,6 +344,7 @@ impl TicketQuery {
     }
 
     /// Tickets matching `filter`, in `orderBy` order (default: newest opened first).
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn tickets(
         &self,
         ctx: &Context<'_>,
@@ -481,8 +484,6 @@ async fn change_ticket(
     let caller = caller(ctx)?.clone();
     let id = parse_id("id", &id)?;
     let note = limits::optional_text("note", note.as_deref(), NOTE_MAX)?;
-    let now = Utc::now();
-    let updated =
-        db(ctx)?.run(move |conn| store::tickets::change(conn, &caller, id, version, change, note, now)).await?;
+    let updated = db(ctx)?.run(move |conn| store::tickets::change(conn, &caller, id, version, change, note)).await?;
     Ok(TicketNode(updated))
 }

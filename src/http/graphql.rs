@@ -1,97 +1,192 @@
+use std::time::Instant;
+
 use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::http::GraphiQLSource;
-use async_graphql::parser::types::{DocumentOperations, OperationType, Selection};
 
+use super::metrics::OperationLabel;
 use super::{AppState, RequestId, refuse};
 use crate::auth::{Caller, TokenError};
 use crate::error::finish_response_errors;
+use crate::graphql::bounds::{self, LimitExceeded, OperationShape};
 use crate::graphql::prepare_request;
 
 /// Response header with the number of SQL statements the operation ran (when enabled).
 pub const STATEMENT_COUNT_HEADER: &str = "x-db-statements";
 
-/// POST /graphql: one operation per request, authenticated by a bearer token. Nothing executes
-/// unless the request is well-formed and the token valid.
-pub async fn execute(request: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
-    let request_id = RequestId::of(&request);
+/// The root fields a request without a staff token may select: a customer rating through a
+/// survey link, whose own token is its credential.
+const PUBLIC_MUTATION_FIELDS: [&str; 2] = ["submitSatisfaction", "__typename"];
 
-    if !is_json(&request) {
-        return refuse(
+/// How a request was answered, for the metrics.
+struct Answer {
+    response: HttpResponse,
+    /// The operation's name, when the request got as far as saying it.
+    operation: Option<String>,
+    invalid: bool,
+    error_codes: Vec<String>,
+}
+
+impl Answer {
+    /// A request refused before it was read as GraphQL.
+    fn invalid(status: StatusCode, code: &str, message: &str, request_id: &str) -> Answer {
+        let response = refuse(status, code, message, request_id);
+        Answer { response, operation: None, invalid: true, error_codes: vec![code.to_owned()] }
+    }
+
+    /// A GraphQL request refused before it ran.
+    fn refused(operation: Option<String>, status: StatusCode, code: &str, message: &str, request_id: &str) -> Answer {
+        let response = refuse(status, code, message, request_id);
+        Answer { response, operation, invalid: false, error_codes: vec![code.to_owned()] }
+    }
+}
+
+/// POST /graphql: one operation per request, authenticated by a bearer token, held to the
+/// configured bounds. Nothing executes unless the request is well-formed, within bounds and
+/// authenticated.
+pub async fn execute(
+    request: HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+    state: web::Data<AppState>,
+) -> HttpResponse {
+    let started = Instant::now();
+    let request_id = RequestId::of(&request);
+    let answer = answer(&request, body, &state, &request_id).await;
+    let label = match (&answer.operation, answer.invalid) {
+        (_, true) => OperationLabel::Invalid,
+        (Some(name), false) => OperationLabel::Named(name),
+        (None, false) => OperationLabel::Anonymous,
+    };
+    state.metrics.record_graphql(label, started.elapsed(), answer.error_codes.iter().map(String::as_str));
+    answer.response
+}
+
+async fn answer(
+    request: &HttpRequest,
+    body: Result<web::Bytes, actix_web::Error>,
+    state: &AppState,
+    request_id: &str,
+) -> Answer {
+    let body = match body {
+        Ok(body) => body,
+        Err(err) => {
+            let status = err.as_response_error().status_code();
+            let message = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!("the body is larger than {} bytes", state.max_body_bytes)
+            } else {
+                format!("the body could not be read: {err}")
+            };
+            return Answer::invalid(status, "BAD_USER_INPUT", &message, request_id);
+        }
+    };
+    if !is_json(request) {
+        return Answer::invalid(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "BAD_USER_INPUT",
             "send the operation as application/json",
-            &request_id,
+            request_id,
         );
     }
     if body.iter().find(|byte| !byte.is_ascii_whitespace()) == Some(&b'[') {
-        return refuse(
+        return Answer::invalid(
             StatusCode::BAD_REQUEST,
             "BAD_USER_INPUT",
             "batched requests are not supported: send one operation per request",
-            &request_id,
+            request_id,
         );
     }
-    let operation: async_graphql::Request = match serde_json::from_slice(&body) {
+    let mut operation: async_graphql::Request = match serde_json::from_slice(&body) {
         Ok(operation) => operation,
         Err(err) => {
             let message = format!("the body is not a GraphQL request: {err}");
-            return refuse(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, &request_id);
+            return Answer::invalid(StatusCode::BAD_REQUEST, "BAD_USER_INPUT", &message, request_id);
         }
     };
 
-    let caller = match authenticate(&request, &state) {
+    // Parsed once here; the schema reuses the document. A document that does not parse is left
+    // to the schema, which answers the syntax error.
+    let operation_name = operation.operation_name.clone();
+    let checked: Result<Option<OperationShape>, LimitExceeded> = match operation.parsed_query() {
+        Ok(document) => bounds::check(document, operation_name.as_deref(), &state.document_limits),
+        Err(_) => Ok(None),
+    };
+    let shape = checked.as_ref().ok().and_then(Option::as_ref);
+    let name = operation_name.or_else(|| shape.and_then(|shape| shape.name.clone()));
+
+    let caller = match authenticate(request, state) {
         Ok(caller) => Some(caller),
-        // The one operation open to everyone: a customer rating through a survey link.
-        Err(TokenError::Missing) if is_public_operation(&operation) => None,
+        Err(TokenError::Missing) if shape.is_some_and(|shape| shape.is_mutation_of_only(&PUBLIC_MUTATION_FIELDS)) => {
+            None
+        }
         Err(err) => {
             tracing::info!(reason = %err, "request refused: not authenticated");
             let message = match err {
                 TokenError::Missing => "a bearer token is required",
                 _ => "the bearer token is invalid or expired",
             };
-            return refuse(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message, &request_id);
+            return Answer::refused(name, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message, request_id);
         }
     };
 
+    // Like async-graphql's own depth and complexity errors: a GraphQL error in a 200 answer.
+    let shape = match checked {
+        Ok(shape) => shape,
+        Err(exceeded) => {
+            tracing::info!(limit = %exceeded, "request refused: over a query limit");
+            return Answer::refused(name, StatusCode::OK, "BAD_USER_INPUT", &exceeded.0, request_id);
+        }
+    };
+    if shape.as_ref().is_some_and(OperationShape::introspects) && !state.introspection {
+        let message = "introspection is disabled on this server";
+        return Answer::refused(name, StatusCode::OK, "FORBIDDEN", message, request_id);
+    }
+
     if !state.startup.is_migrated() {
-        return refuse(
+        return Answer::refused(
+            name,
             StatusCode::SERVICE_UNAVAILABLE,
             "SERVICE_UNAVAILABLE",
             "the server is starting and the database is not ready yet",
-            &request_id,
+            request_id,
         );
     }
 
+    let anonymous = caller.is_none();
     let db = state.db.for_request();
-    let operation = prepare_request(operation, caller, &db);
-    let mut response = state.schema.execute(operation).await;
-    finish_response_errors(&mut response.errors, &request_id);
+    let mut operation = prepare_request(operation, caller, &db);
+    if anonymous {
+        operation = operation.disable_introspection();
+    }
+    // Dropping the operation at the deadline stops its resolvers; a statement already sent
+    // runs on until it ends or hits the statement timeout.
+    let Ok(mut response) = tokio::time::timeout(state.request_timeout, state.schema.execute(operation)).await else {
+        tracing::warn!(timeout = ?state.request_timeout, "request timed out");
+        let message = format!(
+            "the request took longer than {}; narrow it down or retry later",
+            humantime::format_duration(state.request_timeout)
+        );
+        return Answer::refused(name, StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", &message, request_id);
+    };
+    finish_response_errors(&mut response.errors, request_id);
     let statements = db.statements_run();
     tracing::info!(statements, "graphql operation finished");
+    let error_codes = response
+        .errors
+        .iter()
+        .map(|error| {
+            let code = error.extensions.as_ref().and_then(|ext| ext.get("code"));
+            match code {
+                Some(async_graphql::Value::String(code)) => code.clone(),
+                _ => "INTERNAL".to_owned(),
+            }
+        })
+        .collect();
     let mut http_response = HttpResponse::Ok();
     if state.expose_statement_count {
         http_response.insert_header((STATEMENT_COUNT_HEADER, statements.to_string()));
     }
-    http_response.json(response)
-}
-
-/// True for a mutation whose only root fields are `submitSatisfaction` (its survey token is its
-/// credential) and `__typename`.
-fn is_public_operation(operation: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&operation.query) else { return false };
-    let selected = match (&document.operations, &operation.operation_name) {
-        (DocumentOperations::Single(single), _) => Some(single),
-        (DocumentOperations::Multiple(many), Some(name)) => many.get(name.as_str()),
-        (DocumentOperations::Multiple(_), None) => None,
-    };
-    let Some(selected) = selected else { return false };
-    selected.node.ty == OperationType::Mutation
-        && selected.node.selection_set.node.items.iter().all(|item| match &item.node {
-            Selection::Field(field) => matches!(field.node.name.node.as_str(), "submitSatisfaction" | "__typename"),
-            _ => false,
-        })
+    Answer { response: http_response.json(response), operation: name, invalid: false, error_codes }
 }
 
 fn is_json(request: &HttpRequest) -> bool {

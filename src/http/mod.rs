@@ -1,23 +1,27 @@
-//! The HTTP surface: routes, the GraphQL endpoint, CSV/JSON exports, health checks and request
-//! logging.
+//! The HTTP surface: routes, the GraphQL endpoint, CSV/JSON exports, health checks, metrics and
+//! request logging.
 
 mod export;
 mod graphql;
 mod health;
+pub mod metrics;
 mod request_log;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
+pub use metrics::Metrics;
 pub use request_log::{RequestId, log_requests};
 
 use crate::auth::TokenKeys;
 use crate::db::Db;
 use crate::graphql::AppSchema;
+use crate::graphql::bounds::DocumentLimits;
 
 /// Whether the start-up migrations have run; until then GraphQL answers 503.
 #[derive(Default)]
@@ -43,17 +47,45 @@ pub struct AppState {
     pub startup: Arc<Startup>,
     /// Answer each GraphQL request with its SQL statement count (`X-Db-Statements`).
     pub expose_statement_count: bool,
+    pub document_limits: DocumentLimits,
+    /// Whether staff may introspect the schema.
+    pub introspection: bool,
+    pub request_timeout: Duration,
+    pub max_body_bytes: u64,
+    pub metrics: Metrics,
 }
 
-pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {
+/// Which optional routes are served.
+#[derive(Debug, Clone, Copy)]
+pub struct OptionalRoutes {
+    pub graphiql: bool,
+    pub metrics: bool,
+}
+
+pub fn routes(config: &mut web::ServiceConfig, optional: OptionalRoutes) {
     config
         .route("/graphql", web::post().to(graphql::execute))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .configure(export::routes);
-    if graphiql {
+    if optional.graphiql {
         config.route("/graphiql", web::get().to(graphql::graphiql));
     }
+    if optional.metrics {
+        config.route("/metrics", web::get().to(metrics_endpoint));
+    }
+}
+
+/// GET /metrics: Prometheus's text format.
+async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
+    let pool = state.db.pool();
+    let pool_state = pool.state();
+    let usage = metrics::PoolUsage {
+        max_size: pool.max_size(),
+        connections: pool_state.connections,
+        idle: pool_state.idle_connections,
+    };
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(usage))
 }
 
 /// A GraphQL-shaped error answer for requests refused before execution.

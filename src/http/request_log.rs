@@ -4,8 +4,10 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::middleware::Next;
-use actix_web::{HttpMessage, HttpRequest};
+use actix_web::{HttpMessage, HttpRequest, web};
 use tracing::Instrument;
+
+use super::AppState;
 
 /// The id of one HTTP request: in its log lines, its `X-Request-Id` response header and the
 /// errors it answers.
@@ -20,8 +22,8 @@ impl RequestId {
 
 const REQUEST_ID_HEADER: HeaderName = HeaderName::from_static("x-request-id");
 
-/// Gives each request an id and a tracing span, and logs one line when it ends with its status
-/// and duration.
+/// Gives each request an id and a tracing span, logs one line when it ends with its status and
+/// duration, and counts it in the metrics under its route (the pattern, never the raw path).
 pub async fn log_requests(
     request: ServiceRequest,
     next: Next<impl MessageBody>,
@@ -41,6 +43,10 @@ pub async fn log_requests(
     match outcome {
         Ok(mut response) => {
             let status = response.status().as_u16();
+            if let Some(state) = response.request().app_data::<web::Data<AppState>>() {
+                let route = response.request().match_pattern();
+                state.metrics.record_http(route.as_deref().unwrap_or("(unmatched)"), status);
+            }
             tracing::info!(status, duration_ms, "request finished");
             if let Ok(value) = HeaderValue::from_str(&request_id) {
                 response.headers_mut().insert(REQUEST_ID_HEADER, value);

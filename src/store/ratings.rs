@@ -3,31 +3,52 @@
 
 use std::collections::HashMap;
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use diesel::prelude::*;
 
-use crate::domain::{EventKind, TicketStatus};
+use crate::domain::{EventKind, RatingSource, TicketStatus};
 use crate::error::AppError;
 use crate::models::{NewSatisfactionRating, NewTicketEvent, SatisfactionRating, Ticket};
 use crate::schema::{satisfaction_ratings, ticket_events, tickets};
 
-/// Records `rating` for its ticket, which must be RESOLVED or CLOSED, superseding the current
+/// A rating to record; it is dated when it is recorded.
+pub struct RatingInput {
+    pub ticket_id: i64,
+    pub rating: i16,
+    pub comment: Option<String>,
+    pub source: RatingSource,
+    pub submitted_by: String,
+}
+
+/// Records `input` for its ticket, which must be RESOLVED or CLOSED, superseding the current
 /// rating. `may_rate` decides, with the ticket locked, whether the caller may rate it. Writes a
 /// RATED event (from the old rating to the new) in the same transaction.
+///
+/// The rating is dated once the ticket's row is locked, so that it falls after every change that
+/// committed before it: an instant taken earlier could put a rating before the resolution it
+/// depends on in the timeline.
 pub fn record(
     conn: &mut PgConnection,
-    rating: NewSatisfactionRating,
+    input: RatingInput,
     may_rate: impl FnOnce(&Ticket) -> Result<(), AppError>,
-    now: DateTime<Utc>,
 ) -> Result<SatisfactionRating, AppError> {
     conn.transaction(|conn| {
         let ticket: Ticket = tickets::table
-            .find(rating.ticket_id)
+            .find(input.ticket_id)
             .for_update()
             .select(Ticket::as_select())
             .first(conn)
             .optional()?
-            .ok_or_else(|| AppError::NotFound(format!("ticket {} does not exist", rating.ticket_id)))?;
+            .ok_or_else(|| AppError::NotFound(format!("ticket {} does not exist", input.ticket_id)))?;
+        let now = Utc::now();
+        let rating = NewSatisfactionRating {
+            ticket_id: input.ticket_id,
+            rating: input.rating,
+            comment: input.comment,
+            source: input.source,
+            submitted_by: input.submitted_by,
+            submitted_at: now,
+        };
         may_rate(&ticket)?;
         if !matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {
             return Err(AppError::bad_input(
@@ -40,7 +61,7 @@ pub fn record(
                 .filter(satisfaction_ratings::ticket_id.eq(ticket.id))
                 .filter(satisfaction_ratings::superseded_at.is_null()),
         )
-        .set(satisfaction_ratings::superseded_at.eq(now.max(rating.submitted_at)))
+        .set(satisfaction_ratings::superseded_at.eq(now))
         .returning(satisfaction_ratings::rating)
         .get_result(conn)
         .optional()?;

@@ -130,6 +130,9 @@ pub enum Change {
 
 /// Applies `change` to ticket `id` if it is still at `expected_version` and the caller may make
 /// it; writes the event in the same transaction and returns the ticket after the change.
+///
+/// The change is dated once the ticket's row is locked, so a ticket's events are dated in the
+/// order they happened (also against ratings, which take the same lock without a version).
 pub fn change(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -137,7 +140,6 @@ pub fn change(
     expected_version: i32,
     change: Change,
     note: Option<String>,
-    now: DateTime<Utc>,
 ) -> Result<Ticket, AppError> {
     conn.transaction(|conn| {
         let ticket: Ticket = tickets::table
@@ -147,6 +149,7 @@ pub fn change(
             .first(conn)
             .optional()?
             .ok_or_else(|| AppError::NotFound(format!("ticket {id} does not exist")))?;
+        let now = Utc::now();
         if ticket.version != expected_version {
             return Err(AppError::Conflict(format!(
                 "version: ticket {} is at version {}, not {expected_version}; reload it and retry",

@@ -3,10 +3,11 @@
 use std::time::Duration;
 
 use deskpulse::auth::{Claims, Role};
+use deskpulse::config::JwtSettings;
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-use crate::helpers::{TEST_SECRET, error_codes, spawn_app};
+use crate::helpers::{TEST_SECRET, TestApp, error_codes, spawn_app, spawn_app_with};
 
 const ME: &str = "{ me { subject role technicianId } }";
 
@@ -86,6 +87,131 @@ async fn expired_tampered_and_wrong_algorithm_tokens_are_refused() {
 
     let (status, body) = app.graphql(Some("not-a-jwt"), ME, json!({})).await;
     assert_unauthenticated(status, &body);
+}
+
+/// Signs arbitrary claims, also ones `Claims` cannot represent.
+fn sign_json(algorithm: Algorithm, claims: &Value, key: &EncodingKey) -> String {
+    jsonwebtoken::encode(&Header::new(algorithm), claims, key).unwrap()
+}
+
+/// Valid staff claims as JSON, for tests that break one rule at a time.
+fn json_claims() -> Value {
+    json!({ "sub": "tess", "role": "TECHNICIAN", "iat": now() - 10, "exp": now() + 600 })
+}
+
+async fn assert_accepted(app: &TestApp, token: &str) {
+    let (status, body) = app.graphql(Some(token), ME, json!({})).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["me"]["subject"], "tess", "{body}");
+}
+
+async fn assert_refused(app: &TestApp, case: &str, token: &str) {
+    let (status, body) = app.graphql(Some(token), ME, json!({})).await;
+    assert_eq!(status, 401, "{case}: {body}");
+    assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{case}: {body}");
+    assert!(body.get("data").is_none(), "{case}: nothing executed: {body}");
+}
+
+#[tokio::test]
+async fn claims_that_break_the_token_rules_are_refused() {
+    let app = spawn_app().await;
+    let key = EncodingKey::from_secret(TEST_SECRET.as_bytes());
+    // The valid claims with `claim` set to `value`, or removed when `value` is None.
+    let with = |claim: &str, value: Option<Value>| {
+        let mut claims = json_claims();
+        let object = claims.as_object_mut().unwrap();
+        match value {
+            Some(value) => object.insert(claim.to_owned(), value),
+            None => object.remove(claim),
+        };
+        sign_json(Algorithm::HS256, &claims, &key)
+    };
+
+    // Controls: the claims as they are, and a `nbf` already passed, are accepted.
+    assert_accepted(&app, &with("sub", Some(json!("tess")))).await;
+    assert_accepted(&app, &with("nbf", Some(json!(now() - 5)))).await;
+
+    let cases = [
+        ("not yet valid (nbf ten minutes ahead)", "nbf", Some(json!(now() + 600))),
+        ("no exp", "exp", None),
+        ("exp as a string", "exp", Some(json!((now() + 600).to_string()))),
+        ("an unknown role", "role", Some(json!("SUPERUSER"))),
+        ("no role", "role", None),
+        ("no sub", "sub", None),
+        ("no iat", "iat", None),
+    ];
+    for (case, claim, value) in cases {
+        assert_refused(&app, case, &with(claim, value)).await;
+    }
+}
+
+#[tokio::test]
+async fn issuer_and_audience_must_match_when_configured() {
+    let app = spawn_app_with(|settings| {
+        settings.jwt.issuer = Some("https://id.example.test".into());
+        settings.jwt.audience = Some("deskpulse-api".into());
+    })
+    .await;
+    let key = EncodingKey::from_secret(TEST_SECRET.as_bytes());
+    let with = |iss: Option<&str>, aud: Option<&str>| {
+        let mut claims = json_claims();
+        if let Some(iss) = iss {
+            claims["iss"] = json!(iss);
+        }
+        if let Some(aud) = aud {
+            claims["aud"] = json!(aud);
+        }
+        sign_json(Algorithm::HS256, &claims, &key)
+    };
+
+    assert_accepted(&app, &with(Some("https://id.example.test"), Some("deskpulse-api"))).await;
+    assert_accepted(&app, &app.token(Role::Technician, "tess")).await;
+    assert_refused(&app, "wrong iss", &with(Some("https://evil.example.test"), Some("deskpulse-api"))).await;
+    assert_refused(&app, "no iss", &with(None, Some("deskpulse-api"))).await;
+    assert_refused(&app, "wrong aud", &with(Some("https://id.example.test"), Some("another-api"))).await;
+    assert_refused(&app, "no aud", &with(Some("https://id.example.test"), None)).await;
+}
+
+fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures").join(name)
+}
+
+#[tokio::test]
+async fn an_rs256_server_refuses_hs256_tokens_keyed_with_its_public_key() {
+    let app = spawn_app_with(|settings| {
+        settings.jwt = JwtSettings {
+            public_key: Some(fixture("jwt-rs256-public.pem")),
+            private_key: Some(fixture("jwt-rs256-private.pem")),
+            ..JwtSettings::default()
+        };
+    })
+    .await;
+    let private = EncodingKey::from_rsa_pem(&std::fs::read(fixture("jwt-rs256-private.pem")).unwrap()).unwrap();
+    let public_pem = std::fs::read(fixture("jwt-rs256-public.pem")).unwrap();
+
+    // Control: RS256 with the right key.
+    assert_accepted(&app, &sign_json(Algorithm::RS256, &json_claims(), &private)).await;
+
+    // The classic confusion: HMAC keyed with the (public) RSA key, hoping the server verifies
+    // HS256 with whatever key it holds.
+    let confused = sign_json(Algorithm::HS256, &json_claims(), &EncodingKey::from_secret(&public_pem));
+    assert_refused(&app, "HS256 keyed with the public key", &confused).await;
+    let pem_text = String::from_utf8(public_pem.clone()).unwrap();
+    let trimmed = sign_json(Algorithm::HS256, &json_claims(), &EncodingKey::from_secret(pem_text.trim().as_bytes()));
+    assert_refused(&app, "HS256 keyed with the trimmed public key", &trimmed).await;
+
+    let hs256 = sign_json(Algorithm::HS256, &json_claims(), &EncodingKey::from_secret(TEST_SECRET.as_bytes()));
+    assert_refused(&app, "HS256 with a shared secret", &hs256).await;
+    let rs512 = sign_json(Algorithm::RS512, &json_claims(), &private);
+    assert_refused(&app, "RS512 with the right key", &rs512).await;
+
+    // A valid RS256 token whose payload was swapped: the signature no longer matches.
+    let valid = sign_json(Algorithm::RS256, &json_claims(), &private);
+    let mut parts: Vec<String> = valid.split('.').map(str::to_owned).collect();
+    let mut forged = json_claims();
+    forged["role"] = json!("ADMIN");
+    parts[1] = base64_url_encode(&serde_json::to_vec(&forged).unwrap());
+    assert_refused(&app, "a bad RS256 signature", &parts.join(".")).await;
 }
 
 fn base64_url_encode(bytes: &[u8]) -> String {

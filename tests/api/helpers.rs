@@ -4,7 +4,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use deskpulse::auth::{Role, TokenKeys};
-use deskpulse::config::{DatabaseSettings, JwtSettings, Secret, ServerSettings};
+use deskpulse::config::{DatabaseSettings, JwtSettings, LimitSettings, Secret, ServerSettings};
 use deskpulse::schedule::ReportScheduleSettings;
 use deskpulse::startup::{Application, ServeSettings};
 use diesel::pg::PgConnection;
@@ -140,6 +140,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             expose_statement_count: true,
             survey_token_ttl: Duration::from_secs(3600),
             workers: Some(2),
+            metrics: true,
         },
         database: DatabaseSettings {
             url: database_url.parse::<Secret>().unwrap(),
@@ -154,6 +155,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             time_zone: chrono_tz::UTC,
             check_interval: Duration::from_secs(300),
         },
+        limits: LimitSettings::default(),
     }
 }
 
@@ -166,8 +168,14 @@ pub struct TestApp {
 
 /// A server on a free port over a fresh migrated database, ready to answer.
 pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}).await
+}
+
+/// Like [`spawn_app`], with `configure` applied to the server's settings first.
+pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestApp {
     let database = TestDatabase::migrated();
-    let settings = serve_settings(&database.url);
+    let mut settings = serve_settings(&database.url);
+    configure(&mut settings);
     let address = start_server(&settings).await;
     let app = TestApp { address, client: client(), keys: TokenKeys::from_settings(&settings.jwt).unwrap(), database };
     app.wait_until_ready(Duration::from_secs(30)).await;
@@ -323,4 +331,91 @@ pub fn error_codes(body: &Value) -> Vec<String> {
         .as_array()
         .map(|errors| errors.iter().map(|e| e["extensions"]["code"].as_str().unwrap_or("").to_owned()).collect())
         .unwrap_or_default()
+}
+
+/// An ACCESS EXCLUSIVE lock on a table, held by a connection of its own until released: every
+/// statement of the server that touches the table waits for it. A slow query without any
+/// test-only code in the server.
+pub struct TableLock {
+    conn: PgConnection,
+}
+
+impl TableLock {
+    pub fn take(database: &TestDatabase, table: &str) -> TableLock {
+        TableLock::take_at(&database.url, table)
+    }
+
+    /// The same on the database at `url`.
+    pub fn take_at(url: &str, table: &str) -> TableLock {
+        use diesel::connection::SimpleConnection;
+        let mut conn = PgConnection::establish(url).expect("connect to lock a table");
+        conn.batch_execute(&format!("BEGIN; LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")).expect("lock the table");
+        TableLock { conn }
+    }
+
+    pub fn release(mut self) {
+        use diesel::connection::SimpleConnection;
+        self.conn.batch_execute("ROLLBACK").expect("release the lock");
+    }
+}
+
+/// Waits until `count` sessions on `database` wait for a lock (the server's statements queued
+/// behind a [`TableLock`]); panics after 20 seconds.
+pub async fn wait_for_lock_waiters(database: &TestDatabase, count: i64) {
+    wait_for_lock_waiters_at(&database.url, count).await;
+}
+
+/// The same on the database at `url`.
+pub async fn wait_for_lock_waiters_at(url: &str, count: i64) {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut conn = PgConnection::establish(url).expect("connect to watch for lock waits");
+    loop {
+        let waiting = diesel::sql_query(
+            "SELECT count(*) AS n FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .get_result::<Row>(&mut conn)
+        .expect("read pg_stat_activity")
+        .n;
+        if waiting >= count {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{waiting} of {count} statements are waiting for the lock");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Every row count of the application's tables, to show that a request changed nothing.
+pub fn table_counts(database: &TestDatabase) -> Vec<(String, i64)> {
+    #[derive(diesel::QueryableByName)]
+    struct Row {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        name: String,
+    }
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = diesel::sql_types::BigInt)]
+        n: i64,
+    }
+    let mut conn = database.connect();
+    let tables = diesel::sql_query(
+        "SELECT tablename AS name FROM pg_tables WHERE schemaname = 'public' AND tablename NOT LIKE '\\_\\_%' ORDER BY 1",
+    )
+    .load::<Row>(&mut conn)
+    .expect("list the tables");
+    assert!(tables.len() >= 5, "the application's tables: {}", tables.len());
+    tables
+        .into_iter()
+        .map(|table| {
+            let n = diesel::sql_query(format!("SELECT count(*) AS n FROM \"{}\"", table.name))
+                .get_result::<Count>(&mut conn)
+                .expect("count a table")
+                .n;
+            (table.name, n)
+        })
+        .collect()
 }

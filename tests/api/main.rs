@@ -3,19 +3,26 @@
 //! once.
 
 mod helpers;
+mod processes;
 
 mod auth;
 mod cli;
+mod concurrency;
 mod export;
+mod faults;
 mod health;
+mod hostile;
 mod import;
 mod improvement;
 mod interactions;
 mod kpis;
+mod limits;
+mod metrics;
 mod migrations;
 mod reports;
 mod satisfaction;
 mod schema;
 mod seed;
+mod shutdown;
 mod staff;
 mod tickets;
