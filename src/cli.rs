@@ -10,7 +10,7 @@ use crate::auth::{Role, TokenKeys};
 use crate::config::{DatabaseSettings, JwtSettings, LogSettings, parse_duration};
 use crate::db;
 use crate::domain::limits::IMPORT_BATCH_MAX;
-use crate::domain::report::{ReportKind, ReportPeriod, ReportTrigger};
+use crate::domain::report::{ReportKind, ReportPeriod};
 use crate::error::BoxError;
 use crate::schedule::parse_time_zone;
 use crate::startup::{Application, ServeSettings};
@@ -147,14 +147,14 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
         }
         Command::Seed(options) => tokio::task::spawn_blocking(move || crate::seed::run(&options)).await?,
         Command::Report(ReportCommand::Generate { kind, start, time_zone, actor, database }) => {
+            let actor = crate::domain::limits::required_text("--actor", &actor, crate::domain::limits::NAME_MAX)?;
             let period = ReportPeriod::starting(kind, start, time_zone)?;
             let report = tokio::task::spawn_blocking(move || -> Result<_, BoxError> {
                 let mut conn = db::connect(database.url.expose())?;
                 db::run_migrations(&mut conn)?;
-                Ok(crate::store::reports::generate(&mut conn, &period, ReportTrigger::OnDemand, &actor)?)
+                Ok(crate::store::reports::generate_on_demand(&mut conn, &period, &actor)?)
             })
-            .await??
-            .ok_or("the report was not stored")?;
+            .await??;
             println!(
                 "stored report {} (version {}) of the {} starting {start} in {time_zone}: {} to {}",
                 report.id,

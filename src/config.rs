@@ -204,8 +204,21 @@ pub struct LimitSettings {
     #[arg(long = "introspection", env = "DESKPULSE_INTROSPECTION", value_name = "BOOL", default_value = "true",
           value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub introspection: bool,
+
+    /// Most CSV exports streaming at once; each holds a pooled connection while it runs, so keep
+    /// it below the pool size. Beyond it, an export answers 503 at once.
+    #[arg(long = "max-concurrent-exports", env = "DESKPULSE_MAX_CONCURRENT_EXPORTS", value_name = "N",
+          default_value_t = DEFAULT_MAX_CONCURRENT_EXPORTS, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub max_concurrent_exports: u32,
+
+    /// How long an export waits for a client that stops reading before it gives up and frees
+    /// its connection.
+    #[arg(long = "export-stall-timeout", env = "DESKPULSE_EXPORT_STALL_TIMEOUT", value_name = "DURATION",
+          default_value = "60s", value_parser = parse_duration)]
+    pub export_stall_timeout: Duration,
 }
 
+pub const DEFAULT_MAX_CONCURRENT_EXPORTS: u32 = 2;
 pub const DEFAULT_REQUEST_TIMEOUT: &str = "30s";
 pub const DEFAULT_MAX_DEPTH: u32 = 16;
 pub const DEFAULT_MAX_COMPLEXITY: u32 = 20_000;
@@ -225,6 +238,8 @@ impl Default for LimitSettings {
             max_root_fields: DEFAULT_MAX_ROOT_FIELDS,
             max_directives: DEFAULT_MAX_DIRECTIVES,
             introspection: true,
+            max_concurrent_exports: DEFAULT_MAX_CONCURRENT_EXPORTS,
+            export_stall_timeout: Duration::from_secs(60),
         }
     }
 }

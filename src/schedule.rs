@@ -12,7 +12,7 @@ use chrono_tz::Tz;
 
 use crate::config::{parse_bool, parse_duration};
 use crate::db::Db;
-use crate::domain::report::{ReportKind, ReportPeriod, ReportTrigger};
+use crate::domain::report::{ReportKind, ReportPeriod};
 use crate::http::Startup;
 use crate::store;
 
@@ -31,8 +31,17 @@ pub struct ReportScheduleSettings {
     pub time_zone: Tz,
     /// How often the scheduler looks for a report that is due, e.g. 1m, 10m.
     #[arg(long = "report-check-interval", env = "DESKPULSE_REPORT_CHECK_INTERVAL", value_name = "DURATION",
-          default_value = "5m", value_parser = parse_duration)]
+          default_value = "5m", value_parser = parse_check_interval)]
     pub check_interval: Duration,
+}
+
+/// At least a second: a zero interval would spin (and tokio refuses it).
+fn parse_check_interval(value: &str) -> Result<Duration, String> {
+    let interval = parse_duration(value)?;
+    if interval < Duration::from_secs(1) {
+        return Err("must be at least 1s".into());
+    }
+    Ok(interval)
 }
 
 pub fn parse_time_zone(value: &str) -> Result<Tz, String> {
@@ -50,9 +59,8 @@ pub async fn run_report_schedule(db: Db, settings: ReportScheduleSettings, start
         }
         for kind in ReportKind::ALL.iter().copied() {
             let period = ReportPeriod::last_completed(kind, Utc::now(), settings.time_zone);
-            let generated = db
-                .run(move |conn| store::reports::generate(conn, &period, ReportTrigger::Scheduled, SCHEDULER_ACTOR))
-                .await;
+            let generated =
+                db.run(move |conn| store::reports::generate_scheduled(conn, &period, SCHEDULER_ACTOR)).await;
             match generated {
                 Ok(Some(report)) => tracing::info!(
                     report = report.id,

@@ -47,6 +47,8 @@ diesel::table! {
         updated_at -> Timestamptz,
         ended_at -> Nullable<Timestamptz>,
         version -> Int4,
+        outcome_value -> Nullable<Float8>,
+        outcome_measured_at -> Nullable<Timestamptz>,
     }
 }
 

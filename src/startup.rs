@@ -82,6 +82,8 @@ impl Application {
             request_timeout: limits.request_timeout,
             max_body_bytes: settings.server.max_body_bytes,
             metrics: Metrics::default(),
+            export_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_exports as usize)),
+            export_stall_timeout: limits.export_stall_timeout,
         });
         let optional = OptionalRoutes { graphiql: settings.server.graphiql, metrics: settings.server.metrics };
         let body_limit = usize::try_from(settings.server.max_body_bytes).unwrap_or(usize::MAX);

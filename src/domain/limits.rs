@@ -20,6 +20,8 @@ pub const EXTERNAL_REF_MAX: usize = 200;
 pub const DURATION_MAX_SECONDS: i32 = 7 * 24 * 3600;
 /// Most tickets one import batch may carry.
 pub const IMPORT_BATCH_MAX: usize = 1_000;
+/// The longest period a KPI query or an export may span, in days (five years).
+pub const PERIOD_MAX_DAYS: i64 = 366 * 5;
 /// Largest page a list field returns.
 pub const PAGE_MAX: i32 = 100;
 

@@ -196,6 +196,49 @@ mod tests {
         assert_eq!(month.start_date, NaiveDate::from_ymd_opt(2026, 11, 1).unwrap());
     }
 
+    /// A snapshot as format 1 stores it: reports generated today must stay readable.
+    const FORMAT_1_SAMPLE: &str = r#"{
+        "format": 1,
+        "previousStart": "2026-11-09T00:00:00Z", "previousEnd": "2026-11-16T00:00:00Z",
+        "current": {
+            "ticketsOpened": 3, "ticketsResolved": 3, "ticketsClosed": 1, "backlog": 1,
+            "firstResponse": {"mean": 2700.0, "median": 2700.0, "p90": 3420.0},
+            "awaitingFirstResponse": 1,
+            "resolution": {"mean": 86400.0, "median": 86400.0, "p90": 100800.0},
+            "firstResolution": {"mean": null, "median": null, "p90": null},
+            "openedNowResolved": 2, "resolvedReopened": 0,
+            "csatAverage": 3.5, "csatCount": 2, "csatSatisfied": 1,
+            "interactions": [{"channel": "CALL", "direction": "INBOUND", "count": 2, "durationSeconds": 300}]
+        },
+        "previous": {
+            "ticketsOpened": 0, "ticketsResolved": 0, "ticketsClosed": 0, "backlog": 0,
+            "firstResponse": {"mean": null, "median": null, "p90": null}, "awaitingFirstResponse": 0,
+            "resolution": {"mean": null, "median": null, "p90": null},
+            "firstResolution": {"mean": null, "median": null, "p90": null},
+            "openedNowResolved": 0, "resolvedReopened": 0, "csatAverage": null, "csatCount": 0,
+            "csatSatisfied": 0, "interactions": []
+        },
+        "changes": [{"metric": "TICKETS_OPENED", "current": 3.0, "previous": 0.0, "absolute": 3.0, "relative": null}],
+        "technicians": [
+            {"technicianId": 7, "name": "Ann", "team": "A", "values": {"ticketsOpened": 1}},
+            {"technicianId": null, "name": null, "team": null, "values": {"ticketsOpened": 2}}
+        ],
+        "topCategories": [{"category": "net", "tickets": 2, "previousTickets": 1, "change": 1, "relativeChange": 1.0}],
+        "topCustomers": [{"customerId": 3, "name": "Acme", "organization": null, "tickets": 2}]
+    }"#;
+
+    #[test]
+    fn format_1_snapshots_stay_readable() {
+        let snapshot: ReportSnapshot = serde_json::from_str(FORMAT_1_SAMPLE).unwrap();
+        assert_eq!(snapshot.format, 1);
+        assert_eq!(snapshot.current.first_response.p90, Some(3420.0));
+        assert_eq!(snapshot.current.interactions[0].channel, crate::domain::InteractionChannel::Call);
+        // Fields a row leaves out read as empty.
+        assert_eq!(snapshot.technicians[0].values.tickets_opened, 1);
+        assert_eq!(snapshot.technicians[0].values.csat_average, None);
+        assert_eq!(snapshot.top_customers[0].name, "Acme");
+    }
+
     #[test]
     fn midnight_skipped_by_a_dst_change_is_the_first_instant_of_the_day() {
         // Santiago springs forward at 00:00 on 2026-09-06: the day starts at 01:00 local.

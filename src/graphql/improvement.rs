@@ -8,9 +8,10 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use super::kpis::{PeriodInput, whole_period};
+use super::loaders::Loaders;
 use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::reports::ReportNode;
-use super::{caller, db, parse_id};
+use super::{caller, cost, db, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::improvement::{ActionKind, ActionStatus, target_met};
 use crate::domain::kpi::{KpiMetric, metric_value};
@@ -71,8 +72,7 @@ impl ImprovementActionNode {
     /// The report the action came from; null when none was named or it has been purged.
     async fn source_report(&self, ctx: &Context<'_>) -> Result<Option<ReportNode>, AppError> {
         let Some(id) = self.0.source_report_id else { return Ok(None) };
-        let found = db(ctx)?.run(move |conn| Ok(store::reports::by_ids(conn, &[id])?.remove(&id))).await?;
-        found.map(ReportNode::new).transpose()
+        ctx.data_unchecked::<Loaders>().reports.load_one(id).await?.map(ReportNode::new).transpose()
     }
     async fn idempotency_key(&self) -> Option<&str> {
         self.0.idempotency_key.as_deref()
@@ -96,31 +96,43 @@ impl ImprovementActionNode {
         self.0.version
     }
     /// Every change with its actor and time, oldest first (filing is the first).
+    #[graphql(complexity = "cost::unpaged(child_complexity)")]
     async fn changes(&self, ctx: &Context<'_>) -> Result<Vec<ActionChangeNode>, AppError> {
-        let id = self.0.id;
-        let rows = db(ctx)?.run(move |conn| store::improvement::changes_of(conn, id)).await?;
-        Ok(rows.into_iter().map(ActionChangeNode).collect())
+        let log = ctx.data_unchecked::<Loaders>().action_changes.load_one(self.0.id).await?;
+        Ok(log.unwrap_or_default().into_iter().map(ActionChangeNode).collect())
     }
-    /// For a COMPLETED action: the metric over as long a window as the baseline's, starting at
-    /// completion, beside the baseline and the target. Null for any other status.
+    /// For a COMPLETED action: the metric over a window as long as the baseline's, starting at
+    /// completion, beside the baseline and the target. Measured live while the window runs;
+    /// once it has passed, measured once more and kept. Null for any other status.
+    #[graphql(complexity = "cost::kpi(1, 1, child_complexity)")]
     async fn outcome(&self, ctx: &Context<'_>) -> Result<Option<ActionOutcome>, AppError> {
-        let (ActionStatus::Completed, Some(ended_at)) = (self.0.status, self.0.ended_at) else { return Ok(None) };
+        let action = &self.0;
+        let (ActionStatus::Completed, Some(ended_at)) = (action.status, action.ended_at) else { return Ok(None) };
+        let window_end = ended_at + (action.baseline_to - action.baseline_from);
         let now = Utc::now();
-        let window_end = ended_at + (self.0.baseline_to - self.0.baseline_from);
         let complete = window_end <= now;
-        let measured_to = window_end.min(now);
-        let value = if measured_to > ended_at {
-            let values = whole_period(ctx, (ended_at, measured_to), &KpiFilter::default()).await?;
-            metric_value(&values, self.0.target_metric)
-        } else {
-            None
+        let value = match (action.outcome_measured_at, complete) {
+            (Some(_), _) => action.outcome_value,
+            (None, _) if now <= ended_at => None,
+            (None, complete) => {
+                let values = whole_period(ctx, (ended_at, window_end.min(now)), &KpiFilter::default()).await?;
+                let value = metric_value(&values, action.target_metric);
+                if complete {
+                    let id = action.id;
+                    let kept =
+                        db(ctx)?.run(move |conn| store::improvement::record_outcome(conn, id, value, now)).await?;
+                    kept.outcome_value
+                } else {
+                    value
+                }
+            }
         };
-        let (baseline, target) = (self.0.baseline_value, self.0.target_value);
+        let (baseline, target) = (action.baseline_value, action.target_value);
         let absolute_change = value.zip(baseline).map(|(v, b)| v - b);
         Ok(Some(ActionOutcome {
             baseline_value: baseline,
-            baseline_from: self.0.baseline_from,
-            baseline_to: self.0.baseline_to,
+            baseline_from: action.baseline_from,
+            baseline_to: action.baseline_to,
             from: ended_at,
             to: window_end,
             complete,
@@ -130,7 +142,7 @@ impl ImprovementActionNode {
             relative_change: absolute_change.zip(baseline).and_then(|(a, b)| (b != 0.0).then(|| a / b)),
             target_met: value
                 .filter(|_| complete)
-                .map(|value| target_met(self.0.target_metric, baseline, target, value)),
+                .map(|value| target_met(action.target_metric, baseline, target, value)),
         }))
     }
 }
@@ -214,6 +226,17 @@ pub struct FileImprovementActionPayload {
     pub replayed: bool,
 }
 
+fn filed_payload(filed: Filed) -> Result<FileImprovementActionPayload, AppError> {
+    Ok(match filed {
+        Filed::Created(action) => {
+            FileImprovementActionPayload { action: ImprovementActionNode(action), replayed: false }
+        }
+        Filed::Replayed(action) => {
+            FileImprovementActionPayload { action: ImprovementActionNode(action), replayed: true }
+        }
+    })
+}
+
 #[derive(InputObject, Default)]
 pub struct UpdateImprovementActionInput {
     pub status: Option<ActionStatus>,
@@ -246,7 +269,7 @@ pub struct ImprovementQuery;
 #[Object]
 impl ImprovementQuery {
     /// Improvement actions, newest first. SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)", complexity = "cost::page(first, child_complexity)")]
     async fn improvement_actions(
         &self,
         ctx: &Context<'_>,
@@ -292,7 +315,7 @@ impl ImprovementMutation {
     /// a retry with the same key and payload returns the first action unchanged
     /// (`replayed: true`); the same key with another payload is a CONFLICT.
     /// SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)", complexity = "cost::kpi(1, 1, child_complexity)")]
     async fn file_improvement_action(
         &self,
         ctx: &Context<'_>,
@@ -314,6 +337,14 @@ impl ImprovementMutation {
         }
         if !input.target_value.is_finite() {
             return Err(AppError::bad_input("input.targetValue", "must be a finite number"));
+        }
+        // A retry is answered before anything is validated or measured again.
+        if let Some(key) = idempotency_key.clone() {
+            let (caller, hash) = (actor.clone(), request_hash.clone());
+            let earlier = db(ctx)?.run(move |conn| store::improvement::by_key(conn, &caller, &key)).await?;
+            if let Some(earlier) = earlier {
+                return filed_payload(store::improvement::replay(earlier, &hash)?);
+            }
         }
         let source_report_id =
             input.source_report_id.as_ref().map(|id| parse_id("input.sourceReportId", id)).transpose()?;

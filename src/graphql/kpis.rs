@@ -1,8 +1,6 @@
 //! KPIs for supervisors and BI dashboards: summaries with the previous period, time series,
 //! technician performance, recurring issues.
 
-use std::collections::HashMap;
-
 use async_graphql::{Context, Enum, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
@@ -10,13 +8,12 @@ use super::staff::{CustomerNode, TechnicianNode};
 use super::{caller, cost, db, loaders::Loaders, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::kpi::{self, CategoryTrend, KpiMetric, MetricChange, metric_value};
+use crate::domain::limits::PERIOD_MAX_DAYS;
 use crate::domain::{Direction, InteractionChannel, Priority, TicketChannel};
 use crate::error::AppError;
 use crate::store;
 use crate::store::kpis::{Bucket, DurationStats, Grouping, KpiFilter, KpiPoint, KpiQuery, KpiValues};
 
-/// The longest period a KPI query may span.
-const MAX_PERIOD_DAYS: i64 = 366 * 5;
 /// The most buckets one series may hold.
 const MAX_BUCKETS: i64 = 1_000;
 
@@ -32,8 +29,8 @@ impl PeriodInput {
         if self.to <= self.from {
             return Err(AppError::bad_input("period.to", "must be after period.from"));
         }
-        if (self.to - self.from).num_days() > MAX_PERIOD_DAYS {
-            return Err(AppError::bad_input("period", format!("may span at most {MAX_PERIOD_DAYS} days")));
+        if (self.to - self.from).num_days() > PERIOD_MAX_DAYS {
+            return Err(AppError::bad_input("period", format!("may span at most {PERIOD_MAX_DAYS} days")));
         }
         Ok((self.from, self.to))
     }
@@ -88,10 +85,9 @@ fn series_length(period: PeriodInput, bucket: KpiBucket) -> usize {
 }
 
 /// A valid IANA time zone name.
-pub(super) fn checked_time_zone(time_zone: &str) -> Result<String, AppError> {
+pub(super) fn checked_time_zone(time_zone: &str) -> Result<chrono_tz::Tz, AppError> {
     time_zone
         .parse::<chrono_tz::Tz>()
-        .map(|tz| tz.name().to_owned())
         .map_err(|_| AppError::bad_input("timeZone", format!("{time_zone:?} is not an IANA time zone")))
 }
 
@@ -370,18 +366,55 @@ impl CustomerVolume {
 
 async fn compute(
     ctx: &Context<'_>,
-    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    period: (DateTime<Utc>, DateTime<Utc>),
     time_zone: &str,
     bucket: Option<Bucket>,
     grouping: Grouping,
     filter: &KpiFilter,
 ) -> Result<Vec<KpiPoint>, AppError> {
+    let mut each = compute_each(ctx, vec![period], time_zone, bucket, grouping, filter).await?;
+    Ok(each.pop().unwrap_or_default())
+}
+
+/// The KPIs of each period, all read in one snapshot so that comparisons between them hold.
+async fn compute_each(
+    ctx: &Context<'_>,
+    periods: Vec<(DateTime<Utc>, DateTime<Utc>)>,
+    time_zone: &str,
+    bucket: Option<Bucket>,
+    grouping: Grouping,
+    filter: &KpiFilter,
+) -> Result<Vec<Vec<KpiPoint>>, AppError> {
     let (time_zone, filter) = (time_zone.to_owned(), filter.clone());
     db(ctx)?
         .run(move |conn| {
-            store::kpis::compute(conn, &KpiQuery { from, to, time_zone: &time_zone, bucket, grouping, filter: &filter })
+            store::kpis::in_snapshot(conn, |conn| {
+                periods
+                    .iter()
+                    .map(|&(from, to)| {
+                        let query = KpiQuery { from, to, time_zone: &time_zone, bucket, grouping, filter: &filter };
+                        store::kpis::compute_in_snapshot(conn, &query)
+                    })
+                    .collect()
+            })
         })
         .await
+}
+
+/// A period's KPIs and those of the period of the same length before it, read together.
+async fn with_previous(
+    ctx: &Context<'_>,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    grouping: Grouping,
+    filter: &KpiFilter,
+) -> Result<(Vec<KpiPoint>, Vec<KpiPoint>), AppError> {
+    let periods = vec![(from, to), PeriodInput::previous(from, to)];
+    let mut each = compute_each(ctx, periods, "UTC", None, grouping, filter).await?.into_iter();
+    Ok((each.next().unwrap_or_default(), each.next().unwrap_or_default()))
+}
+
+fn single(points: Vec<KpiPoint>) -> KpiValues {
+    points.into_iter().next().map(|point| point.values).unwrap_or_default()
 }
 
 pub(super) async fn whole_period(
@@ -389,8 +422,7 @@ pub(super) async fn whole_period(
     period: (DateTime<Utc>, DateTime<Utc>),
     filter: &KpiFilter,
 ) -> Result<KpiValues, AppError> {
-    let points = compute(ctx, period, "UTC", None, Grouping::None, filter).await?;
-    Ok(points.into_iter().next().map(|point| point.values).unwrap_or_default())
+    Ok(single(compute(ctx, period, "UTC", None, Grouping::None, filter).await?))
 }
 
 /// The per-technician rows of a period: the whole period grouped by current assignee.
@@ -421,15 +453,12 @@ impl KpiQueryRoot {
         #[graphql(default_with = "String::from(\"UTC\")")] time_zone: String,
         filter: Option<KpiFilterInput>,
     ) -> Result<Option<KpiSummary>, AppError> {
-        let time_zone = checked_time_zone(&time_zone)?;
+        let time_zone = checked_time_zone(&time_zone)?.name().to_owned();
         let (from, to) = period.checked()?;
         let filter = filter.unwrap_or_default().into_store()?;
         let (previous_from, previous_to) = PeriodInput::previous(from, to);
-        // Two pooled connections, so the two periods are computed side by side.
-        let (current, previous) = futures_util::try_join!(
-            whole_period(ctx, (from, to), &filter),
-            whole_period(ctx, (previous_from, previous_to), &filter)
-        )?;
+        let (current, previous) = with_previous(ctx, (from, to), Grouping::None, &filter).await?;
+        let (current, previous) = (single(current), single(previous));
         let changes = kpi::changes(&current, &previous);
         Ok(Some(KpiSummary {
             from,
@@ -459,7 +488,7 @@ impl KpiQueryRoot {
         #[graphql(default)] group_by: KpiGroupBy,
         filter: Option<KpiFilterInput>,
     ) -> Result<Option<Vec<KpiSeriesPoint>>, AppError> {
-        let time_zone = checked_time_zone(&time_zone)?;
+        let time_zone = checked_time_zone(&time_zone)?.name().to_owned();
         let (from, to) = period.checked()?;
         if bucket_count(from, to, bucket) > MAX_BUCKETS {
             return Err(AppError::bad_input("bucket", format!("the period holds more than {MAX_BUCKETS} buckets")));
@@ -551,16 +580,9 @@ pub async fn category_trends(
     filter: &KpiFilter,
     limit: usize,
 ) -> Result<Vec<CategoryTrend>, AppError> {
-    let counts = |points: Vec<KpiPoint>| -> HashMap<String, i64> {
-        points.into_iter().filter_map(|p| p.group.map(|g| (g, p.values.tickets_opened))).collect()
-    };
-    let previous_period = PeriodInput::previous(from, to);
-    let (current, previous) = futures_util::try_join!(
-        compute(ctx, (from, to), "UTC", None, Grouping::Category, filter),
-        compute(ctx, previous_period, "UTC", None, Grouping::Category, filter)
-    )?;
-    let (current, previous) = (counts(current), counts(previous));
-    Ok(kpi::category_trends(current, &previous, limit))
+    let (current, previous) = with_previous(ctx, (from, to), Grouping::Category, filter).await?;
+    let previous = store::kpis::tickets_opened_by_group(previous);
+    Ok(kpi::category_trends(store::kpis::tickets_opened_by_group(current), &previous, limit))
 }
 
 /// `Technician.performance`: supervisors read anyone's, a technician only their own.

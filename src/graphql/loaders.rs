@@ -9,7 +9,10 @@ use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 
 use crate::db::Db;
 use crate::error::AppError;
-use crate::models::{Customer, Interaction, SatisfactionRating, Technician, Ticket, TicketEvent};
+use crate::models::{
+    Customer, ImprovementActionChange, Interaction, PerformanceReport, SatisfactionRating, Technician, Ticket,
+    TicketEvent,
+};
 use crate::store;
 
 /// Each loader caches for the request's lifetime, so what a list prefetched (see
@@ -21,6 +24,8 @@ pub struct Loaders {
     pub timelines: DataLoader<TimelineLoader, HashMapCache>,
     pub interactions: DataLoader<InteractionLoader, HashMapCache>,
     pub ratings: DataLoader<CurrentRatingLoader, HashMapCache>,
+    pub reports: DataLoader<ReportLoader, HashMapCache>,
+    pub action_changes: DataLoader<ActionChangesLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -32,6 +37,12 @@ impl Loaders {
             timelines: DataLoader::with_cache(TimelineLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             interactions: DataLoader::with_cache(InteractionLoader(db.clone()), tokio::spawn, HashMapCache::default()),
             ratings: DataLoader::with_cache(CurrentRatingLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            reports: DataLoader::with_cache(ReportLoader(db.clone()), tokio::spawn, HashMapCache::default()),
+            action_changes: DataLoader::with_cache(
+                ActionChangesLoader(db.clone()),
+                tokio::spawn,
+                HashMapCache::default(),
+            ),
         }
     }
 }
@@ -107,5 +118,30 @@ impl Loader<i64> for CurrentRatingLoader {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, SatisfactionRating>, Self::Error> {
         let keys = keys.to_vec();
         self.0.run(move |conn| store::ratings::current_of(conn, &keys)).await.map_err(Arc::new)
+    }
+}
+
+pub struct ReportLoader(Db);
+
+impl Loader<i64> for ReportLoader {
+    type Value = PerformanceReport;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, PerformanceReport>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::reports::by_ids(conn, &keys)).await.map_err(Arc::new)
+    }
+}
+
+/// An improvement action's change log, oldest first, keyed by action id.
+pub struct ActionChangesLoader(Db);
+
+impl Loader<i64> for ActionChangesLoader {
+    type Value = Vec<ImprovementActionChange>;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<ImprovementActionChange>>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::improvement::changes_of(conn, &keys)).await.map_err(Arc::new)
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 
 use super::kpis::{KpiValuesNode, checked_time_zone};
 use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
-use super::{caller, db, parse_id};
+use super::{caller, cost, db, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::kpi::{CategoryTrend, MetricChange};
 use crate::domain::limits;
@@ -24,8 +24,7 @@ pub struct ReportNode {
 
 impl ReportNode {
     pub fn new(report: PerformanceReport) -> Result<ReportNode, AppError> {
-        let snapshot = serde_json::from_value(report.snapshot.clone())
-            .map_err(|err| AppError::internal(format!("report {} has an unreadable snapshot: {err}", report.id)))?;
+        let snapshot = store::reports::snapshot_of(&report)?;
         Ok(ReportNode { report, snapshot })
     }
 }
@@ -55,6 +54,10 @@ impl ReportNode {
     }
     async fn generated_at(&self) -> DateTime<Utc> {
         self.report.generated_at
+    }
+    /// False when it was generated before the period ended: its figures cover part of it.
+    async fn complete(&self) -> bool {
+        self.report.generated_at >= self.report.period_end
     }
     /// The token subject that asked for it, or `scheduler` / the CLI's actor.
     async fn generated_by(&self) -> &str {
@@ -159,7 +162,7 @@ pub struct ReportQuery;
 impl ReportQuery {
     /// Stored reports, the latest period first (within a period, the latest version first).
     /// SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)", complexity = "cost::page(first, child_complexity)")]
     async fn reports(
         &self,
         ctx: &Context<'_>,
@@ -170,7 +173,7 @@ impl ReportQuery {
         let filter = filter.unwrap_or_default();
         let filter = ReportFilter {
             kind: filter.kind,
-            time_zone: filter.time_zone.as_deref().map(checked_time_zone).transpose()?,
+            time_zone: filter.time_zone.as_deref().map(checked_time_zone).transpose()?.map(|tz| tz.name().to_owned()),
             trigger: filter.trigger,
             starts_from: filter.starts_from,
             starts_before: filter.starts_before,
@@ -206,7 +209,7 @@ impl ReportMutation {
     /// Computes the report of the week (starting on a Monday) or month (starting on the 1st)
     /// that starts on `periodStart` in `timeZone`, and stores it. Generating a period again
     /// stores a new version beside the old ones. SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)")]
+    #[graphql(guard = "RoleGuard::new(Role::Supervisor)", complexity = "cost::kpi(5, 1, child_complexity)")]
     async fn generate_report(
         &self,
         ctx: &Context<'_>,
@@ -214,20 +217,12 @@ impl ReportMutation {
         #[graphql(desc = "The local date the period starts on: a Monday for WEEK, the 1st for MONTH.")]
         period_start: NaiveDate,
         #[graphql(default_with = "String::from(\"UTC\")")] time_zone: String,
-    ) -> Result<Option<ReportNode>, AppError> {
-        let time_zone = checked_time_zone(&time_zone)?
-            .parse()
-            .map_err(|_| AppError::bad_input("timeZone", "not an IANA time zone"))?;
+    ) -> Result<ReportNode, AppError> {
+        let time_zone = checked_time_zone(&time_zone)?;
         let period = ReportPeriod::starting(kind, period_start, time_zone)
             .map_err(|message| AppError::bad_input("periodStart", message))?;
-        if period.end > Utc::now() + chrono::Duration::days(366) {
-            return Err(AppError::bad_input("periodStart", "is more than a year ahead"));
-        }
         let actor = caller(ctx)?.subject.clone();
-        let report = db(ctx)?
-            .run(move |conn| store::reports::generate(conn, &period, ReportTrigger::OnDemand, &actor))
-            .await?
-            .ok_or_else(|| AppError::internal("an on-demand report was not stored"))?;
-        ReportNode::new(report).map(Some)
+        let report = db(ctx)?.run(move |conn| store::reports::generate_on_demand(conn, &period, &actor)).await?;
+        ReportNode::new(report)
     }
 }

@@ -8,11 +8,17 @@ use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
-use tokio::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+use tracing::Instrument;
 
 use super::graphql::authenticate;
 use super::{AppState, RequestId, refuse};
 use crate::auth::{Role, TokenError};
+use crate::domain::limits::PERIOD_MAX_DAYS;
 use crate::error::AppError;
 use crate::export::{REPORT_COLUMNS, TICKET_COLUMNS, report_json, report_records, ticket_record};
 use crate::models::PerformanceReport;
@@ -22,8 +28,6 @@ use crate::store;
 const BATCH_ROWS: i64 = 1_000;
 /// Chunks buffered between the database thread and a slow client: the memory bound.
 const CHUNKS_IN_FLIGHT: usize = 4;
-/// The longest period one ticket export may span.
-const MAX_EXPORT_DAYS: i64 = 366 * 5;
 
 pub fn routes(config: &mut web::ServiceConfig) {
     config
@@ -102,54 +106,61 @@ fn export_period(request: &HttpRequest) -> Result<PeriodQuery, Refusal> {
     let period = web::Query::<PeriodQuery>::from_query(request.query_string())
         .map_err(|err| Refusal::bad_input(format!("give from and to as RFC 3339 instants: {err}")))?
         .into_inner();
-    if period.to <= period.from || (period.to - period.from).num_days() > MAX_EXPORT_DAYS {
-        return Err(Refusal::bad_input(format!("to must be after from, at most {MAX_EXPORT_DAYS} days later")));
+    if period.to <= period.from || (period.to - period.from).num_days() > PERIOD_MAX_DAYS {
+        return Err(Refusal::bad_input(format!("to must be after from, at most {PERIOD_MAX_DAYS} days later")));
     }
     Ok(period)
 }
 
 /// GET /export/tickets.csv?from=...&to=...: one row per ticket opened in `[from, to)`.
+///
+/// The status line waits for the first batch, so a database that is down or busy is a 503, not a
+/// 200 with an empty body. After that, a failure can only cut the stream short.
 async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let period = match admit(&request, &state).and_then(|()| export_period(&request)) {
         Ok(period) => period,
         Err(refusal) => return refusal.respond(&request),
     };
-    let (chunks, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
-    let db = state.db.for_request();
-    let (from, to) = (period.from, period.to);
-    tokio::spawn(async move {
-        let failed = chunks.clone();
-        let written = db
-            .run(move |conn| {
-                conn.build_transaction().read_only().repeatable_read().run(|conn| {
-                    let mut after = None;
-                    let mut chunk = csv_chunk(&[TICKET_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>()]);
-                    loop {
-                        let rows = store::exports::ticket_batch(conn, from, to, after, BATCH_ROWS)?;
-                        after = rows.last().map(|row| (row.opened_at, row.id));
-                        chunk.extend(csv_chunk(&rows.iter().map(ticket_record).collect::<Vec<_>>()));
-                        if chunks.blocking_send(Ok(Bytes::from(std::mem::take(&mut chunk)))).is_err() {
-                            // The client went away: stop reading.
-                            return Ok(());
-                        }
-                        if (rows.len() as i64) < BATCH_ROWS {
-                            return Ok(());
-                        }
-                    }
-                })
-            })
-            .await;
-        if let Err(err) = written {
-            tracing::error!(error = %err, "ticket export stopped");
-            // The status line is gone already: cutting the stream tells the client it is
-            // incomplete.
-            let _ = failed.send(Err(std::io::Error::other("the export failed"))).await;
-        }
-    });
+    let Ok(slot) = state.export_slots.clone().try_acquire_owned() else {
+        let message = "as many exports as allowed are running; retry when one has finished";
+        return Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", message).respond(&request);
+    };
 
-    let body = futures_util::stream::unfold(receiver, |mut receiver| async move {
-        receiver.recv().await.map(|chunk| (chunk, receiver))
-    });
+    let (chunks, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
+    let (started, first_batch) = oneshot::channel();
+    let started = Arc::new(Started(Mutex::new(Some(started))));
+    let (db, stall) = (state.db.for_request(), state.export_stall_timeout);
+    let (from, to) = (period.from, period.to);
+    // Set once every row is queued; a stream that ends without it ends in an error, so the
+    // client sees an incomplete transfer rather than a short file that looks whole.
+    let finished = Arc::new(AtomicBool::new(false));
+    let body = export_body(receiver, finished.clone());
+    let task = async move {
+        let _slot = slot;
+        let writer_started = started.clone();
+        // Held until `finished` is set, so the body cannot see the channel close before it.
+        let keep_open = chunks.clone();
+        let written = db.run(move |conn| write_tickets(conn, (from, to), &chunks, &writer_started, stall)).await;
+        match written {
+            Ok(true) => finished.store(true, Ordering::Release),
+            Ok(false) => {}
+            Err(err) => {
+                if let Some(err) = started.report(Err(err)) {
+                    tracing::error!(error = %err, "ticket export stopped part-way");
+                }
+            }
+        }
+        drop(keep_open);
+    };
+    tokio::spawn(task.instrument(tracing::Span::current()));
+
+    match first_batch.await {
+        Ok(Ok(())) => {}
+        Ok(Err(err)) => return Refusal::from(err).respond(&request),
+        Err(_) => {
+            return Refusal::from(AppError::internal("the export ended before its first batch")).respond(&request);
+        }
+    }
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
         .insert_header((
@@ -161,6 +172,84 @@ async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpRe
             ),
         ))
         .streaming(body)
+}
+
+type Chunks = mpsc::Receiver<Result<Bytes, std::io::Error>>;
+
+/// The response body: the queued chunks, then an error unless the writer finished.
+fn export_body(
+    receiver: Chunks,
+    finished: Arc<AtomicBool>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    futures_util::stream::unfold(Some(receiver), move |receiver| {
+        let finished = finished.clone();
+        async move {
+            let mut receiver = receiver?;
+            match receiver.recv().await {
+                Some(chunk) => Some((chunk, Some(receiver))),
+                None if finished.load(Ordering::Acquire) => None,
+                None => Some((Err(std::io::Error::other("the export stopped before its end")), None)),
+            }
+        }
+    })
+}
+
+/// Tells the waiting handler, once, whether the export got going.
+struct Started(Mutex<Option<oneshot::Sender<Result<(), AppError>>>>);
+
+impl Started {
+    /// Sends `outcome` if nothing was sent yet; otherwise hands it back.
+    fn report(&self, outcome: Result<(), AppError>) -> Option<AppError> {
+        let sender = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take();
+        match (sender, outcome) {
+            (Some(sender), outcome) => {
+                let _ = sender.send(outcome);
+                None
+            }
+            (None, Err(err)) => Some(err),
+            (None, Ok(())) => None,
+        }
+    }
+}
+
+/// Reads the period's tickets batch by batch in one snapshot and queues each batch as CSV; true
+/// when every row was queued. Runs on a blocking thread; a client that goes away, or stops
+/// reading for `stall`, ends it early.
+fn write_tickets(
+    conn: &mut diesel::PgConnection,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    chunks: &mpsc::Sender<Result<Bytes, std::io::Error>>,
+    started: &Started,
+    stall: Duration,
+) -> Result<bool, AppError> {
+    let runtime = tokio::runtime::Handle::current();
+    conn.build_transaction().read_only().repeatable_read().run(|conn| {
+        // A backstop for the open snapshot, should this thread ever stop without ending it.
+        let idle = format!("SET LOCAL idle_in_transaction_session_timeout = {}", (stall * 2).as_millis());
+        diesel::RunQueryDsl::execute(diesel::sql_query(idle), conn)?;
+        let mut after = None;
+        let mut chunk = csv_chunk(&[TICKET_COLUMNS.iter().map(|c| c.to_string()).collect::<Vec<_>>()]);
+        loop {
+            let rows = store::exports::ticket_batch(conn, from, to, after, BATCH_ROWS)?;
+            after = rows.last().map(|row| (row.opened_at, row.id));
+            chunk.extend(csv_chunk(&rows.iter().map(ticket_record).collect::<Vec<_>>()));
+            let sent =
+                runtime.block_on(tokio::time::timeout(stall, chunks.send(Ok(Bytes::from(std::mem::take(&mut chunk))))));
+            started.report(Ok(()));
+            match sent {
+                Ok(Ok(())) => {}
+                // The client went away: stop reading.
+                Ok(Err(_)) => return Ok(false),
+                Err(_) => {
+                    tracing::warn!(?stall, "ticket export abandoned: the client stopped reading");
+                    return Ok(false);
+                }
+            }
+            if (rows.len() as i64) < BATCH_ROWS {
+                return Ok(true);
+            }
+        }
+    })
 }
 
 /// CSV bytes of `records` (a header is just the first record).

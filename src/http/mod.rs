@@ -53,6 +53,9 @@ pub struct AppState {
     pub request_timeout: Duration,
     pub max_body_bytes: u64,
     pub metrics: Metrics,
+    /// Room for CSV exports streaming at once (each holds a pooled connection).
+    pub export_slots: Arc<tokio::sync::Semaphore>,
+    pub export_stall_timeout: Duration,
 }
 
 /// Which optional routes are served.

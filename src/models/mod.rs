@@ -241,6 +241,9 @@ pub struct ImprovementAction {
     pub updated_at: DateTime<Utc>,
     pub ended_at: Option<DateTime<Utc>>,
     pub version: i32,
+    /// The metric after completion, once its window has passed (see `outcome_measured_at`).
+    pub outcome_value: Option<f64>,
+    pub outcome_measured_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Insertable, Debug, Clone)]

@@ -19,10 +19,12 @@ pub enum Filed {
     Replayed(ImprovementAction),
 }
 
-/// Files `new` and logs its creation; a reused idempotency key returns the first action when its
-/// payload fingerprint matches, and is a CONFLICT when it does not.
+/// Files `new` and logs its creation. A key the same caller used before returns the first action
+/// when its payload fingerprint matches, and is a CONFLICT when it does not.
 pub fn file(conn: &mut PgConnection, new: NewImprovementAction) -> Result<Filed, AppError> {
-    if let Some(existing) = by_key(conn, new.idempotency_key.as_deref())? {
+    if let Some(key) = new.idempotency_key.as_deref()
+        && let Some(existing) = by_key(conn, &new.created_by, key)?
+    {
         return replay(existing, &new.request_hash);
     }
     let inserted = conn.transaction(|conn| {
@@ -32,27 +34,29 @@ pub fn file(conn: &mut PgConnection, new: NewImprovementAction) -> Result<Filed,
             .get_result(conn)?;
         log_changes(
             conn,
-            &action,
+            action.id,
             &new.created_by,
             new.created_at,
             vec![("status", None, Some(action.status.to_string()))],
         )?;
         Ok::<_, DieselError>(action)
     });
-    match inserted {
-        Ok(action) => Ok(Filed::Created(action)),
+    match (inserted, new.idempotency_key.as_deref()) {
+        (Ok(action), _) => Ok(Filed::Created(action)),
         // Another request with the same key got there between the look-up and the insert.
-        Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
-            match by_key(conn, new.idempotency_key.as_deref())? {
+        (Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _)), Some(key)) => {
+            match by_key(conn, &new.created_by, key)? {
                 Some(existing) => replay(existing, &new.request_hash),
                 None => Err(AppError::Conflict("idempotencyKey: a concurrent filing got there first; retry".into())),
             }
         }
-        Err(err) => Err(err.into()),
+        (Err(err), _) => Err(err.into()),
     }
 }
 
-fn replay(existing: ImprovementAction, request_hash: &str) -> Result<Filed, AppError> {
+/// The first filing under `key` answers a retry: the same fingerprint replays it, another is a
+/// CONFLICT.
+pub fn replay(existing: ImprovementAction, request_hash: &str) -> Result<Filed, AppError> {
     if existing.request_hash == request_hash {
         Ok(Filed::Replayed(existing))
     } else {
@@ -63,14 +67,48 @@ fn replay(existing: ImprovementAction, request_hash: &str) -> Result<Filed, AppE
     }
 }
 
-fn by_key(conn: &mut PgConnection, key: Option<&str>) -> Result<Option<ImprovementAction>, AppError> {
-    let Some(key) = key else { return Ok(None) };
+/// The action `caller` filed under `key`, if any (keys are per caller).
+pub fn by_key(conn: &mut PgConnection, caller: &str, key: &str) -> Result<Option<ImprovementAction>, AppError> {
     Ok(improvement_actions::table
+        .filter(improvement_actions::created_by.eq(caller))
         .filter(improvement_actions::idempotency_key.eq(key))
         .select(ImprovementAction::as_select())
         .first(conn)
         .optional()?)
 }
+
+/// Keeps the outcome of a completed action measured after its window passed, and logs it. The
+/// first measurement wins; the action as stored is returned either way.
+pub fn record_outcome(
+    conn: &mut PgConnection,
+    id: i64,
+    value: Option<f64>,
+    measured_at: DateTime<Utc>,
+) -> Result<ImprovementAction, AppError> {
+    conn.transaction(|conn| {
+        let recorded: Option<ImprovementAction> = diesel::update(
+            improvement_actions::table
+                .find(id)
+                .filter(improvement_actions::status.eq(ActionStatus::Completed))
+                .filter(improvement_actions::outcome_measured_at.is_null()),
+        )
+        .set((improvement_actions::outcome_value.eq(value), improvement_actions::outcome_measured_at.eq(measured_at)))
+        .returning(ImprovementAction::as_returning())
+        .get_result(conn)
+        .optional()?;
+        match recorded {
+            Some(action) => {
+                let to = Some(value.map_or_else(|| "null".to_owned(), |v| v.to_string()));
+                log_changes(conn, id, OUTCOME_ACTOR, measured_at, vec![("outcomeValue", None, to)])?;
+                Ok(action)
+            }
+            None => Ok(by_ids(conn, &[id])?.remove(&id).ok_or_else(|| AppError::NotFound(format!("action {id}")))?),
+        }
+    })
+}
+
+/// The actor of changes deskpulse makes by itself (recording a measured outcome).
+pub const OUTCOME_ACTOR: &str = "deskpulse";
 
 /// Field changes requested by `updateImprovementAction`; None leaves a field as it is.
 #[derive(Debug, Default, Clone)]
@@ -120,12 +158,6 @@ pub fn update(
             }
         };
 
-        if current.status.is_ended() && changes_more_than_notes(&changes) {
-            return Err(AppError::Conflict(format!(
-                "the action is {}: only its outcomeNotes can change",
-                current.status
-            )));
-        }
         if let Some(status) = changes.status.filter(|status| *status != current.status) {
             if !current.status.may_become(status) {
                 return Err(AppError::Conflict(format!(
@@ -146,8 +178,9 @@ pub fn update(
                 record("endedAt", None, Some(ended_at.to_rfc3339()));
                 next.ended_at = Some(ended_at);
             }
-        } else if changes.ended_at.is_some() {
-            return Err(AppError::bad_input("endedAt", "only given with status COMPLETED or ABANDONED"));
+        } else if changes.ended_at.is_some_and(|at| Some(at) != current.ended_at) {
+            // A retried completion carries the same instant and changes nothing.
+            return Err(AppError::bad_input("endedAt", "only given when the status becomes COMPLETED or ABANDONED"));
         }
         if let Some(title) = changes.title {
             record("title", Some(current.title.clone()), Some(title.clone()));
@@ -178,7 +211,14 @@ pub fn update(
             next.outcome_notes = Some(notes);
         }
         if log.is_empty() {
+            // Nothing differs (a retried request, say): nothing to change or log.
             return Ok(current);
+        }
+        if current.status.is_ended() && log.iter().any(|(field, _, _)| *field != "outcomeNotes") {
+            return Err(AppError::Conflict(format!(
+                "the action is {}: only its outcomeNotes can change",
+                current.status
+            )));
         }
 
         let updated = diesel::update(improvement_actions::table.find(id))
@@ -197,27 +237,14 @@ pub fn update(
             ))
             .returning(ImprovementAction::as_returning())
             .get_result(conn)?;
-        log_changes(conn, &updated, actor, now, log)?;
+        log_changes(conn, updated.id, actor, now, log)?;
         Ok(updated)
     })
 }
 
-fn changes_more_than_notes(changes: &ActionChanges) -> bool {
-    let ActionChanges { status, ended_at, title, description, kind, target_value, owner, due_date, outcome_notes: _ } =
-        changes;
-    status.is_some()
-        || ended_at.is_some()
-        || title.is_some()
-        || description.is_some()
-        || kind.is_some()
-        || target_value.is_some()
-        || owner.is_some()
-        || due_date.is_some()
-}
-
 fn log_changes(
     conn: &mut PgConnection,
-    action: &ImprovementAction,
+    action_id: i64,
     actor: &str,
     at: DateTime<Utc>,
     changes: Vec<(&str, Option<String>, Option<String>)>,
@@ -225,7 +252,7 @@ fn log_changes(
     let rows: Vec<NewImprovementActionChange> = changes
         .into_iter()
         .map(|(field, from_value, to_value)| NewImprovementActionChange {
-            action_id: action.id,
+            action_id,
             at,
             actor: actor.to_owned(),
             field: field.to_owned(),
@@ -247,13 +274,21 @@ pub fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<HashMap<i64, Impro
         .collect())
 }
 
-/// The change log of an action, oldest first.
-pub fn changes_of(conn: &mut PgConnection, action_id: i64) -> Result<Vec<ImprovementActionChange>, AppError> {
-    Ok(improvement_action_changes::table
-        .filter(improvement_action_changes::action_id.eq(action_id))
+/// The change logs of `action_ids`, each oldest first, keyed by action id.
+pub fn changes_of(
+    conn: &mut PgConnection,
+    action_ids: &[i64],
+) -> Result<HashMap<i64, Vec<ImprovementActionChange>>, AppError> {
+    let rows: Vec<ImprovementActionChange> = improvement_action_changes::table
+        .filter(improvement_action_changes::action_id.eq_any(action_ids))
         .order((improvement_action_changes::at.asc(), improvement_action_changes::id.asc()))
         .select(ImprovementActionChange::as_select())
-        .load(conn)?)
+        .load(conn)?;
+    let mut logs: HashMap<i64, Vec<ImprovementActionChange>> = HashMap::new();
+    for row in rows {
+        logs.entry(row.action_id).or_default().push(row);
+    }
+    Ok(logs)
 }
 
 /// Which actions a list holds; empty lists mean "any".

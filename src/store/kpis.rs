@@ -57,7 +57,7 @@ pub struct KpiFilter {
 
 /// Mean, median and 90th percentile of durations, in seconds; null without data.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct DurationStats {
     pub mean: Option<f64>,
     pub median: Option<f64>,
@@ -73,10 +73,10 @@ pub struct InteractionTotal {
     pub duration_seconds: i64,
 }
 
-/// Every KPI of one bucket (and group). Serialized into stored reports: renaming a field breaks
-/// reading older reports.
+/// Every KPI of one bucket (and group). Serialized into stored reports: a field added later reads
+/// as its default from older reports; renaming one breaks them (a test reads a format-1 sample).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(rename_all = "camelCase", default)]
 pub struct KpiValues {
     pub tickets_opened: i64,
     pub tickets_resolved: i64,
@@ -120,6 +120,12 @@ pub struct KpiPoint {
     /// The group's key (technician id, team, category, ...); None for "no group"/unassigned.
     pub group: Option<String>,
     pub values: KpiValues,
+}
+
+/// Tickets opened per group (categories, say) of a grouped computation; the null group is left
+/// out.
+pub fn tickets_opened_by_group(points: Vec<KpiPoint>) -> std::collections::HashMap<String, i64> {
+    points.into_iter().filter_map(|point| point.group.map(|group| (group, point.values.tickets_opened))).collect()
 }
 
 /// A bind parameter of a dynamically built statement.

@@ -31,11 +31,9 @@ pub fn build_snapshot(conn: &mut PgConnection, period: &ReportPeriod) -> Result<
         let current = single(whole(conn, period.start, period.end, Grouping::None)?);
         let previous = single(whole(conn, period.previous_start, period.start, Grouping::None)?);
         let by_technician = whole(conn, period.start, period.end, Grouping::Technician)?;
-        let category_counts = |points: Vec<KpiPoint>| -> HashMap<String, i64> {
-            points.into_iter().filter_map(|p| p.group.map(|g| (g, p.values.tickets_opened))).collect()
-        };
-        let categories_now = category_counts(whole(conn, period.start, period.end, Grouping::Category)?);
-        let categories_before = category_counts(whole(conn, period.previous_start, period.start, Grouping::Category)?);
+        let categories_now = kpis::tickets_opened_by_group(whole(conn, period.start, period.end, Grouping::Category)?);
+        let categories_before =
+            kpis::tickets_opened_by_group(whole(conn, period.previous_start, period.start, Grouping::Category)?);
         let customer_counts = tickets::top_customers(conn, period.start, period.end, TOP_LIMIT as i64)?;
 
         Ok(ReportSnapshot {
@@ -89,21 +87,41 @@ fn customer_rows(conn: &mut PgConnection, counts: Vec<(i64, i64)>) -> Result<Vec
         .collect())
 }
 
-/// Generates the report of `period` and stores it as the period's next version. A SCHEDULED
-/// report is made once per period, however many schedulers race for it: the later ones get
-/// `None`.
-pub fn generate(
+/// Generates the report of `period` and stores it as the period's next version.
+pub fn generate_on_demand(
+    conn: &mut PgConnection,
+    period: &ReportPeriod,
+    generated_by: &str,
+) -> Result<PerformanceReport, AppError> {
+    let stored = store(conn, period, ReportTrigger::OnDemand, generated_by)?;
+    stored.ok_or_else(|| AppError::internal("an on-demand report was not stored"))
+}
+
+/// Generates the SCHEDULED report of `period` unless it exists: once per period, however many
+/// schedulers race for it (the later ones get `None`).
+pub fn generate_scheduled(
+    conn: &mut PgConnection,
+    period: &ReportPeriod,
+    generated_by: &str,
+) -> Result<Option<PerformanceReport>, AppError> {
+    if scheduled_exists(conn, period)? {
+        return Ok(None);
+    }
+    store(conn, period, ReportTrigger::Scheduled, generated_by)
+}
+
+fn store(
     conn: &mut PgConnection,
     period: &ReportPeriod,
     trigger: ReportTrigger,
     generated_by: &str,
 ) -> Result<Option<PerformanceReport>, AppError> {
-    let time_zone = period.time_zone.name();
-    if trigger == ReportTrigger::Scheduled && scheduled_exists(conn, period.kind, period.start, time_zone)? {
-        return Ok(None);
+    if period.start > Utc::now() {
+        return Err(AppError::bad_input("periodStart", "the period has not started yet"));
     }
     let snapshot = build_snapshot(conn, period)?;
     let snapshot = serde_json::to_value(&snapshot).map_err(|err| AppError::internal(err.to_string()))?;
+    let time_zone = period.time_zone.name();
     conn.transaction(|conn| {
         // One writer per period at a time, so versions are consecutive and the scheduled check
         // cannot race with another instance's insert.
@@ -111,7 +129,7 @@ pub fn generate(
         diesel::sql_query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind::<Text, _>(lock_key)
             .execute(conn)?;
-        if trigger == ReportTrigger::Scheduled && scheduled_exists(conn, period.kind, period.start, time_zone)? {
+        if trigger == ReportTrigger::Scheduled && scheduled_exists(conn, period)? {
             return Ok(None);
         }
         let latest: Option<i32> = performance_reports::table
@@ -136,6 +154,12 @@ pub fn generate(
     })
 }
 
+/// A stored report's snapshot, read back.
+pub fn snapshot_of(report: &PerformanceReport) -> Result<ReportSnapshot, AppError> {
+    serde_json::from_value(report.snapshot.clone())
+        .map_err(|err| AppError::internal(format!("report {} has an unreadable snapshot: {err}", report.id)))
+}
+
 type SamePeriod = diesel::dsl::And<
     diesel::dsl::And<
         diesel::dsl::Eq<performance_reports::kind, ReportKind>,
@@ -151,15 +175,10 @@ fn same_period(kind: ReportKind, start: DateTime<Utc>, time_zone: &str) -> SameP
         .and(performance_reports::time_zone.eq(time_zone.to_owned()))
 }
 
-fn scheduled_exists(
-    conn: &mut PgConnection,
-    kind: ReportKind,
-    start: DateTime<Utc>,
-    time_zone: &str,
-) -> Result<bool, AppError> {
+fn scheduled_exists(conn: &mut PgConnection, period: &ReportPeriod) -> Result<bool, AppError> {
     Ok(diesel::select(diesel::dsl::exists(
         performance_reports::table
-            .filter(same_period(kind, start, time_zone))
+            .filter(same_period(period.kind, period.start, period.time_zone.name()))
             .filter(performance_reports::trigger.eq(ReportTrigger::Scheduled)),
     ))
     .get_result(conn)?)

@@ -73,6 +73,29 @@ async fn filing_twice_with_one_key_gives_one_action() {
     assert_eq!(code, "CONFLICT", "{error}");
     assert_eq!(app.count("SELECT count(*) FROM improvement_actions"), 1);
 
+    // Keys belong to their caller: another script's key of the same name files its own action.
+    let other = app.token(deskpulse::auth::Role::Supervisor, "other.script");
+    let theirs = app
+        .query_ok(&other, FILE, json!({ "input": action_input("Buddy system"), "key": "import-2026-11-27-001" }))
+        .await["fileImprovementAction"]
+        .clone();
+    assert_eq!(theirs["replayed"], false);
+    assert_ne!(theirs["action"]["id"], first["action"]["id"]);
+
+    // With the default baseline window (the 28 days before filing), a retry still matches.
+    let mut defaulted = action_input("Default window");
+    defaulted.as_object_mut().unwrap().remove("baselineWindow");
+    let filed = file(&app, &defaulted, Some("default-window")).await;
+    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    let retried = file(&app, &defaulted, Some("default-window")).await;
+    assert_eq!((filed["replayed"].clone(), retried["replayed"].clone()), (json!(false), json!(true)));
+    assert_eq!(retried["action"], filed["action"]);
+    let window = |action: &Value| {
+        let at = |field: &str| action[field].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().unwrap();
+        at("baselineTo") - at("baselineFrom")
+    };
+    assert_eq!(window(&filed["action"]), chrono::Duration::days(28));
+
     // Retries racing each other still make one action.
     let racers: Vec<_> = (0..8)
         .map(|_| {
@@ -139,14 +162,28 @@ async fn a_completed_action_reports_the_metric_after_completion_against_its_base
         ])
     );
 
-    let outcome = app
+    // A retried completion is not an error and changes nothing.
+    let retried = app
         .query_ok(
             &app.supervisor(),
-            "query($id: ID!) { improvementAction(id: $id) { outcome { baselineValue baselineFrom baselineTo from to complete value targetValue absoluteChange relativeChange targetMet } } }",
+            UPDATE,
+            json!({ "id": id, "input": { "status": "COMPLETED", "endedAt": "2026-10-08T00:00:00Z" } }),
+        )
+        .await["updateImprovementAction"]
+        .clone();
+    assert_eq!(retried["version"], done["version"]);
+
+    let read_outcome = || async {
+        app.query_ok(
+            &app.supervisor(),
+            "query($id: ID!) { improvementAction(id: $id) { outcome { baselineValue baselineFrom baselineTo from to complete value targetValue absoluteChange relativeChange targetMet } changes { actor field toValue } } }",
             json!({ "id": id }),
         )
-        .await["improvementAction"]["outcome"]
-        .clone();
+        .await["improvementAction"]
+        .clone()
+    };
+    let read = read_outcome().await;
+    let outcome = read["outcome"].clone();
     assert_eq!(
         outcome,
         json!({
@@ -156,6 +193,35 @@ async fn a_completed_action_reports_the_metric_after_completion_against_its_base
             "targetMet": true,
         })
     );
+    // Its window has passed, so the outcome is kept, logged, and survives the tickets' removal.
+    diesel::RunQueryDsl::execute(diesel::sql_query("DELETE FROM tickets"), &mut app.database.connect()).unwrap();
+    let after_purge = read_outcome().await;
+    assert_eq!(after_purge["outcome"], outcome);
+    let log = after_purge["changes"].as_array().unwrap();
+    assert_eq!(log.len(), 5, "measured once: {log:?}");
+    assert_eq!(log[4], json!({ "actor": "deskpulse", "field": "outcomeValue", "toValue": "2700" }));
+}
+
+#[tokio::test]
+async fn an_outcome_whose_window_is_still_running_has_no_verdict() {
+    let app = spawn_app().await;
+    response_times(&app).await;
+    let id = file(&app, &action_input("Buddy system"), None).await["action"]["id"].clone();
+    app.query_ok(&app.supervisor(), UPDATE, json!({ "id": id, "input": { "status": "IN_PROGRESS" } })).await;
+    app.query_ok(&app.supervisor(), UPDATE, json!({ "id": id, "input": { "status": "COMPLETED" } })).await;
+    let data = app
+        .query_ok(
+            &app.supervisor(),
+            "query($id: ID!) { improvementAction(id: $id) { endedAt outcome { complete value targetMet baselineValue } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let outcome = &data["improvementAction"]["outcome"];
+    assert_eq!(outcome["complete"], false);
+    assert_eq!(outcome["targetMet"], Value::Null);
+    assert_eq!(outcome["value"], Value::Null, "no tickets since completion");
+    assert_eq!(outcome["baselineValue"], 10_800.0);
+    assert_eq!(app.count("SELECT count(*) FROM improvement_actions WHERE outcome_measured_at IS NOT NULL"), 0);
 }
 
 #[tokio::test]

@@ -4,7 +4,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use deskpulse::domain::report::{ReportKind, ReportPeriod, ReportTrigger};
+use deskpulse::domain::report::{ReportKind, ReportPeriod};
 use diesel::Connection;
 use serde_json::{Value, json};
 
@@ -171,14 +171,14 @@ async fn a_report_equals_kpis_and_never_changes_afterwards() {
 #[tokio::test]
 async fn reports_are_cut_in_their_time_zone_and_checked() {
     let app = spawn_app().await;
-    let query = "mutation($kind: ReportKind!, $start: NaiveDate!, $tz: String!) { generateReport(kind: $kind, periodStart: $start, timeZone: $tz) { periodStart periodEnd previousStart } }";
+    let query = "mutation($kind: ReportKind!, $start: NaiveDate!, $tz: String!) { generateReport(kind: $kind, periodStart: $start, timeZone: $tz) { periodStart periodEnd previousStart complete } }";
     let paris = app
         .query_ok(&app.supervisor(), query, json!({ "kind": "MONTH", "start": "2026-11-01", "tz": "Europe/Paris" }))
         .await;
     assert_eq!(
         paris["generateReport"],
         json!({ "periodStart": "2026-10-31T23:00:00+00:00", "periodEnd": "2026-11-30T23:00:00+00:00",
-                "previousStart": "2026-09-30T22:00:00+00:00" })
+                "previousStart": "2026-09-30T22:00:00+00:00", "complete": chrono::Utc::now() >= "2026-11-30T23:00:00Z".parse::<chrono::DateTime<chrono::Utc>>().unwrap() })
     );
 
     for (kind, start, tz) in
@@ -210,7 +210,7 @@ async fn racing_generators_store_one_scheduled_report_per_period() {
             let url = app.database.url.clone();
             std::thread::spawn(move || {
                 let mut conn = diesel::PgConnection::establish(&url).unwrap();
-                deskpulse::store::reports::generate(&mut conn, &period, ReportTrigger::Scheduled, "racer").unwrap()
+                deskpulse::store::reports::generate_scheduled(&mut conn, &period, "racer").unwrap()
             })
         })
         .collect();
@@ -222,6 +222,7 @@ async fn racing_generators_store_one_scheduled_report_per_period() {
 #[tokio::test]
 async fn two_servers_with_schedulers_store_last_week_and_last_month_once() {
     let app = spawn_app().await;
+    let started = chrono::Utc::now();
     let mut settings = serve_settings(&app.database.url);
     settings.reports.enabled = true;
     settings.reports.time_zone = chrono_tz::America::New_York;
@@ -242,13 +243,16 @@ async fn two_servers_with_schedulers_store_last_week_and_last_month_once() {
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(app.count(scheduled), 2);
 
-    let now = chrono::Utc::now();
+    // The period due when the test started (or, should a week or month have turned meanwhile,
+    // the next one).
+    let finished = chrono::Utc::now();
     for kind in [ReportKind::Week, ReportKind::Month] {
-        let due = ReportPeriod::last_completed(kind, now, chrono_tz::America::New_York);
+        let due = |at| ReportPeriod::last_completed(kind, at, chrono_tz::America::New_York).start.to_rfc3339();
         let sql = format!(
-            "SELECT count(*) FROM performance_reports WHERE kind = '{kind}' AND period_start = '{}' \
+            "SELECT count(*) FROM performance_reports WHERE kind = '{kind}' AND period_start IN ('{}', '{}') \
              AND time_zone = 'America/New_York' AND generated_by = 'scheduler' AND version = 1",
-            due.start.to_rfc3339()
+            due(started),
+            due(finished)
         );
         assert_eq!(app.count(&sql), 1, "{kind}");
     }
