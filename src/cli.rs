@@ -68,6 +68,11 @@ pub enum Command {
         #[command(flatten)]
         database: DatabaseSettings,
     },
+    /// Remove the records past their retention periods (docs/retention.md).
+    Retention {
+        #[command(subcommand)]
+        command: crate::retention::RetentionCommand,
+    },
 }
 
 pub async fn run(command: Command) -> Result<(), BoxError> {
@@ -112,6 +117,7 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
             println!("{summary}");
             Ok(())
         }
+        Command::Retention { command } => crate::retention::run_command(command).await,
     }
 }
 

@@ -15,6 +15,7 @@ pub mod graphql;
 pub mod http;
 pub mod import;
 pub mod models;
+pub mod retention;
 pub mod schema;
 pub mod seed;
 pub mod startup;

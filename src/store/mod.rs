@@ -6,6 +6,7 @@ pub mod import;
 pub mod interactions;
 pub mod kpis;
 pub mod ratings;
+pub mod retention;
 pub mod system;
 pub mod technicians;
 pub mod tickets;
