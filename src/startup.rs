@@ -14,6 +14,7 @@ use crate::config::{ConfigError, DatabaseSettings, JwtSettings, Secret, ServerSe
 use crate::db::{self, Db};
 use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Startup, log_requests, routes};
+use crate::retention::RetentionSettings;
 
 /// Everything `serve` is configured with.
 #[derive(Debug, Clone, clap::Args)]
@@ -24,6 +25,8 @@ pub struct ServeSettings {
     pub database: DatabaseSettings,
     #[command(flatten)]
     pub jwt: JwtSettings,
+    #[command(flatten)]
+    pub retention: RetentionSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -57,8 +60,11 @@ impl Application {
 
         tokio::spawn(migrate_until_done(settings.database.url.clone(), startup.clone()));
 
-        let schema =
-            schema_builder().data(keys.clone()).data(SurveyTokenTtl(settings.server.survey_token_ttl)).finish();
+        let schema = schema_builder()
+            .data(keys.clone())
+            .data(SurveyTokenTtl(settings.server.survey_token_ttl))
+            .data(settings.retention.clone())
+            .finish();
         let expose_statement_count = settings.server.expose_statement_count;
         let state = web::Data::new(AppState { schema, keys, db, startup, expose_statement_count });
         let graphiql = settings.server.graphiql;

@@ -8,6 +8,7 @@ mod interactions;
 mod kpis;
 mod loaders;
 mod pagination;
+mod retention;
 mod satisfaction;
 mod staff;
 mod system;
@@ -29,6 +30,7 @@ pub struct QueryRoot(
     tickets::TicketQuery,
     interactions::InteractionQuery,
     kpis::KpiQueryRoot,
+    retention::RetentionQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -39,6 +41,7 @@ pub struct MutationRoot(
     interactions::InteractionMutation,
     satisfaction::SatisfactionMutation,
     import::ImportMutation,
+    retention::RetentionMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

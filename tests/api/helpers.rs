@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use deskpulse::auth::{Role, TokenKeys};
 use deskpulse::config::{DatabaseSettings, JwtSettings, Secret, ServerSettings};
+use deskpulse::retention::RetentionSettings;
 use deskpulse::startup::{Application, ServeSettings};
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
@@ -147,6 +148,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             statement_timeout: Duration::from_secs(30),
         },
         jwt: jwt_settings(),
+        retention: RetentionSettings::default(),
     }
 }
 
