@@ -117,6 +117,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         jwt,
         retention: deskpulse::retention::RetentionSettings::default(),
+        retention_schedule: deskpulse::retention::RetentionSchedule::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;

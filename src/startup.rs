@@ -14,7 +14,7 @@ use crate::config::{ConfigError, DatabaseSettings, JwtSettings, Secret, ServerSe
 use crate::db::{self, Db};
 use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Startup, log_requests, routes};
-use crate::retention::RetentionSettings;
+use crate::retention::{RetentionSchedule, RetentionSettings};
 
 /// Everything `serve` is configured with.
 #[derive(Debug, Clone, clap::Args)]
@@ -27,6 +27,8 @@ pub struct ServeSettings {
     pub jwt: JwtSettings,
     #[command(flatten)]
     pub retention: RetentionSettings,
+    #[command(flatten)]
+    pub retention_schedule: RetentionSchedule,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -59,11 +61,13 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
 
         tokio::spawn(migrate_until_done(settings.database.url.clone(), startup.clone()));
+        crate::retention::spawn_daily_runs(db.clone(), settings.retention.clone(), settings.retention_schedule.clone());
 
         let schema = schema_builder()
             .data(keys.clone())
             .data(SurveyTokenTtl(settings.server.survey_token_ttl))
             .data(settings.retention.clone())
+            .data(settings.retention_schedule.clone())
             .finish();
         let expose_statement_count = settings.server.expose_statement_count;
         let state = web::Data::new(AppState { schema, keys, db, startup, expose_statement_count });

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use deskpulse::auth::{Role, TokenKeys};
 use deskpulse::config::{DatabaseSettings, JwtSettings, Secret, ServerSettings};
-use deskpulse::retention::RetentionSettings;
+use deskpulse::retention::{RetentionSchedule, RetentionSettings};
 use deskpulse::startup::{Application, ServeSettings};
 use diesel::pg::PgConnection;
 use diesel::{Connection, RunQueryDsl};
@@ -149,6 +149,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
         },
         jwt: jwt_settings(),
         retention: RetentionSettings::default(),
+        retention_schedule: RetentionSchedule::default(),
     }
 }
 
