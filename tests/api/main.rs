@@ -11,6 +11,7 @@ mod import;
 mod interactions;
 mod kpis;
 mod migrations;
+mod retention;
 mod satisfaction;
 mod schema;
 mod seed;
