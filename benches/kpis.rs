@@ -124,6 +124,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             check_interval: Duration::from_secs(300),
         },
         limits: LimitSettings { request_timeout: Duration::from_secs(120), ..LimitSettings::default() },
+        retention: deskpulse::retention::RetentionSettings::default(),
+        retention_schedule: deskpulse::retention::RetentionSchedule::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;

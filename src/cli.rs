@@ -75,6 +75,11 @@ pub enum Command {
     /// Generate and read stored performance reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Remove the records past their retention periods (docs/retention.md).
+    Retention {
+        #[command(subcommand)]
+        command: crate::retention::RetentionCommand,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -180,6 +185,7 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
             println!("{summary}");
             Ok(())
         }
+        Command::Retention { command } => crate::retention::run_command(command).await,
     }
 }
 

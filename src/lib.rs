@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod http;
 pub mod import;
 pub mod models;
+pub mod retention;
 pub mod schedule;
 pub mod schema;
 pub mod seed;

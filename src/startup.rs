@@ -14,6 +14,7 @@ use crate::config::{ConfigError, DatabaseSettings, JwtSettings, LimitSettings, S
 use crate::db::{self, Db};
 use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Metrics, OptionalRoutes, Startup, log_requests, routes};
+use crate::retention::{RetentionSchedule, RetentionSettings};
 use crate::schedule::{ReportScheduleSettings, run_report_schedule};
 
 /// Everything `serve` is configured with.
@@ -29,6 +30,10 @@ pub struct ServeSettings {
     pub reports: ReportScheduleSettings,
     #[command(flatten)]
     pub limits: LimitSettings,
+    #[command(flatten)]
+    pub retention: RetentionSettings,
+    #[command(flatten)]
+    pub retention_schedule: RetentionSchedule,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -68,9 +73,15 @@ impl Application {
             tokio::spawn(run_report_schedule(db.clone(), settings.reports.clone(), startup.clone()));
         }
 
+        crate::retention::spawn_daily_runs(db.clone(), settings.retention.clone(), settings.retention_schedule.clone());
+
         let limits = &settings.limits;
-        let schema =
-            schema_builder(limits).data(keys.clone()).data(SurveyTokenTtl(settings.server.survey_token_ttl)).finish();
+        let schema = schema_builder(limits)
+            .data(keys.clone())
+            .data(SurveyTokenTtl(settings.server.survey_token_ttl))
+            .data(settings.retention.clone())
+            .data(settings.retention_schedule.clone())
+            .finish();
         let state = web::Data::new(AppState {
             schema,
             keys,

@@ -53,6 +53,7 @@ macro_rules! text_enum {
         }
     };
 }
+pub(crate) use text_enum;
 
 // After the macro, so that these modules can use it.
 pub mod improvement;

@@ -12,6 +12,7 @@ mod kpis;
 mod loaders;
 mod pagination;
 mod reports;
+mod retention;
 mod satisfaction;
 mod staff;
 mod system;
@@ -36,6 +37,7 @@ pub struct QueryRoot(
     kpis::KpiQueryRoot,
     reports::ReportQuery,
     improvement::ImprovementQuery,
+    retention::RetentionQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -48,6 +50,7 @@ pub struct MutationRoot(
     import::ImportMutation,
     reports::ReportMutation,
     improvement::ImprovementMutation,
+    retention::RetentionMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

@@ -1,6 +1,10 @@
 //! Row structs: what a table row is in Rust. They are never the wire type; the GraphQL layer
 //! wraps them in its own objects.
 
+mod retention;
+
+pub use retention::{NewRetentionRun, RetentionRun};
+
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 

@@ -9,6 +9,7 @@ pub mod interactions;
 pub mod kpis;
 pub mod ratings;
 pub mod reports;
+pub mod retention;
 pub mod system;
 pub mod technicians;
 pub mod tickets;

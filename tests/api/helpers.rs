@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use deskpulse::auth::{Role, TokenKeys};
 use deskpulse::config::{DatabaseSettings, JwtSettings, LimitSettings, Secret, ServerSettings};
+use deskpulse::retention::{RetentionSchedule, RetentionSettings};
 use deskpulse::schedule::ReportScheduleSettings;
 use deskpulse::startup::{Application, ServeSettings};
 use diesel::pg::PgConnection;
@@ -156,6 +157,8 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             check_interval: Duration::from_secs(300),
         },
         limits: LimitSettings::default(),
+        retention: RetentionSettings::default(),
+        retention_schedule: RetentionSchedule::default(),
     }
 }
 

@@ -20,6 +20,7 @@ mod limits;
 mod metrics;
 mod migrations;
 mod reports;
+mod retention;
 mod satisfaction;
 mod schema;
 mod seed;
