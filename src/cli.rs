@@ -233,3 +233,16 @@ fn import_csv(file: &std::path::Path, actor: &str, database: &DatabaseSettings) 
     }
     Ok(format!("imported {created} tickets; {skipped} were imported before and left unchanged"))
 }
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    use super::Cli;
+
+    /// clap checks a command's definition (unique argument names, say) only when it is built.
+    #[test]
+    fn the_command_line_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+}

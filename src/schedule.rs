@@ -22,15 +22,15 @@ pub const SCHEDULER_ACTOR: &str = "scheduler";
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportScheduleSettings {
     /// Generate last week's report every Monday and last month's on the 1st (true/false).
-    #[arg(long = "report-schedule", env = "DESKPULSE_REPORT_SCHEDULE", value_name = "BOOL", default_value = "true",
+    #[arg(id = "report_schedule", long = "report-schedule", env = "DESKPULSE_REPORT_SCHEDULE", value_name = "BOOL", default_value = "true",
           value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub enabled: bool,
     /// The IANA time zone scheduled reports cut their weeks and months in.
-    #[arg(long = "report-time-zone", env = "DESKPULSE_REPORT_TIME_ZONE", value_name = "ZONE", default_value = "UTC",
+    #[arg(id = "report_time_zone", long = "report-time-zone", env = "DESKPULSE_REPORT_TIME_ZONE", value_name = "ZONE", default_value = "UTC",
           value_parser = parse_time_zone)]
     pub time_zone: Tz,
     /// How often the scheduler looks for a report that is due, e.g. 1m, 10m.
-    #[arg(long = "report-check-interval", env = "DESKPULSE_REPORT_CHECK_INTERVAL", value_name = "DURATION",
+    #[arg(id = "report_check_interval", long = "report-check-interval", env = "DESKPULSE_REPORT_CHECK_INTERVAL", value_name = "DURATION",
           default_value = "5m", value_parser = parse_check_interval)]
     pub check_interval: Duration,
 }
