@@ -55,6 +55,18 @@ impl AppError {
         AppError::Internal(err.into())
     }
 
+    /// An input error of a shared check, renamed to where the input sits in this request:
+    /// `period.to` checked for `input.baselineWindow` becomes `input.baselineWindow.to`.
+    pub fn for_field(self, prefix: &str) -> Self {
+        match self {
+            AppError::BadUserInput { field, message } => {
+                let rest = field.split_once('.').map(|(_, rest)| format!(".{rest}")).unwrap_or_default();
+                AppError::BadUserInput { field: format!("{prefix}{rest}"), message }
+            }
+            other => other,
+        }
+    }
+
     /// The error itself, looking through [`AppError::Shared`].
     pub fn root(&self) -> &AppError {
         match self {

@@ -31,13 +31,16 @@ pub const TICKET_COLUMNS: &[&str] = &[
     "rating",
 ];
 
-/// A text cell a spreadsheet would run as a formula (`=`, `+`, `-`, `@`, tab, CR) gets a
-/// leading apostrophe (OWASP's advice on CSV injection). Numbers and dates are written as is.
+/// A text cell a spreadsheet would run as a formula gets a leading apostrophe (OWASP's advice on
+/// CSV injection): one that starts, after any blanks, with `=`, `+`, `-`, `@` or their full-width
+/// forms, or with a tab or carriage return. Numbers and dates are written as they are.
 pub fn safe_text(text: &str) -> String {
-    match text.chars().next() {
-        Some('=' | '+' | '-' | '@' | '\t' | '\r') => format!("'{text}"),
-        _ => text.to_owned(),
-    }
+    let starts_a_formula = matches!(text.chars().next(), Some('\t' | '\r'))
+        || matches!(
+            text.trim_start().chars().next(),
+            Some('=' | '+' | '-' | '@' | '\u{FF1D}' | '\u{FF0B}' | '\u{FF0D}' | '\u{FF20}')
+        );
+    if starts_a_formula { format!("'{text}") } else { text.to_owned() }
 }
 
 fn optional<T: ToString>(value: Option<T>) -> String {
@@ -186,6 +189,10 @@ mod tests {
         assert_eq!(safe_text("=HYPERLINK(\"x\")"), "'=HYPERLINK(\"x\")");
         assert_eq!(safe_text("-1+2"), "'-1+2");
         assert_eq!(safe_text("@SUM(A1)"), "'@SUM(A1)");
+        assert_eq!(safe_text("  =1+1"), "'  =1+1");
+        assert_eq!(safe_text("\u{FF1D}1+1"), "'\u{FF1D}1+1");
+        assert_eq!(safe_text("\tx"), "'\tx");
         assert_eq!(safe_text("network"), "network");
+        assert_eq!(safe_text("a-b"), "a-b");
     }
 }

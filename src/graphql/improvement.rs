@@ -325,7 +325,11 @@ impl ImprovementMutation {
         let actor = caller(ctx)?.subject.clone();
         let now = Utc::now();
         let idempotency_key = limits::optional_text("idempotencyKey", idempotency_key.as_deref(), EXTERNAL_REF_MAX)?;
-        let given_window = input.baseline_window.map(PeriodInput::checked).transpose()?;
+        let given_window = input
+            .baseline_window
+            .map(PeriodInput::checked)
+            .transpose()
+            .map_err(|err| err.for_field("input.baselineWindow"))?;
         let request_hash = {
             let fingerprint = FilingFingerprint { input: &input, baseline_window: given_window };
             let json = serde_json::to_vec(&fingerprint).map_err(|err| AppError::internal(err.to_string()))?;
