@@ -296,6 +296,11 @@ async fn lists_filter_by_status_metric_and_owner_and_technicians_are_refused() {
     assert_eq!(titles(json!({ "owner": "lee.lead" })).await, ["CSAT follow-up calls"]);
     assert!(titles(json!({ "owner": "nobody" })).await.is_empty());
 
+    let mut backwards = action_input("Backwards window");
+    backwards["baselineWindow"] = json!({ "from": "2026-10-08T00:00:00Z", "to": "2026-10-01T00:00:00Z" });
+    let (code, error) = app.query_error(&app.supervisor(), FILE, json!({ "input": backwards })).await;
+    assert_eq!((code.as_str(), &error["extensions"]["field"]), ("BAD_USER_INPUT", &json!("input.baselineWindow.to")));
+
     let technician = app.technician_token("tina", 1);
     let (code, _) = app.query_error(&technician, "{ improvementActions { totalCount } }", json!({})).await;
     assert_eq!(code, "FORBIDDEN");
