@@ -1,8 +1,12 @@
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use deskpulse::cli::{Cli, run};
 use deskpulse::telemetry;
+
+/// How long the process waits for blocking work after the server has stopped.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -17,7 +21,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli.command)) {
+    let outcome = runtime.block_on(run(cli.command));
+    // Blocking work still running (one retention batch, say) gets this long to end; dropping the
+    // runtime instead would wait for it without a limit.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("deskpulse: {err}");

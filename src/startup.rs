@@ -3,6 +3,7 @@
 
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::dev::Server;
@@ -52,6 +53,15 @@ pub struct Application {
 /// Added to the request timeout for the graceful shutdown: time to write the last answers.
 const SHUTDOWN_MARGIN_SECONDS: u64 = 5;
 
+/// Set when the process is told to stop: long background work checks it between steps so that
+/// the process can exit. Process-wide, as stopping is.
+static STOPPING: AtomicBool = AtomicBool::new(false);
+
+/// Whether the process has been told to stop.
+pub fn is_stopping() -> bool {
+    STOPPING.load(Ordering::Acquire)
+}
+
 /// Longest pause between two start-up migration attempts.
 const MAX_MIGRATION_BACKOFF: Duration = Duration::from_secs(5);
 
@@ -73,7 +83,12 @@ impl Application {
             tokio::spawn(run_report_schedule(db.clone(), settings.reports.clone(), startup.clone()));
         }
 
-        crate::retention::spawn_daily_runs(db.clone(), settings.retention.clone(), settings.retention_schedule.clone());
+        crate::retention::spawn_daily_runs(
+            db.clone(),
+            settings.retention.clone(),
+            settings.retention_schedule.clone(),
+            startup.clone(),
+        );
 
         let limits = &settings.limits;
         let schema = schema_builder(limits)
@@ -105,8 +120,10 @@ impl Application {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .configure(|config| routes(config, optional))
         })
-        // On SIGTERM or SIGINT, requests in flight get as long as a request may take.
+        // On SIGTERM or SIGINT, requests in flight get as long as a request may take. The signals
+        // are handled in `run_until_stopped`, so that background work hears of them at once.
         .shutdown_timeout(limits.request_timeout.as_secs().saturating_add(SHUTDOWN_MARGIN_SECONDS))
+        .disable_signals()
         .listen(listener)
         .map_err(listen_error)?;
         if let Some(workers) = settings.server.workers {
@@ -119,10 +136,31 @@ impl Application {
         self.port
     }
 
-    /// Serves until the process is told to stop (SIGTERM or SIGINT: requests in flight finish).
+    /// Serves until the process is told to stop (SIGTERM or SIGINT): the server stops accepting,
+    /// requests in flight finish, and background work (a retention run) stops at its next batch,
+    /// so that a request waiting on it can finish too.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let handle = self.server.handle();
+        tokio::spawn(async move {
+            if stop_signal().await.is_ok() {
+                tracing::info!("stopping: finishing the requests in flight");
+                STOPPING.store(true, Ordering::Release);
+                handle.stop(true).await;
+            }
+        });
         self.server.await
     }
+}
+
+/// The first SIGTERM or SIGINT.
+async fn stop_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut terminate, mut interrupt) = (signal(SignalKind::terminate())?, signal(SignalKind::interrupt())?);
+    tokio::select! {
+        _ = terminate.recv() => {}
+        _ = interrupt.recv() => {}
+    }
+    Ok(())
 }
 
 /// Applies pending migrations, retrying with backoff while the database is unreachable. The

@@ -186,7 +186,8 @@ impl RetentionMutation {
     /// Removes every record past its retention period now (docs/retention.md), or with
     /// `dryRun: true` only counts them, and answers the run's record once it has finished. A run
     /// that fails part-way answers status FAILED with its error; what its completed batches
-    /// removed stays removed. CONFLICT while another run is in progress. ADMIN only.
+    /// removed stays removed. CONFLICT while another run is in progress. A TIMEOUT answer means
+    /// the run outlasted the request; it goes on (follow it in `retentionRuns`). ADMIN only.
     #[graphql(guard = "RoleGuard::new(Role::Admin)")]
     async fn run_retention(&self, ctx: &Context<'_>, dry_run: bool) -> Result<Option<RetentionRunNode>, AppError> {
         let subject = caller(ctx)?.subject.clone();

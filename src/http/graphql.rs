@@ -112,7 +112,9 @@ async fn answer(
         Err(_) => Ok(None),
     };
     let shape = checked.as_ref().ok().and_then(Option::as_ref);
-    let name = operation_name.or_else(|| shape.and_then(|shape| shape.name.clone()));
+    // The metrics label: the name of the operation the document really holds, never a name the
+    // client merely sent (a client could otherwise use up the label slots).
+    let name = shape.and_then(|shape| shape.name.clone());
 
     let caller = match authenticate(request, state) {
         Ok(caller) => Some(caller),
@@ -125,7 +127,8 @@ async fn answer(
                 TokenError::Missing => "a bearer token is required",
                 _ => "the bearer token is invalid or expired",
             };
-            return Answer::refused(name, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message, request_id);
+            // Unauthenticated requests name no label: anyone could send any name.
+            return Answer::refused(None, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message, request_id);
         }
     };
 

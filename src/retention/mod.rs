@@ -172,6 +172,10 @@ fn execute(
 fn purge(conn: &mut PgConnection, run_id: i64, cutoffs: &Cutoffs, limit: i64) -> Result<(), AppError> {
     for kind in RecordKind::PURGE_ORDER {
         loop {
+            if crate::startup::is_stopping() {
+                // Every batch so far is committed and counted; the next run removes the rest.
+                return Err(AppError::Conflict("stopped: the server is shutting down".into()));
+            }
             let batch: RecordCounts = store::retention::remove_batch(conn, kind, cutoffs, run_id, limit)?;
             tracing::debug!(run = run_id, ?kind, ?batch, "retention batch committed");
             if batch.of(kind) < limit {

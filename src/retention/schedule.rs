@@ -1,5 +1,6 @@
 //! The daily run of `serve`: at the configured local time, once a day, on one server only.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, NaiveTime, TimeZone, Utc};
@@ -8,8 +9,10 @@ use chrono_tz::Tz;
 use super::{RetentionRunStatus, RetentionSchedule, RetentionSettings, run_scheduled};
 use crate::db::Db;
 use crate::error::AppError;
+use crate::http::Startup;
 
-/// When another run holds the lock at the scheduled time, try again this much later...
+/// When another run holds the lock at the scheduled time (or the database is away), try again
+/// this much later...
 const LOCK_RETRY_DELAY: Duration = Duration::from_secs(60);
 /// ...this many times in all, then leave it to the next day's run.
 const LOCK_ATTEMPTS: u32 = 30;
@@ -17,7 +20,7 @@ const LOCK_ATTEMPTS: u32 = 30;
 const LONGEST_SLEEP: Duration = Duration::from_secs(600);
 
 /// Starts the daily runs in the background when `schedule` names a time; does nothing otherwise.
-pub fn spawn_daily_runs(db: Db, settings: RetentionSettings, schedule: RetentionSchedule) {
+pub fn spawn_daily_runs(db: Db, settings: RetentionSettings, schedule: RetentionSchedule, startup: Arc<Startup>) {
     let Some(at) = schedule.daily_at else { return };
     tracing::info!(at = %at, time_zone = %schedule.time_zone, "daily retention runs are scheduled");
     tokio::spawn(async move {
@@ -25,6 +28,10 @@ pub fn spawn_daily_runs(db: Db, settings: RetentionSettings, schedule: Retention
         loop {
             let due = next_daily_run(after, at, schedule.time_zone);
             sleep_until(due).await;
+            // Due while the start-up migrations still run: wait for them rather than skip the day.
+            while !startup.is_migrated() {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             run_for_day(&db, &settings, &schedule, due).await;
             // Never the same occurrence twice, even when the timer fired a little early.
             after = Utc::now().max(due);
@@ -80,8 +87,12 @@ async fn run_for_day(db: &Db, settings: &RetentionSettings, schedule: &Retention
                 tracing::info!(%day, "the daily retention run already ran (on another server)");
                 return;
             }
-            Err(AppError::Conflict(_)) if attempt < LOCK_ATTEMPTS => {
-                tracing::info!(%day, retry_in = ?LOCK_RETRY_DELAY, "another retention run is in progress");
+            // Another run holds the lock, or the database is briefly away: try again later.
+            Err(err)
+                if matches!(err.root(), AppError::Conflict(_) | AppError::Unavailable(_))
+                    && attempt < LOCK_ATTEMPTS =>
+            {
+                tracing::info!(%day, reason = %err, retry_in = ?LOCK_RETRY_DELAY, "the daily retention run will be retried");
                 tokio::time::sleep(LOCK_RETRY_DELAY).await;
             }
             Err(err) => {

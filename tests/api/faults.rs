@@ -104,7 +104,7 @@ async fn a_postgres_restart_under_load_answers_clean_errors_and_the_server_recov
         {
             break;
         }
-        assert!(restarted.elapsed() < Duration::from_secs(10), "not serving 10 s after the database came back");
+        assert!(restarted.elapsed() < Duration::from_secs(30), "not serving 30 s after the database came back");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
@@ -155,7 +155,7 @@ async fn a_postgres_restart_under_load_answers_clean_errors_and_the_server_recov
     assert_eq!(orphans, 0);
     drop(conn);
 
-    server.signal("TERM");
+    server.signal(libc::SIGTERM);
     let status = server.wait_for_exit(Duration::from_secs(30)).await;
     assert!(status.is_some_and(|status| status.success()), "exits 0 on SIGTERM: {status:?}");
 }

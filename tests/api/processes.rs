@@ -64,10 +64,13 @@ impl ServerProcess {
         ServerProcess { child, address: format!("http://127.0.0.1:{port}"), port, log }
     }
 
-    /// Sends a signal (e.g. `TERM`) to this process, and only to it.
-    pub fn signal(&self, signal: &str) {
-        let status = Command::new("kill").args(["-s", signal, &self.child.id().to_string()]).status().unwrap();
-        assert!(status.success(), "kill -s {signal} failed");
+    /// Sends a signal (e.g. `libc::SIGTERM`) to this process, and only to it. Straight through
+    /// the system call: a fresh machine may have no `kill` program (procps).
+    pub fn signal(&self, signal: libc::c_int) {
+        let pid = libc::pid_t::try_from(self.child.id()).expect("a pid fits pid_t");
+        // SAFETY: kill(2) only sends a signal; the pid is our own live child.
+        let sent = unsafe { libc::kill(pid, signal) };
+        assert_eq!(sent, 0, "kill({pid}, {signal}) failed: {}", std::io::Error::last_os_error());
     }
 
     pub fn is_running(&mut self) -> bool {

@@ -544,7 +544,8 @@ async fn the_cli_counts_with_dry_run_then_removes_and_refuses_bad_settings() {
 async fn the_daily_run_happens_once_a_day_however_many_servers_share_the_database() {
     let database = TestDatabase::migrated();
     let mut settings = serve_settings(&database.url);
-    let due = (Utc::now() + chrono::Duration::seconds(4)).time().with_nanosecond(0).unwrap();
+    // Far enough ahead that a slow machine still starts both servers before it.
+    let due = (Utc::now() + chrono::Duration::seconds(10)).time().with_nanosecond(0).unwrap();
     settings.retention_schedule = RetentionSchedule { daily_at: Some(due), time_zone: "UTC".parse().unwrap() };
     settings.retention = RetentionSettings { tickets: Duration::from_secs(86_400), ..RetentionSettings::default() };
     let first = start_server(&settings).await;

@@ -1,5 +1,5 @@
 //! Graceful shutdown of the real binary: on SIGTERM it stops accepting, finishes the requests in
-//! flight and exits 0.
+//! flight (a retention run among them stops at its next batch) and exits 0.
 
 use std::time::{Duration, Instant};
 
@@ -31,7 +31,7 @@ async fn sigterm_finishes_the_requests_in_flight_refuses_new_ones_and_exits_zero
     };
     wait_for_lock_waiters(&database, 1).await;
 
-    server.signal("TERM");
+    server.signal(libc::SIGTERM);
     // New connections are refused while the request in flight still runs.
     let deadline = Instant::now() + Duration::from_secs(10);
     while tokio::net::TcpStream::connect(("127.0.0.1", server.port)).await.is_ok() {
@@ -48,4 +48,66 @@ async fn sigterm_finishes_the_requests_in_flight_refuses_new_ones_and_exits_zero
 
     let exit = server.wait_for_exit(Duration::from_secs(30)).await;
     assert!(exit.is_some_and(|status| status.code() == Some(0)), "exit {exit:?}; log:\n{}", server.log());
+}
+
+#[tokio::test]
+async fn sigterm_stops_a_retention_run_at_its_next_batch_and_exits_zero() {
+    let database = TestDatabase::migrated();
+    // Forty tickets closed three years ago; each batch of one takes a tenth of a second.
+    let setup = "INSERT INTO customers (name) VALUES ('Acme');
+        INSERT INTO tickets (customer_id, subject, category, priority, channel, status, opened_at,
+                             first_resolved_at, resolved_at, closed_at)
+        SELECT (SELECT id FROM customers), 'old', 'net', 'NORMAL', 'EMAIL', 'CLOSED', t, t, t, t
+        FROM generate_series(1, 40) AS g, LATERAL (SELECT now() - interval '3 years' + g * interval '1 minute' AS t) AS s;
+        CREATE FUNCTION slow_delete() RETURNS trigger LANGUAGE plpgsql AS
+            $$ BEGIN PERFORM pg_sleep(0.1); RETURN OLD; END $$;
+        CREATE TRIGGER slow_delete BEFORE DELETE ON tickets FOR EACH ROW EXECUTE FUNCTION slow_delete();";
+    diesel::connection::SimpleConnection::batch_execute(&mut database.connect(), setup).unwrap();
+    let mut server = ServerProcess::start(&database.url, &[("DESKPULSE_RETENTION_BATCH_SIZE", "1")]);
+    let http = client();
+    wait_for_status(&http, &format!("{}/readyz", server.address), 200, Duration::from_secs(30)).await;
+    let keys = TokenKeys::from_settings(&jwt_settings()).unwrap();
+    let token = keys.issue("ada", Role::Admin, None, Duration::from_secs(600)).unwrap();
+
+    let run = {
+        let (http, url) = (http.clone(), format!("{}/graphql", server.address));
+        let query = "mutation { runRetention(dryRun: false) { status error counts { tickets } } }";
+        tokio::spawn(async move {
+            let response = http.post(url).bearer_auth(token).json(&json!({ "query": query })).send().await;
+            response.expect("the run is answered").json::<Value>().await.expect("a JSON answer")
+        })
+    };
+    let count = |sql: &str| -> i64 {
+        #[derive(diesel::QueryableByName)]
+        struct Row {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            n: i64,
+        }
+        diesel::RunQueryDsl::get_result::<Row>(
+            diesel::sql_query(format!("SELECT ({sql})::bigint AS n")),
+            &mut database.connect(),
+        )
+        .unwrap()
+        .n
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while count("SELECT coalesce(max(tickets_removed), 0) FROM retention_runs") < 2 {
+        assert!(Instant::now() < deadline, "the run did not get going");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let signalled = Instant::now();
+    server.signal(libc::SIGTERM);
+    let body = run.await.unwrap();
+    let answer = &body["data"]["runRetention"];
+    assert_eq!(answer["status"], "FAILED", "{body}");
+    assert!(answer["error"].as_str().unwrap_or_default().contains("shutting down"), "{body}");
+    let removed = answer["counts"]["tickets"].as_i64().unwrap();
+    assert!((2..40).contains(&removed), "{body}");
+    assert_eq!(count("SELECT count(*) FROM tickets"), 40 - removed, "the counts are what was removed");
+
+    let exit = server.wait_for_exit(Duration::from_secs(30)).await;
+    assert!(exit.is_some_and(|status| status.code() == Some(0)), "exit {exit:?}; log:\n{}", server.log());
+    // Well before the 40 slow batches would have ended, or the request timeout.
+    assert!(signalled.elapsed() < Duration::from_secs(3), "took {:?}", signalled.elapsed());
 }
