@@ -122,6 +122,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             enabled: false,
             time_zone: chrono_tz::UTC,
             check_interval: Duration::from_secs(300),
+            delay: Duration::from_secs(3600),
         },
         limits: LimitSettings { request_timeout: Duration::from_secs(120), ..LimitSettings::default() },
         retention: deskpulse::retention::RetentionSettings::default(),

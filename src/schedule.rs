@@ -1,13 +1,14 @@
 //! The report scheduler inside `serve`: last week's report every Monday, last month's on the 1st.
 //!
 //! It checks on an interval rather than sleeping until midnight, so a server that was down at
-//! the turn of the week still makes the report when it comes back. Any number of instances may
+//! the turn of the week still makes the report when it comes back. A period is due a configurable
+//! delay after it ends. Any number of instances may
 //! run it: `store::reports::generate` stores one SCHEDULED report per period.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use crate::config::{parse_bool, parse_duration};
@@ -33,6 +34,11 @@ pub struct ReportScheduleSettings {
     #[arg(id = "report_check_interval", long = "report-check-interval", env = "DESKPULSE_REPORT_CHECK_INTERVAL", value_name = "DURATION",
           default_value = "5m", value_parser = parse_check_interval)]
     pub check_interval: Duration,
+    /// How long after a week or month ends its report waits, for late imports and clocks a little
+    /// behind (a Monday report with the default 1h is made from 01:00 on).
+    #[arg(id = "report_delay", long = "report-delay", env = "DESKPULSE_REPORT_DELAY", value_name = "DURATION",
+          default_value = "1h", value_parser = parse_duration)]
+    pub delay: Duration,
 }
 
 /// At least a second: a zero interval would spin (and tokio refuses it).
@@ -48,6 +54,11 @@ pub fn parse_time_zone(value: &str) -> Result<Tz, String> {
     value.parse::<Tz>().map_err(|_| format!("{value:?} is not an IANA time zone (example: Europe/Paris)"))
 }
 
+/// The instant whose completed periods are due: `delay` before now.
+pub fn due_by(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
+    now - chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero())
+}
+
 /// Runs for the life of the server.
 pub async fn run_report_schedule(db: Db, settings: ReportScheduleSettings, startup: Arc<Startup>) {
     let mut ticker = tokio::time::interval(settings.check_interval);
@@ -58,7 +69,7 @@ pub async fn run_report_schedule(db: Db, settings: ReportScheduleSettings, start
             continue;
         }
         for kind in ReportKind::ALL.iter().copied() {
-            let period = ReportPeriod::last_completed(kind, Utc::now(), settings.time_zone);
+            let period = ReportPeriod::last_completed(kind, due_by(Utc::now(), settings.delay), settings.time_zone);
             let generated =
                 db.run(move |conn| store::reports::generate_scheduled(conn, &period, SCHEDULER_ACTOR)).await;
             match generated {

@@ -155,6 +155,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             enabled: false,
             time_zone: chrono_tz::UTC,
             check_interval: Duration::from_secs(300),
+            delay: Duration::from_secs(3600),
         },
         limits: LimitSettings::default(),
         retention: RetentionSettings::default(),

@@ -227,6 +227,7 @@ async fn two_servers_with_schedulers_store_last_week_and_last_month_once() {
     settings.reports.enabled = true;
     settings.reports.time_zone = chrono_tz::America::New_York;
     settings.reports.check_interval = Duration::from_millis(50);
+    settings.reports.delay = Duration::from_secs(3600);
     let first = start_server(&settings).await;
     let second = start_server(&settings).await;
     for address in [&first, &second] {
@@ -247,7 +248,10 @@ async fn two_servers_with_schedulers_store_last_week_and_last_month_once() {
     // the next one).
     let finished = chrono::Utc::now();
     for kind in [ReportKind::Week, ReportKind::Month] {
-        let due = |at| ReportPeriod::last_completed(kind, at, chrono_tz::America::New_York).start.to_rfc3339();
+        let due = |at| {
+            let due_by = deskpulse::schedule::due_by(at, settings.reports.delay);
+            ReportPeriod::last_completed(kind, due_by, chrono_tz::America::New_York).start.to_rfc3339()
+        };
         let sql = format!(
             "SELECT count(*) FROM performance_reports WHERE kind = '{kind}' AND period_start IN ('{}', '{}') \
              AND time_zone = 'America/New_York' AND generated_by = 'scheduler' AND version = 1",
