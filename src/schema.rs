@@ -49,6 +49,7 @@ diesel::table! {
         version -> Int4,
         outcome_value -> Nullable<Float8>,
         outcome_measured_at -> Nullable<Timestamptz>,
+        scope -> Jsonb,
     }
 }
 

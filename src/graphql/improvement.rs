@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::kpis::{PeriodInput, whole_period};
+use super::kpis::{KpiFilterInput, PeriodInput, whole_period};
 use super::loaders::Loaders;
 use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::reports::ReportNode;
@@ -16,6 +16,7 @@ use crate::auth::{Role, RoleGuard};
 use crate::domain::improvement::{ActionKind, ActionStatus, target_met};
 use crate::domain::kpi::{KpiMetric, metric_value};
 use crate::domain::limits::{self, DESCRIPTION_MAX, EXTERNAL_REF_MAX, NAME_MAX, NOTE_MAX};
+use crate::domain::{Priority, TicketChannel};
 use crate::error::AppError;
 use crate::models::{ImprovementAction, ImprovementActionChange, NewImprovementAction};
 use crate::store;
@@ -59,6 +60,17 @@ impl ImprovementActionNode {
     }
     async fn owner(&self) -> &str {
         &self.0.owner
+    }
+    /// The part of the team whose numbers the baseline and outcome measure.
+    async fn scope(&self) -> Result<ActionScope, AppError> {
+        let scope = scope_of(&self.0)?;
+        Ok(ActionScope {
+            technician_ids: scope.technician_ids.into_iter().map(ID::from).collect(),
+            teams: scope.teams,
+            categories: scope.categories,
+            priorities: scope.priorities.iter().filter_map(|p| p.parse().ok()).collect(),
+            channels: scope.channels.iter().filter_map(|c| c.parse().ok()).collect(),
+        })
     }
     async fn due_date(&self) -> Option<NaiveDate> {
         self.0.due_date
@@ -115,7 +127,7 @@ impl ImprovementActionNode {
             (Some(_), _) => action.outcome_value,
             (None, _) if now <= ended_at => None,
             (None, complete) => {
-                let values = whole_period(ctx, (ended_at, window_end.min(now)), &KpiFilter::default()).await?;
+                let values = whole_period(ctx, (ended_at, window_end.min(now)), &scope_of(action)?).await?;
                 let value = metric_value(&values, action.target_metric);
                 if complete {
                     let id = action.id;
@@ -145,6 +157,21 @@ impl ImprovementActionNode {
                 .map(|value| target_met(action.target_metric, baseline, target, value)),
         }))
     }
+}
+
+fn scope_of(action: &ImprovementAction) -> Result<KpiFilter, AppError> {
+    serde_json::from_value(action.scope.clone())
+        .map_err(|err| AppError::internal(format!("action {} has an unreadable scope: {err}", action.id)))
+}
+
+/// An action's scope: empty lists mean everyone.
+#[derive(SimpleObject)]
+pub struct ActionScope {
+    pub technician_ids: Vec<ID>,
+    pub teams: Vec<String>,
+    pub categories: Vec<String>,
+    pub priorities: Vec<Priority>,
+    pub channels: Vec<TicketChannel>,
 }
 
 /// The metric after completion against the baseline and the target.
@@ -208,6 +235,9 @@ pub struct FileImprovementActionInput {
     /// Where the baseline is measured; default: the 4 weeks before filing.
     #[serde(skip)]
     pub baseline_window: Option<PeriodInput>,
+    /// The part of the team the action targets (a technician, a team, categories, ...): its
+    /// baseline and outcome are measured over it. Default: everyone. Fixed once filed.
+    pub scope: Option<KpiFilterInput>,
 }
 
 /// What a filing asked for, fingerprinted to tell a retry from a different filing that reuses
@@ -352,6 +382,7 @@ impl ImprovementMutation {
         }
         let source_report_id =
             input.source_report_id.as_ref().map(|id| parse_id("input.sourceReportId", id)).transpose()?;
+        let scope = input.scope.clone().unwrap_or_default().into_store().map_err(|err| err.for_field("input.scope"))?;
         let new = NewImprovementAction {
             title: limits::required_text("input.title", &input.title, NAME_MAX)?,
             description: limits::free_text("input.description", &input.description, DESCRIPTION_MAX)?,
@@ -369,6 +400,7 @@ impl ImprovementMutation {
             created_by: actor,
             created_at: now,
             updated_at: now,
+            scope: serde_json::to_value(&scope).map_err(|err| AppError::internal(err.to_string()))?,
         };
 
         if let Some(report_id) = source_report_id {
@@ -377,7 +409,7 @@ impl ImprovementMutation {
                 return Err(AppError::bad_input("input.sourceReportId", format!("there is no report {report_id}")));
             }
         }
-        let baseline = whole_period(ctx, (baseline_from, baseline_to), &KpiFilter::default()).await?;
+        let baseline = whole_period(ctx, (baseline_from, baseline_to), &scope).await?;
         let new = NewImprovementAction { baseline_value: metric_value(&baseline, input.target_metric), ..new };
         let filed = db(ctx)?.run(move |conn| store::improvement::file(conn, new)).await?;
         Ok(match filed {

@@ -42,7 +42,7 @@ impl PeriodInput {
 }
 
 /// Optional filters; lists match any of their values.
-#[derive(InputObject, Default, Clone)]
+#[derive(InputObject, Default, Clone, serde::Serialize)]
 pub struct KpiFilterInput {
     /// Tickets currently assigned to (interactions logged by) these technicians.
     pub technician_ids: Option<Vec<ID>>,
@@ -53,7 +53,7 @@ pub struct KpiFilterInput {
 }
 
 impl KpiFilterInput {
-    fn into_store(self) -> Result<KpiFilter, AppError> {
+    pub(super) fn into_store(self) -> Result<KpiFilter, AppError> {
         Ok(KpiFilter {
             technician_ids: self
                 .technician_ids

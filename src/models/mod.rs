@@ -248,6 +248,8 @@ pub struct ImprovementAction {
     /// The metric after completion, once its window has passed (see `outcome_measured_at`).
     pub outcome_value: Option<f64>,
     pub outcome_measured_at: Option<DateTime<Utc>>,
+    /// A [`crate::store::kpis::KpiFilter`] as JSON: the part of the team the action targets.
+    pub scope: serde_json::Value,
 }
 
 #[derive(Insertable, Debug, Clone)]
@@ -269,6 +271,7 @@ pub struct NewImprovementAction {
     pub created_by: String,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    pub scope: serde_json::Value,
 }
 
 #[derive(Queryable, Selectable, Identifiable, Debug, Clone)]

@@ -45,8 +45,9 @@ pub enum Grouping {
     Channel,
 }
 
-/// Optional filters; empty lists mean "any".
-#[derive(Debug, Clone, Default)]
+/// Optional filters; empty lists mean "any". Stored as an improvement action's scope.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
 pub struct KpiFilter {
     pub technician_ids: Vec<i64>,
     pub teams: Vec<String>,

@@ -308,3 +308,48 @@ async fn lists_filter_by_status_metric_and_owner_and_technicians_are_refused() {
     assert_eq!(code, "FORBIDDEN");
     assert_eq!(app.count("SELECT count(*) FROM improvement_actions"), 2);
 }
+
+#[tokio::test]
+async fn a_scoped_action_measures_only_its_part_of_the_team() {
+    let app = spawn_app().await;
+    let ann = app.create_technician("Ann", "A").await;
+    app.create_technician("Ben", "B").await;
+    // Ann answers in 1 h and 3 h (median 7,200 s), Ben in 5 h: everyone's median is 10,800 s.
+    let ticket = |reference: &str, who: &str, opened: &str, response: &str| {
+        json!({ "externalRef": reference, "customer": { "name": "Acme" }, "subject": reference, "category": "net",
+                "channel": "EMAIL", "assigneeEmail": format!("{who}@example.test"), "openedAt": opened,
+                "firstResponseAt": response })
+    };
+    import(
+        &app,
+        json!([
+            ticket("S1", "ann", "2026-10-01T08:00:00Z", "2026-10-01T09:00:00Z"),
+            ticket("S2", "ann", "2026-10-02T08:00:00Z", "2026-10-02T11:00:00Z"),
+            ticket("S3", "ben", "2026-10-03T08:00:00Z", "2026-10-03T13:00:00Z"),
+        ]),
+    )
+    .await;
+    let query = "mutation($input: FileImprovementActionInput!) { fileImprovementAction(input: $input) { action { baselineValue scope { technicianIds teams categories priorities channels } } } }";
+
+    let everyone = app.query_ok(&app.supervisor(), query, json!({ "input": action_input("Everyone") })).await;
+    assert_eq!(everyone["fileImprovementAction"]["action"]["baselineValue"], 10_800.0);
+    assert_eq!(
+        everyone["fileImprovementAction"]["action"]["scope"],
+        json!({ "technicianIds": [], "teams": [], "categories": [], "priorities": [], "channels": [] })
+    );
+
+    let mut coaching = action_input("Coach Ann");
+    coaching["scope"] = json!({ "technicianIds": [ann.to_string()], "channels": ["EMAIL"] });
+    let scoped = app.query_ok(&app.supervisor(), query, json!({ "input": coaching })).await;
+    let action = &scoped["fileImprovementAction"]["action"];
+    assert_eq!(action["baselineValue"], 7_200.0);
+    assert_eq!(
+        action["scope"],
+        json!({ "technicianIds": [ann.to_string()], "teams": [], "categories": [], "priorities": [], "channels": ["EMAIL"] })
+    );
+
+    let mut bad = action_input("Nobody");
+    bad["scope"] = json!({ "technicianIds": ["x"] });
+    let (code, error) = app.query_error(&app.supervisor(), FILE, json!({ "input": bad })).await;
+    assert_eq!((code.as_str(), &error["extensions"]["field"]), ("BAD_USER_INPUT", &json!("input.scope.technicianIds")));
+}

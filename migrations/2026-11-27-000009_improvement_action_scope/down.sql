@@ -1,0 +1,1 @@
+ALTER TABLE improvement_actions DROP COLUMN scope;
