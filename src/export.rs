@@ -4,7 +4,6 @@
 use serde_json::{Value, json};
 
 use crate::domain::kpi::{KpiMetric, metric_value};
-use crate::domain::report::ReportSnapshot;
 use crate::error::AppError;
 use crate::models::PerformanceReport;
 use crate::store::exports::TicketExportRow;
@@ -72,11 +71,6 @@ pub fn ticket_record(row: &TicketExportRow) -> [String; 18] {
     ]
 }
 
-fn snapshot(report: &PerformanceReport) -> Result<ReportSnapshot, AppError> {
-    serde_json::from_value(report.snapshot.clone())
-        .map_err(|err| AppError::internal(format!("report {} has an unreadable snapshot: {err}", report.id)))
-}
-
 /// A stored report as one JSON document: its metadata and its snapshot as stored.
 pub fn report_json(report: &PerformanceReport) -> Value {
     json!({
@@ -101,7 +95,7 @@ pub const REPORT_COLUMNS: &[&str] =
 /// each technician's metrics, interactions by channel and direction, the top categories and
 /// the top customers.
 pub fn report_records(report: &PerformanceReport) -> Result<Vec<[String; 9]>, AppError> {
-    let snapshot = snapshot(report)?;
+    let snapshot = crate::store::reports::snapshot_of(report)?;
     let mut records = Vec::new();
     let number = |value: Option<f64>| optional(value);
     for change in &snapshot.changes {
