@@ -75,6 +75,9 @@ pub enum Command {
     /// Generate and read stored performance reports.
     #[command(subcommand)]
     Report(ReportCommand),
+    /// Check or rebuild the KPI fact rows the KPI engine reads (docs/kpis.md).
+    #[command(subcommand)]
+    Kpi(KpiCommand),
     /// Remove the records past their retention periods (docs/retention.md).
     Retention {
         #[command(subcommand)]
@@ -105,6 +108,25 @@ pub enum ReportCommand {
     /// Print a stored report as JSON, as GET /export/reports/ID.json serves it.
     Show {
         id: i64,
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KpiCommand {
+    /// Recompute every KPI fact row from the raw records and compare; exits 1 when any row
+    /// differs (and names up to ten), 0 when they all agree.
+    Verify {
+        #[command(flatten)]
+        database: DatabaseSettings,
+    },
+    /// Rewrite every KPI fact row from the raw records, online: in id ranges, each its own
+    /// short transaction, while the server keeps serving. Rows already right are left alone.
+    Rebuild {
+        /// Tickets (and interactions) per transaction.
+        #[arg(long, default_value_t = 10_000)]
+        batch_size: i64,
         #[command(flatten)]
         database: DatabaseSettings,
     },
@@ -183,6 +205,48 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
         Command::Import { file, actor, database } => {
             let summary = tokio::task::spawn_blocking(move || import_csv(&file, &actor, &database)).await??;
             println!("{summary}");
+            Ok(())
+        }
+        Command::Kpi(KpiCommand::Verify { database }) => {
+            let drift = tokio::task::spawn_blocking(move || -> Result<_, BoxError> {
+                let mut conn = db::connect(database.url.expose())?;
+                Ok(crate::store::kpi_facts::verify(&mut conn)?)
+            })
+            .await??;
+            println!(
+                "checked the facts of {} tickets and {} interactions without a ticket",
+                drift.tickets_checked, drift.loose_interactions_checked
+            );
+            if drift.is_clean() {
+                println!("no drift: every KPI fact row agrees with the raw records");
+                return Ok(());
+            }
+            println!("{} ticket fact rows drifted (tickets {:?})", drift.ticket_rows_drifted, drift.ticket_sample);
+            println!(
+                "{} interaction fact rows drifted (interactions {:?})",
+                drift.loose_rows_drifted, drift.loose_sample
+            );
+            println!("run `deskpulse kpi rebuild` to rewrite them");
+            std::process::exit(1);
+        }
+        Command::Kpi(KpiCommand::Rebuild { batch_size, database }) => {
+            let started = std::time::Instant::now();
+            let rebuilt = tokio::task::spawn_blocking(move || -> Result<_, BoxError> {
+                let mut conn = db::connect(database.url.expose())?;
+                Ok(crate::store::kpi_facts::rebuild(&mut conn, batch_size, |batches, up_to| {
+                    if batches.is_multiple_of(20) {
+                        println!("  rebuilt the facts of tickets up to id {up_to}");
+                    }
+                })?)
+            })
+            .await??;
+            println!(
+                "rebuilt the KPI fact rows of tickets {} to {} in {} batches ({:.1}s)",
+                rebuilt.ticket_ids.0,
+                rebuilt.ticket_ids.1,
+                rebuilt.batches,
+                started.elapsed().as_secs_f64()
+            );
             Ok(())
         }
         Command::Retention { command } => crate::retention::run_command(command).await,

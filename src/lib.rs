@@ -15,6 +15,7 @@ pub mod export;
 pub mod graphql;
 pub mod http;
 pub mod import;
+pub mod kpi;
 pub mod models;
 pub mod retention;
 pub mod schedule;

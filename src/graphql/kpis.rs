@@ -389,13 +389,11 @@ async fn compute_each(
     db(ctx)?
         .run(move |conn| {
             store::kpis::in_snapshot(conn, |conn| {
-                periods
+                let queries: Vec<KpiQuery<'_>> = periods
                     .iter()
-                    .map(|&(from, to)| {
-                        let query = KpiQuery { from, to, time_zone: &time_zone, bucket, grouping, filter: &filter };
-                        store::kpis::compute_in_snapshot(conn, &query)
-                    })
-                    .collect()
+                    .map(|&(from, to)| KpiQuery { from, to, time_zone: &time_zone, bucket, grouping, filter: &filter })
+                    .collect();
+                Ok(store::kpis::compute_many(conn, &queries)?.into_iter().map(|result| result.points).collect())
             })
         })
         .await
@@ -568,8 +566,10 @@ impl KpiQueryRoot {
         #[graphql(default = 10)] limit: i32,
     ) -> Result<Option<Vec<CustomerVolume>>, AppError> {
         let (from, to) = period.checked()?;
-        let limit = i64::from(limit.clamp(1, 100));
-        let rows = db(ctx)?.run(move |conn| store::tickets::top_customers(conn, from, to, limit)).await?;
+        let limit = usize::try_from(limit.clamp(1, 100)).unwrap_or(10);
+        let rows = db(ctx)?
+            .run(move |conn| store::kpis::in_snapshot(conn, |conn| store::kpis::top_customers(conn, from, to, limit)))
+            .await?;
         Ok(Some(rows.into_iter().map(|(customer_id, tickets)| CustomerVolume { customer_id, tickets }).collect()))
     }
 }

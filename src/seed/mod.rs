@@ -134,6 +134,9 @@ fn load(conn: &mut PgConnection, plan: &Plan, if_empty: bool, started: Instant) 
         plan.tickets, plan.months, plan.seed, plan.technicians, plan.teams, plan.customers
     );
 
+    // The KPI fact rows of what is loaded are written in one pass at the end, not by the
+    // triggers row batch by row batch.
+    crate::store::kpi_facts::defer_in_transaction(conn)?;
     let dropped = if plan.tickets >= BULK_TICKETS { drop_for_bulk_load(conn)? } else { Vec::new() };
     if !dropped.is_empty() {
         // Index builds sort in memory; the session default (often 64MB) spills to disk.
@@ -158,6 +161,13 @@ fn load(conn: &mut PgConnection, plan: &Plan, if_empty: bool, started: Instant) 
         }
         println!("restored the indexes and foreign keys in {}", seconds(restore.elapsed()));
     }
+    let facts = Instant::now();
+    crate::store::kpi_facts::fill(
+        conn,
+        (bases.ticket, bases.ticket + rows.tickets as i64),
+        (bases.interaction, bases.interaction + rows.interactions as i64),
+    )?;
+    println!("wrote the KPI fact rows in {}", seconds(facts.elapsed()));
     Ok(Some(Totals { technicians: people.technicians.len() as u64, customers: people.customers.len() as u64, rows }))
 }
 

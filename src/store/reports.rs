@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
-use super::kpis::{self, Grouping, KpiFilter, KpiPoint, KpiQuery, KpiValues};
-use super::{customers, technicians, tickets};
+use super::kpis::{self, Grouping, KpiFilter, KpiPoint, KpiQuery, KpiValues, top_of};
+use super::{customers, technicians};
 use crate::domain::kpi::{category_trends, changes};
 use crate::domain::report::{
     CustomerRow, ReportKind, ReportPeriod, ReportSnapshot, ReportTrigger, SNAPSHOT_FORMAT, TechnicianRow,
@@ -23,18 +23,29 @@ pub const TOP_LIMIT: usize = 10;
 pub fn build_snapshot(conn: &mut PgConnection, period: &ReportPeriod) -> Result<ReportSnapshot, AppError> {
     kpis::in_snapshot(conn, |conn| {
         let no_filter = KpiFilter::default();
-        let whole = |conn: &mut PgConnection, from, to, grouping| -> Result<Vec<KpiPoint>, AppError> {
-            let query = KpiQuery { from, to, time_zone: "UTC", bucket: None, grouping, filter: &no_filter };
-            kpis::compute_in_snapshot(conn, &query)
-        };
+        let whole =
+            |from, to, grouping| KpiQuery { from, to, time_zone: "UTC", bucket: None, grouping, filter: &no_filter };
+        // Every figure of the report from one read of the rows.
+        let mut results = kpis::compute_many(
+            conn,
+            &[
+                whole(period.start, period.end, Grouping::None),
+                whole(period.previous_start, period.start, Grouping::None),
+                whole(period.start, period.end, Grouping::Technician),
+                whole(period.start, period.end, Grouping::Category),
+                whole(period.previous_start, period.start, Grouping::Category),
+            ],
+        )?
+        .into_iter();
+        let mut next = || results.next().ok_or_else(|| AppError::Internal("a KPI frame is missing".into()));
+        let (current_result, previous_result) = (next()?, next()?);
+        let customer_counts = top_of(&current_result.opened_by_customer, TOP_LIMIT);
         let single = |points: Vec<KpiPoint>| points.into_iter().next().map(|point| point.values).unwrap_or_default();
-        let current = single(whole(conn, period.start, period.end, Grouping::None)?);
-        let previous = single(whole(conn, period.previous_start, period.start, Grouping::None)?);
-        let by_technician = whole(conn, period.start, period.end, Grouping::Technician)?;
-        let categories_now = kpis::tickets_opened_by_group(whole(conn, period.start, period.end, Grouping::Category)?);
-        let categories_before =
-            kpis::tickets_opened_by_group(whole(conn, period.previous_start, period.start, Grouping::Category)?);
-        let customer_counts = tickets::top_customers(conn, period.start, period.end, TOP_LIMIT as i64)?;
+        let current = single(current_result.points);
+        let previous = single(previous_result.points);
+        let by_technician = next()?.points;
+        let categories_now = kpis::tickets_opened_by_group(next()?.points);
+        let categories_before = kpis::tickets_opened_by_group(next()?.points);
 
         Ok(ReportSnapshot {
             format: SNAPSHOT_FORMAT,

@@ -381,19 +381,3 @@ fn filtered(filter: &TicketFilter) -> tickets::BoxedQuery<'static, Pg> {
     }
     query
 }
-
-/// The customers with the most tickets opened in `[from, to)`: (customer id, tickets).
-pub fn top_customers(
-    conn: &mut PgConnection,
-    from: DateTime<Utc>,
-    to: DateTime<Utc>,
-    limit: i64,
-) -> Result<Vec<(i64, i64)>, AppError> {
-    Ok(tickets::table
-        .filter(tickets::opened_at.ge(from).and(tickets::opened_at.lt(to)))
-        .group_by(tickets::customer_id)
-        .select((tickets::customer_id, diesel::dsl::count_star()))
-        .order((diesel::dsl::count_star().desc(), tickets::customer_id.asc()))
-        .limit(limit)
-        .load(conn)?)
-}

@@ -1,0 +1,158 @@
+//! Upkeep of the KPI fact rows (migration 2026-12-01-000010): database triggers keep them in the
+//! transaction of every change; these functions check them against the raw records, rebuild
+//! them online, and fill them in bulk after a load that deferred them.
+
+use diesel::prelude::*;
+use diesel::sql_types::{Array, BigInt, Nullable};
+
+use crate::error::AppError;
+
+/// Rows whose stored facts differ from what the raw records give.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Drift {
+    pub tickets_checked: i64,
+    pub ticket_rows_drifted: i64,
+    /// Up to ten of those tickets.
+    pub ticket_sample: Vec<i64>,
+    pub loose_interactions_checked: i64,
+    pub loose_rows_drifted: i64,
+    pub loose_sample: Vec<i64>,
+}
+
+impl Drift {
+    pub fn is_clean(&self) -> bool {
+        self.ticket_rows_drifted == 0 && self.loose_rows_drifted == 0
+    }
+}
+
+#[derive(QueryableByName)]
+struct DriftRow {
+    #[diesel(sql_type = BigInt)]
+    checked: i64,
+    #[diesel(sql_type = BigInt)]
+    drifted: i64,
+    #[diesel(sql_type = Array<BigInt>)]
+    sample: Vec<i64>,
+}
+
+/// Recomputes every fact row from the raw records (the source views) in one snapshot and
+/// compares: a row missing, extra or different is drift.
+pub fn verify(conn: &mut PgConnection) -> Result<Drift, AppError> {
+    conn.build_transaction().read_only().repeatable_read().run(|conn| {
+        diesel::sql_query("SET LOCAL work_mem = '256MB'").execute(conn)?;
+        let tickets: DriftRow = diesel::sql_query(
+            "SELECT (SELECT count(*) FROM tickets) AS checked, count(*) AS drifted,
+                    coalesce((array_agg(ticket_id ORDER BY ticket_id))[1:10], '{}') AS sample
+             FROM kpi_ticket_facts f FULL JOIN kpi_ticket_fact_source s USING (ticket_id)
+             WHERE (f.starts_at, f.active_until, f.long_lived, f.facts)
+                   IS DISTINCT FROM (s.starts_at, s.active_until, s.long_lived, s.facts)",
+        )
+        .get_result(conn)?;
+        let loose: DriftRow = diesel::sql_query(
+            "SELECT (SELECT count(*) FROM interactions WHERE ticket_id IS NULL) AS checked, count(*) AS drifted,
+                    coalesce((array_agg(interaction_id ORDER BY interaction_id))[1:10], '{}') AS sample
+             FROM kpi_loose_interaction_facts f FULL JOIN kpi_loose_interaction_fact_source s USING (interaction_id)
+             WHERE (f.occurred_at, f.facts) IS DISTINCT FROM (s.occurred_at, s.facts)",
+        )
+        .get_result(conn)?;
+        Ok(Drift {
+            tickets_checked: tickets.checked,
+            ticket_rows_drifted: tickets.drifted,
+            ticket_sample: tickets.sample,
+            loose_interactions_checked: loose.checked,
+            loose_rows_drifted: loose.drifted,
+            loose_sample: loose.sample,
+        })
+    })
+}
+
+#[derive(QueryableByName)]
+struct IdRange {
+    #[diesel(sql_type = Nullable<BigInt>)]
+    low: Option<i64>,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    high: Option<i64>,
+}
+
+/// What a rebuild went through.
+#[derive(Debug, Default)]
+pub struct Rebuilt {
+    pub batches: u64,
+    pub ticket_ids: (i64, i64),
+}
+
+/// Rewrites every fact row from the raw records while the server runs: tickets and interactions
+/// in id ranges of `batch` ids, each range its own short transaction (it locks those tickets
+/// for its moment, like any change to them). Rows that are already right are left alone.
+pub fn rebuild(conn: &mut PgConnection, batch: i64, mut progress: impl FnMut(u64, i64)) -> Result<Rebuilt, AppError> {
+    let batch = batch.max(1);
+    let mut rebuilt = Rebuilt::default();
+    let range: IdRange = diesel::sql_query("SELECT min(id) AS low, max(id) AS high FROM tickets").get_result(conn)?;
+    if let (Some(low), Some(high)) = (range.low, range.high) {
+        rebuilt.ticket_ids = (low, high);
+        let mut start = low;
+        while start <= high {
+            conn.transaction(|conn| {
+                diesel::sql_query(
+                    "SELECT kpi_refresh_tickets(ARRAY(SELECT id FROM tickets WHERE id >= $1 AND id < $2))",
+                )
+                .bind::<BigInt, _>(start)
+                .bind::<BigInt, _>(start.saturating_add(batch))
+                .execute(conn)
+            })?;
+            start = start.saturating_add(batch);
+            rebuilt.batches += 1;
+            progress(rebuilt.batches, start.min(high));
+        }
+    }
+    let range: IdRange =
+        diesel::sql_query("SELECT min(id) AS low, max(id) AS high FROM interactions").get_result(conn)?;
+    if let (Some(low), Some(high)) = (range.low, range.high) {
+        let mut start = low;
+        while start <= high {
+            conn.transaction(|conn| {
+                diesel::sql_query(
+                    "SELECT kpi_refresh_loose_interactions(ARRAY(
+                         SELECT id FROM interactions WHERE id >= $1 AND id < $2 AND ticket_id IS NULL
+                         UNION SELECT interaction_id FROM kpi_loose_interaction_facts
+                               WHERE interaction_id >= $1 AND interaction_id < $2))",
+                )
+                .bind::<BigInt, _>(start)
+                .bind::<BigInt, _>(start.saturating_add(batch))
+                .execute(conn)
+            })?;
+            start = start.saturating_add(batch);
+            rebuilt.batches += 1;
+        }
+    }
+    Ok(rebuilt)
+}
+
+/// Tells the triggers to leave the facts of this transaction's changes to [`fill`] (bulk loads).
+pub fn defer_in_transaction(conn: &mut PgConnection) -> Result<(), AppError> {
+    diesel::sql_query("SET LOCAL deskpulse.kpi_facts = 'deferred'").execute(conn)?;
+    Ok(())
+}
+
+/// Writes the fact rows of tickets and interactions just loaded (ids in `[first, end)`), which
+/// have none yet, in one pass each; and ends the deferral.
+pub fn fill(conn: &mut PgConnection, tickets: (i64, i64), interactions: (i64, i64)) -> Result<(), AppError> {
+    diesel::sql_query(
+        "INSERT INTO kpi_ticket_facts (ticket_id, starts_at, active_until, long_lived, facts)
+         SELECT ticket_id, starts_at, active_until, long_lived, facts FROM kpi_ticket_fact_source
+         WHERE ticket_id >= $1 AND ticket_id < $2 ORDER BY starts_at",
+    )
+    .bind::<BigInt, _>(tickets.0)
+    .bind::<BigInt, _>(tickets.1)
+    .execute(conn)?;
+    diesel::sql_query(
+        "INSERT INTO kpi_loose_interaction_facts (interaction_id, occurred_at, facts)
+         SELECT interaction_id, occurred_at, facts FROM kpi_loose_interaction_fact_source
+         WHERE interaction_id >= $1 AND interaction_id < $2 ORDER BY occurred_at",
+    )
+    .bind::<BigInt, _>(interactions.0)
+    .bind::<BigInt, _>(interactions.1)
+    .execute(conn)?;
+    diesel::sql_query("SET LOCAL deskpulse.kpi_facts = ''").execute(conn)?;
+    Ok(())
+}
