@@ -4,10 +4,11 @@
 //!
 //!     DATABASE_URL=postgres://.../seedbench cargo bench --bench kpis
 //!
-//! For each scenario it times the store's SQL directly (the database's own limit, through the
-//! same functions the server calls) and the same question end to end: a GraphQL request over
-//! HTTP to a release server started in-process on a free port. It prints medians and p90s of
-//! repeated runs after a warm-up. Not a test: nothing here passes or fails.
+//! For each scenario it times three things, medians and p90s of repeated runs after a warm-up:
+//! the **floor** (the statements the engine sends, their rows read but not decoded: what
+//! PostgreSQL alone takes), the **engine** (the store function the resolvers call, in process)
+//! and the same question end to end over **HTTP**: a GraphQL request to a release server started
+//! in-process on a free port, with a real JWT. Not a test: nothing here passes or fails.
 
 use std::time::{Duration, Instant};
 
@@ -30,7 +31,8 @@ struct Scenario {
     to: DateTime<Utc>,
     bucket: Option<Bucket>,
     grouping: Grouping,
-    /// The SQL is run once per period: a summary also computes its previous period.
+    time_zone: &'static str,
+    /// A summary also computes its previous period (in the same pass over the rows).
     periods: Vec<(DateTime<Utc>, DateTime<Utc>)>,
     graphql: String,
 }
@@ -65,6 +67,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             to: month_start,
             bucket: None,
             grouping: Grouping::None,
+            time_zone: "UTC",
             periods: vec![(previous_month, month_start), (previous_month - (month_start - previous_month), previous_month)],
             graphql: json!({ "query": summary, "variables": { "p": period(previous_month, month_start) } }).to_string(),
         },
@@ -74,6 +77,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             to: month_start,
             bucket: None,
             grouping: Grouping::None,
+            time_zone: "UTC",
             periods: vec![(year_ago, month_start), (year_ago - (month_start - year_ago), year_ago)],
             graphql: json!({ "query": summary, "variables": { "p": period(year_ago, month_start) } }).to_string(),
         },
@@ -83,6 +87,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             to: month_start,
             bucket: Some(Bucket::Week),
             grouping: Grouping::Technician,
+            time_zone: "UTC",
             periods: vec![(two_years_ago, month_start)],
             graphql: json!({ "query": "query($p: PeriodInput!) { kpiSeries(period: $p, bucket: WEEK, groupBy: TECHNICIAN) { starts group values { ticketsOpened ticketsResolved backlog firstResponseSeconds { median } resolutionSeconds { median p90 } csatAverage } } }", "variables": { "p": period(two_years_ago, month_start) } }).to_string(),
         },
@@ -92,8 +97,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             to: month_start,
             bucket: None,
             grouping: Grouping::Technician,
+            time_zone: "UTC",
             periods: vec![(previous_month, month_start)],
             graphql: json!({ "query": "query($p: PeriodInput!) { technicianPerformance(period: $p) { technician { name } ticketsAssigned ticketsResolved resolutionRate firstResponseSeconds { mean median p90 } resolutionSeconds { mean median p90 } reopenRate csatAverage csatCount } }", "variables": { "p": period(previous_month, month_start) } }).to_string(),
+        },
+        Scenario {
+            name: "kpiSeries, daily over one month by category, America/New_York",
+            from: previous_month,
+            to: month_start,
+            bucket: Some(Bucket::Day),
+            grouping: Grouping::Category,
+            time_zone: "America/New_York",
+            periods: vec![(previous_month, month_start)],
+            graphql: json!({ "query": "query($p: PeriodInput!) { kpiSeries(period: $p, timeZone: \"America/New_York\", bucket: DAY, groupBy: CATEGORY) { starts group values { ticketsOpened ticketsResolved backlog firstResponseSeconds { median p90 } resolutionSeconds { median p90 } csatAverage } } }", "variables": { "p": period(previous_month, month_start) } }).to_string(),
         },
     ];
 
@@ -146,27 +162,46 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let runs = std::env::var("BENCH_RUNS").ok().and_then(|n| n.parse().ok()).unwrap_or(RUNS).max(1);
     // BENCH_ONLY=text keeps the scenarios whose name contains it.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
-    println!("| question | SQL median | SQL p90 | HTTP median | HTTP p90 | rows |");
-    println!("|---|---|---|---|---|---|");
+    println!(
+        "| question | engine median | engine p90 | HTTP median | HTTP p90 | floor median | floor p90 | MB read | points |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
     for scenario in scenarios.iter().filter(|s| s.name.contains(only.as_str())) {
         let filter = KpiFilter::default();
-        let mut sql = Vec::new();
+        let queries: Vec<KpiQuery<'_>> = scenario
+            .periods
+            .iter()
+            .map(|&(from, to)| KpiQuery {
+                from,
+                to,
+                time_zone: scenario.time_zone,
+                bucket: scenario.bucket,
+                grouping: scenario.grouping,
+                filter: &filter,
+            })
+            .collect();
+        let span_from = scenario.periods.iter().map(|p| p.0).min().ok_or("no period")?;
+        let span_to = scenario.periods.iter().map(|p| p.1).max().ok_or("no period")?;
+        // The floor: the statements the engine sends, their rows read but not decoded.
+        let mut floor = Vec::new();
+        let mut bytes = 0;
+        for run in 0..WARM_UP + runs {
+            let started = Instant::now();
+            bytes = kpis::in_snapshot(&mut conn, |conn| kpis::read_facts_only(conn, span_from, span_to))
+                .map_err(|err| format!("{}: {err:?}", scenario.name))?;
+            if run >= WARM_UP {
+                floor.push(started.elapsed());
+            }
+        }
+        let mut engine = Vec::new();
         let mut points = 0;
         for run in 0..WARM_UP + runs {
             let started = Instant::now();
-            for (from, to) in &scenario.periods {
-                let query = KpiQuery {
-                    from: *from,
-                    to: *to,
-                    time_zone: "UTC",
-                    bucket: scenario.bucket,
-                    grouping: scenario.grouping,
-                    filter: &filter,
-                };
-                points = kpis::compute(&mut conn, &query).map_err(|err| format!("{}: {err:?}", scenario.name))?.len();
-            }
+            let results = kpis::in_snapshot(&mut conn, |conn| kpis::compute_many(conn, &queries))
+                .map_err(|err| format!("{}: {err:?}", scenario.name))?;
+            points = results.iter().map(|r| r.points.len()).sum();
             if run >= WARM_UP {
-                sql.push(started.elapsed());
+                engine.push(started.elapsed());
             }
         }
         let mut http = Vec::new();
@@ -190,13 +225,15 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 http.push(started.elapsed());
             }
         }
-        let (sql_median, sql_p90) = stats(sql);
+        let (engine_median, engine_p90) = stats(engine);
         let (http_median, http_p90) = stats(http);
+        let (floor_median, floor_p90) = stats(floor);
         println!(
-            "| {} ({} to {}) | {sql_median:.1} ms | {sql_p90:.1} ms | {http_median:.1} ms | {http_p90:.1} ms | {points} |",
+            "| {} ({} to {}) | {engine_median:.1} ms | {engine_p90:.1} ms | {http_median:.1} ms | {http_p90:.1} ms | {floor_median:.1} ms | {floor_p90:.1} ms | {:.1} | {points} |",
             scenario.name,
             scenario.from.date_naive(),
             scenario.to.date_naive(),
+            bytes as f64 / 1e6,
         );
     }
     Ok(())

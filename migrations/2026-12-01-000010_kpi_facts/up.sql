@@ -244,7 +244,8 @@ CREATE TRIGGER kpi_facts_interactions_update AFTER UPDATE ON interactions
 CREATE TRIGGER kpi_facts_interactions_delete AFTER DELETE ON interactions
     REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT EXECUTE FUNCTION kpi_facts_after_interaction_change();
 
--- Fill them for the records already there.
+-- Fill them for the records already there (no JIT compilation for statements that run once).
+SET LOCAL jit = off;
 INSERT INTO kpi_ticket_facts (ticket_id, starts_at, active_until, long_lived, facts)
 SELECT ticket_id, starts_at, active_until, long_lived, facts FROM kpi_ticket_fact_source ORDER BY starts_at;
 INSERT INTO kpi_loose_interaction_facts (interaction_id, occurred_at, facts)

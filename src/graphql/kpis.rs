@@ -16,6 +16,8 @@ use crate::store::kpis::{Bucket, DurationStats, Grouping, KpiFilter, KpiPoint, K
 
 /// The most buckets one series may hold.
 const MAX_BUCKETS: i64 = 1_000;
+/// The most points (buckets times groups) one series may answer.
+pub const MAX_SERIES_POINTS: usize = 25_000;
 
 /// A period `[from, to)`.
 #[derive(InputObject, Clone, Copy)]
@@ -497,11 +499,46 @@ impl KpiQueryRoot {
             KpiBucket::Week => Bucket::Week,
             KpiBucket::Month => Bucket::Month,
         };
+        let buckets = usize::try_from(bucket_count(from, to, bucket)).unwrap_or(usize::MAX);
+        let too_many = |groups: usize| {
+            AppError::bad_input(
+                "groupBy",
+                format!(
+                    "{groups} groups times {buckets} buckets is more than {MAX_SERIES_POINTS} points; \
+                     take a coarser bucket, a shorter period or a filter"
+                ),
+            )
+        };
+        // The groups of most groupings are known before anything is computed (+1: the null group).
+        let known_groups = match group_by {
+            KpiGroupBy::None => Some(1),
+            KpiGroupBy::Priority => Some(Priority::ALL.len() + 1),
+            KpiGroupBy::Channel => Some(TicketChannel::ALL.len() + 1),
+            KpiGroupBy::Technician | KpiGroupBy::Team => {
+                let people = db(ctx)?.run(|conn| store::technicians::list(conn, false, None)).await?;
+                let teams: std::collections::HashSet<&str> = people.iter().map(|t| t.team.as_str()).collect();
+                Some(1 + if group_by == KpiGroupBy::Team { teams.len() } else { people.len() })
+            }
+            KpiGroupBy::Category => None,
+        };
+        if let Some(groups) = known_groups
+            && groups.saturating_mul(buckets) > MAX_SERIES_POINTS
+        {
+            return Err(too_many(groups));
+        }
         let points = compute(ctx, (from, to), &time_zone, Some(store_bucket), group_by.into(), &filter).await?;
+        // Categories are only known from the rows: the answer is bounded once they are counted.
+        if points.len() > MAX_SERIES_POINTS {
+            return Err(too_many(points.len() / buckets.max(1)));
+        }
         Ok(Some(points.into_iter().map(|point| KpiSeriesPoint { point, grouping: group_by }).collect()))
     }
 
-    /// Every technician's numbers for a period, ranked. SUPERVISOR and ADMIN only.
+    /// Every technician's numbers for a period, ranked: every technician is listed (the
+    /// filter's technicians and teams only, when it names them), with counts 0 and averages null
+    /// when they had nothing in the period. `activeOnly` leaves out deactivated technicians
+    /// without data in the period; `includeUnassigned` adds a row (technician null) for the
+    /// tickets nobody is assigned to. SUPERVISOR and ADMIN only.
     #[graphql(
         guard = "RoleGuard::new(Role::Supervisor)",
         complexity = "cost::kpi(1, cost::UNPAGED_LIST_ESTIMATE, child_complexity)"
@@ -512,11 +549,30 @@ impl KpiQueryRoot {
         period: PeriodInput,
         #[graphql(default)] order_by: LeaderboardOrder,
         filter: Option<KpiFilterInput>,
+        #[graphql(default = false)] active_only: bool,
+        #[graphql(default = false)] include_unassigned: bool,
     ) -> Result<Option<Vec<PerformanceNode>>, AppError> {
         let period = period.checked()?;
         let filter = filter.unwrap_or_default().into_store()?;
-        let mut rows = performance_rows(ctx, period, &filter).await?;
-        rows.retain(|row| row.technician_id.is_some());
+        let rows = performance_rows(ctx, period, &filter).await?;
+        let people = db(ctx)?.run(|conn| store::technicians::list(conn, false, None)).await?;
+        let mut by_id: std::collections::HashMap<Option<i64>, KpiValues> =
+            rows.into_iter().map(|row| (row.technician_id, row.values)).collect();
+        let listed = |technician: &crate::models::Technician| {
+            (filter.technician_ids.is_empty() || filter.technician_ids.contains(&technician.id))
+                && (filter.teams.is_empty() || filter.teams.contains(&technician.team))
+        };
+        let mut rows: Vec<PerformanceNode> = people
+            .iter()
+            .filter(|technician| listed(technician))
+            .filter_map(|technician| {
+                let values = by_id.remove(&Some(technician.id));
+                if active_only && !technician.active && values.is_none() {
+                    return None;
+                }
+                Some(PerformanceNode { technician_id: Some(technician.id), values: values.unwrap_or_default() })
+            })
+            .collect();
         let key = |row: &PerformanceNode| -> Option<f64> {
             match order_by {
                 LeaderboardOrder::TicketsResolved => Some(row.values.tickets_resolved as f64),
@@ -532,6 +588,10 @@ impl KpiQueryRoot {
             let (ka, kb) = (key(a), key(b));
             kb.partial_cmp(&ka).unwrap_or(std::cmp::Ordering::Equal).then(a.technician_id.cmp(&b.technician_id))
         });
+        if include_unassigned {
+            let values = by_id.remove(&None).unwrap_or_default();
+            rows.push(PerformanceNode { technician_id: None, values });
+        }
         Ok(Some(rows))
     }
 

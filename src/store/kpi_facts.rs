@@ -40,6 +40,7 @@ struct DriftRow {
 pub fn verify(conn: &mut PgConnection) -> Result<Drift, AppError> {
     conn.build_transaction().read_only().repeatable_read().run(|conn| {
         diesel::sql_query("SET LOCAL work_mem = '256MB'").execute(conn)?;
+        diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
         let tickets: DriftRow = diesel::sql_query(
             "SELECT (SELECT count(*) FROM tickets) AS checked, count(*) AS drifted,
                     coalesce((array_agg(ticket_id ORDER BY ticket_id))[1:10], '{}') AS sample
@@ -137,6 +138,10 @@ pub fn defer_in_transaction(conn: &mut PgConnection) -> Result<(), AppError> {
 /// Writes the fact rows of tickets and interactions just loaded (ids in `[first, end)`), which
 /// have none yet, in one pass each; and ends the deferral.
 pub fn fill(conn: &mut PgConnection, tickets: (i64, i64), interactions: (i64, i64)) -> Result<(), AppError> {
+    // Fresh statistics of what was loaded, or the planner reads the raw records a row at a time
+    // the slow way; and no JIT compilation for a statement that runs once.
+    diesel::sql_query("ANALYZE tickets, ticket_events, interactions, satisfaction_ratings").execute(conn)?;
+    diesel::sql_query("SET LOCAL jit = off").execute(conn)?;
     diesel::sql_query(
         "INSERT INTO kpi_ticket_facts (ticket_id, starts_at, active_until, long_lived, facts)
          SELECT ticket_id, starts_at, active_until, long_lived, facts FROM kpi_ticket_fact_source

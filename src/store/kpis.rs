@@ -105,6 +105,17 @@ pub fn top_of(opened_by_customer: &std::collections::HashMap<i64, i64>, limit: u
     counts
 }
 
+/// Reads the fact rows a computation over `[from, to)` reads, without decoding them: the
+/// database's share of a KPI answer (the benchmark's floor). Returns the bytes read.
+pub fn read_facts_only(conn: &mut PgConnection, from: DateTime<Utc>, to: DateTime<Utc>) -> Result<usize, AppError> {
+    let mut bytes = 0;
+    for_each_fact_slice(conn, from, to, |slice, _| {
+        bytes += slice.len();
+        Ok(())
+    })?;
+    Ok(bytes)
+}
+
 #[derive(Clone, Copy)]
 enum SliceKind {
     Tickets,

@@ -15,6 +15,7 @@ mod hostile;
 mod import;
 mod improvement;
 mod interactions;
+mod kpi_engine;
 mod kpi_equivalence;
 mod kpis;
 mod limits;
