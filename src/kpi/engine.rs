@@ -39,10 +39,12 @@ pub struct FrameResult {
 /// for "no group" and for unassigned tickets.
 type GroupKey = Option<i64>;
 
+type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
+
 /// Names seen in the rows, numbered, so that groups and filters compare integers.
 #[derive(Default)]
 struct Names {
-    index: HashMap<String, i64>,
+    index: IdMap<String, i64>,
     names: Vec<String>,
 }
 
@@ -81,8 +83,6 @@ impl Hasher for IdHasher {
         self.write_i64(value as i64);
     }
 }
-
-type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
 #[derive(Default, Clone)]
 struct BucketTotals {
@@ -239,8 +239,8 @@ impl Engine {
                 let key = ticket_group(self.frames[index].grouping, &keys);
                 add_ticket(&mut self.frames[index], key, fact, &stints);
             }
-            for interaction in &fact.interactions {
-                self.add_interaction(index, interaction, Some(&keys));
+            for interaction in fact.interactions.iter() {
+                self.add_interaction(index, &interaction, Some(&keys));
             }
         }
     }
@@ -358,7 +358,7 @@ fn backlog_stints(fact: &TicketFact<'_>) -> Vec<Stint> {
         return stints;
     }
     let mut in_backlog = true;
-    for &(at, change) in &fact.status_changes {
+    for (at, change) in fact.status_changes.iter() {
         match (in_backlog, change < 0) {
             (true, true) => {
                 if let Some(stint) = stints.last_mut() {
@@ -377,32 +377,43 @@ fn backlog_stints(fact: &TicketFact<'_>) -> Vec<Stint> {
 }
 
 fn add_ticket(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &[Stint]) {
-    if let Some(totals) = frame.in_bucket(key, Some(fact.opened_at)) {
-        totals.opened += 1;
-        totals.opened_now_resolved += i64::from(fact.now_resolved);
-        match fact.first_response_at {
-            Some(at) => totals.first_response.push(seconds_between(at, fact.opened_at)),
-            None => totals.awaiting += 1,
-        }
+    let opened = frame.bucket(fact.opened_at);
+    let resolved = fact.resolved_at.and_then(|at| frame.bucket(at));
+    let first_resolved = fact.first_resolved_at.and_then(|at| frame.bucket(at));
+    let closed = fact.closed_at.and_then(|at| frame.bucket(at));
+    let rated = fact.rating.and_then(|(rating, at)| Some((rating, frame.bucket(at)?)));
+    if opened.is_some() {
         *frame.opened_by_customer.entry(fact.customer_id).or_default() += 1;
     }
-    if let Some(totals) = frame.in_bucket(key, fact.resolved_at) {
-        totals.resolved += 1;
-        totals.resolved_reopened += i64::from(fact.reopened);
-        totals.resolution.push(seconds_between(fact.resolved_at.unwrap_or_default(), fact.opened_at));
-    }
-    if let Some(totals) = frame.in_bucket(key, fact.first_resolved_at) {
-        totals.first_resolution.push(seconds_between(fact.first_resolved_at.unwrap_or_default(), fact.opened_at));
-    }
-    if let Some(totals) = frame.in_bucket(key, fact.closed_at) {
-        totals.closed += 1;
-    }
-    if let Some((rating, at)) = fact.rating
-        && let Some(totals) = frame.in_bucket(key, Some(at))
-    {
-        totals.csat_count += 1;
-        totals.csat_sum += i64::from(rating);
-        totals.csat_satisfied += i64::from(rating >= 4);
+    if opened.is_some() || resolved.is_some() || first_resolved.is_some() || closed.is_some() || rated.is_some() {
+        let buckets = &mut frame.group(key).buckets;
+        if let Some(bucket) = opened {
+            let totals = &mut buckets[bucket];
+            totals.opened += 1;
+            totals.opened_now_resolved += i64::from(fact.now_resolved);
+            match fact.first_response_at {
+                Some(at) => totals.first_response.push(seconds_between(at, fact.opened_at)),
+                None => totals.awaiting += 1,
+            }
+        }
+        if let (Some(bucket), Some(at)) = (resolved, fact.resolved_at) {
+            let totals = &mut buckets[bucket];
+            totals.resolved += 1;
+            totals.resolved_reopened += i64::from(fact.reopened);
+            totals.resolution.push(seconds_between(at, fact.opened_at));
+        }
+        if let (Some(bucket), Some(at)) = (first_resolved, fact.first_resolved_at) {
+            buckets[bucket].first_resolution.push(seconds_between(at, fact.opened_at));
+        }
+        if let Some(bucket) = closed {
+            buckets[bucket].closed += 1;
+        }
+        if let Some((rating, bucket)) = rated {
+            let totals = &mut buckets[bucket];
+            totals.csat_count += 1;
+            totals.csat_sum += i64::from(rating);
+            totals.csat_satisfied += i64::from(rating >= 4);
+        }
     }
     add_backlog(frame, key, fact, stints);
 }
@@ -412,7 +423,7 @@ fn add_ticket(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &
 /// start, or whose status changes in the period, makes its group seen.
 fn add_backlog(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &[Stint]) {
     let (from, to) = (frame.from, frame.to);
-    let changes_in_period = fact.status_changes.iter().any(|(at, _)| *at > from && *at <= to)
+    let changes_in_period = fact.status_changes.iter().any(|(at, _)| at > from && at <= to)
         || fact.first_resolved_at.is_some_and(|at| at > from && at <= to);
     let mut seen = changes_in_period;
     for stint in stints {

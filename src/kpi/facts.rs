@@ -34,8 +34,38 @@ pub struct TicketFact<'a> {
     pub priority: &'a str,
     pub channel: &'a str,
     /// Resolutions (-1) and reopens (+1) in order, for reopened tickets only.
-    pub status_changes: Vec<(Micros, i16)>,
-    pub interactions: Vec<InteractionFact>,
+    pub status_changes: Packed<'a, STATUS_CHANGE_BYTES>,
+    pub interactions: Packed<'a, INTERACTION_BYTES>,
+}
+
+const STATUS_CHANGE_BYTES: usize = 10;
+const INTERACTION_BYTES: usize = 22;
+
+/// A list of fixed-size records inside a row, decoded as it is walked (no allocation).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Packed<'a, const SIZE: usize>(&'a [u8]);
+
+impl<'a, const SIZE: usize> Packed<'a, SIZE> {
+    fn records(self) -> impl Iterator<Item = Reader<'a>> {
+        self.0.chunks_exact(SIZE).map(Reader::new)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl<'a> Packed<'a, STATUS_CHANGE_BYTES> {
+    /// (instant, -1 resolved / +1 reopened), in order.
+    pub fn iter(self) -> impl Iterator<Item = (Micros, i16)> + 'a {
+        self.records().filter_map(|mut record| Some((record.instant().ok()?, record.i16().ok()?)))
+    }
+}
+
+impl<'a> Packed<'a, INTERACTION_BYTES> {
+    pub fn iter(self) -> impl Iterator<Item = InteractionFact> + 'a {
+        self.records().filter_map(|mut record| record.interaction().ok())
+    }
 }
 
 /// One interaction that no later entry corrects.
@@ -126,8 +156,15 @@ impl<'a> Reader<'a> {
         Ok(text)
     }
 
-    fn count(&mut self) -> Result<usize, AppError> {
-        usize::try_from(self.i32()?).map_err(|_| malformed())
+    /// A count and that many records of `size` bytes.
+    fn records(&mut self, size: usize) -> Result<&'a [u8], AppError> {
+        let count = usize::try_from(self.i32()?).map_err(|_| malformed())?;
+        let end =
+            count.checked_mul(size).and_then(|bytes| self.at.checked_add(bytes)).filter(|end| *end <= self.bytes.len());
+        let end = end.ok_or_else(malformed)?;
+        let records = &self.bytes[self.at..end];
+        self.at = end;
+        Ok(records)
     }
 
     pub fn interaction(&mut self) -> Result<InteractionFact, AppError> {
@@ -153,16 +190,8 @@ impl<'a> Reader<'a> {
         let category = self.text()?;
         let priority = self.text()?;
         let channel = self.text()?;
-        let changes = self.count()?;
-        let mut status_changes = Vec::with_capacity(changes);
-        for _ in 0..changes {
-            status_changes.push((self.instant()?, self.i16()?));
-        }
-        let count = self.count()?;
-        let mut interactions = Vec::with_capacity(count);
-        for _ in 0..count {
-            interactions.push(self.interaction()?);
-        }
+        let status_changes = Packed(self.records(STATUS_CHANGE_BYTES)?);
+        let interactions = Packed(self.records(INTERACTION_BYTES)?);
         Ok(TicketFact {
             opened_at,
             first_response_at,
