@@ -112,8 +112,10 @@ WHERE x.ticket_id IS NULL AND NOT EXISTS (SELECT 1 FROM interactions c WHERE c.c
 -- Rewrites the fact rows of these tickets from the raw records. The tickets' rows are locked
 -- first, so that two transactions changing one ticket (say a transition and an interaction)
 -- write its facts one after the other, the second seeing the first's change.
+-- A generic plan, cached per connection: planning the view afresh for each ticket costs several
+-- times more than running it (measured: 2-4 ms a call with custom plans, 0.5 ms generic).
 CREATE FUNCTION kpi_refresh_tickets(ids BIGINT[]) RETURNS VOID
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     IF cardinality(ids) = 0 THEN
         RETURN;
@@ -131,7 +133,7 @@ END
 $$;
 
 CREATE FUNCTION kpi_refresh_loose_interactions(ids BIGINT[]) RETURNS VOID
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SET plan_cache_mode = force_generic_plan AS $$
 BEGIN
     IF cardinality(ids) = 0 THEN
         RETURN;
@@ -177,13 +179,16 @@ BEGIN
 END
 $$;
 
+-- Only reopened tickets keep their status changes in their facts (the others' one resolution is
+-- their first_resolved_at, which the ticket's own trigger covers).
 CREATE FUNCTION kpi_facts_after_status_event() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     IF NOT kpi_facts_deferred() THEN
         PERFORM kpi_refresh_tickets(ARRAY(
-            SELECT DISTINCT e.ticket_id FROM new_rows e
-            WHERE e.kind = 'REOPENED' OR (e.kind = 'STATUS_CHANGED' AND e.to_value = 'RESOLVED')));
+            SELECT DISTINCT e.ticket_id FROM new_rows e JOIN tickets t ON t.id = e.ticket_id
+            WHERE t.reopen_count > 0
+              AND (e.kind = 'REOPENED' OR (e.kind = 'STATUS_CHANGED' AND e.to_value = 'RESOLVED'))));
     END IF;
     RETURN NULL;
 END
