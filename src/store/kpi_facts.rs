@@ -88,45 +88,47 @@ pub struct Rebuilt {
 pub fn rebuild(conn: &mut PgConnection, batch: i64, mut progress: impl FnMut(u64, i64)) -> Result<Rebuilt, AppError> {
     let batch = batch.max(1);
     let mut rebuilt = Rebuilt::default();
-    let range: IdRange = diesel::sql_query("SELECT min(id) AS low, max(id) AS high FROM tickets").get_result(conn)?;
-    if let (Some(low), Some(high)) = (range.low, range.high) {
-        rebuilt.ticket_ids = (low, high);
-        let mut start = low;
-        while start <= high {
-            conn.transaction(|conn| {
-                diesel::sql_query(
-                    "SELECT kpi_refresh_tickets(ARRAY(SELECT id FROM tickets WHERE id >= $1 AND id < $2))",
-                )
-                .bind::<BigInt, _>(start)
-                .bind::<BigInt, _>(start.saturating_add(batch))
-                .execute(conn)
-            })?;
-            start = start.saturating_add(batch);
-            rebuilt.batches += 1;
-            progress(rebuilt.batches, start.min(high));
-        }
+    let tickets = "SELECT kpi_refresh_tickets(ARRAY(SELECT id FROM tickets WHERE id >= $1 AND id < $2))";
+    if let Some(range) = in_id_batches(conn, "tickets", batch, tickets, |batches, up_to| {
+        rebuilt.batches = batches;
+        progress(batches, up_to);
+    })? {
+        rebuilt.ticket_ids = range;
     }
-    let range: IdRange =
-        diesel::sql_query("SELECT min(id) AS low, max(id) AS high FROM interactions").get_result(conn)?;
-    if let (Some(low), Some(high)) = (range.low, range.high) {
-        let mut start = low;
-        while start <= high {
-            conn.transaction(|conn| {
-                diesel::sql_query(
-                    "SELECT kpi_refresh_loose_interactions(ARRAY(
-                         SELECT id FROM interactions WHERE id >= $1 AND id < $2 AND ticket_id IS NULL
-                         UNION SELECT interaction_id FROM kpi_loose_interaction_facts
-                               WHERE interaction_id >= $1 AND interaction_id < $2))",
-                )
-                .bind::<BigInt, _>(start)
-                .bind::<BigInt, _>(start.saturating_add(batch))
-                .execute(conn)
-            })?;
-            start = start.saturating_add(batch);
-            rebuilt.batches += 1;
-        }
-    }
+    let loose = "SELECT kpi_refresh_loose_interactions(ARRAY(
+                     SELECT id FROM interactions WHERE id >= $1 AND id < $2 AND ticket_id IS NULL
+                     UNION SELECT interaction_id FROM kpi_loose_interaction_facts
+                           WHERE interaction_id >= $1 AND interaction_id < $2))";
+    let ticket_batches = rebuilt.batches;
+    in_id_batches(conn, "interactions", batch, loose, |batches, _| rebuilt.batches = ticket_batches + batches)?;
     Ok(rebuilt)
+}
+
+/// Runs `statement` (binding an id range `[$1, $2)`) over `table`'s ids in ranges of `batch`,
+/// each its own transaction; returns the ids' range, None for an empty table.
+fn in_id_batches(
+    conn: &mut PgConnection,
+    table: &str,
+    batch: i64,
+    statement: &str,
+    mut done: impl FnMut(u64, i64),
+) -> Result<Option<(i64, i64)>, AppError> {
+    let range: IdRange =
+        diesel::sql_query(format!("SELECT min(id) AS low, max(id) AS high FROM {table}")).get_result(conn)?;
+    let (Some(low), Some(high)) = (range.low, range.high) else { return Ok(None) };
+    let (mut start, mut batches) = (low, 0);
+    while start <= high {
+        conn.transaction(|conn| {
+            diesel::sql_query(statement)
+                .bind::<BigInt, _>(start)
+                .bind::<BigInt, _>(start.saturating_add(batch))
+                .execute(conn)
+        })?;
+        start = start.saturating_add(batch);
+        batches += 1;
+        done(batches, start.min(high));
+    }
+    Ok(Some((low, high)))
 }
 
 /// Tells the triggers to leave the facts of this transaction's changes to [`fill`] (bulk loads).
