@@ -26,13 +26,6 @@ const LOOKBACK_DAYS: i64 = 14;
 /// Rows are read in slices of this many days of their starts, so that no one value grows large.
 const SLICE_DAYS: i64 = 31;
 
-/// Computes every KPI for each bucket and group of `query`, in one read-only snapshot. Empty
-/// buckets are present (counts 0, averages null); every group seen anywhere in the period gets
-/// every bucket.
-pub fn compute(conn: &mut PgConnection, query: &KpiQuery<'_>) -> Result<Vec<KpiPoint>, AppError> {
-    in_snapshot(conn, |conn| compute_in_snapshot(conn, query))
-}
-
 /// Runs `read` in one read-only, repeatable-read transaction, so that every figure it computes
 /// sees the same data.
 pub fn in_snapshot<T>(
@@ -42,12 +35,9 @@ pub fn in_snapshot<T>(
     conn.build_transaction().read_only().repeatable_read().run(read)
 }
 
-/// [`compute`] inside a transaction opened by [`in_snapshot`].
-pub fn compute_in_snapshot(conn: &mut PgConnection, query: &KpiQuery<'_>) -> Result<Vec<KpiPoint>, AppError> {
-    Ok(compute_many(conn, std::slice::from_ref(query))?.pop().map(|result| result.points).unwrap_or_default())
-}
-
-/// Answers several questions from one read of the rows their periods need.
+/// Answers several questions from one read of the rows their periods need: per question, every
+/// KPI of each bucket and group (empty buckets present, counts 0 and averages null; every group
+/// seen anywhere in the period gets every bucket). Call it inside [`in_snapshot`].
 pub fn compute_many(conn: &mut PgConnection, queries: &[KpiQuery<'_>]) -> Result<Vec<FrameResult>, AppError> {
     let (Some(from), Some(to)) = (queries.iter().map(|q| q.from).min(), queries.iter().map(|q| q.to).max()) else {
         return Ok(Vec::new());
