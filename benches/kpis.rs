@@ -143,6 +143,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         limits: LimitSettings { request_timeout: Duration::from_secs(120), ..LimitSettings::default() },
         retention: deskpulse::retention::RetentionSettings::default(),
         retention_schedule: deskpulse::retention::RetentionSchedule::default(),
+        sealer: deskpulse::sealer::SealerSettings { interval: Duration::from_secs(30) },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;
@@ -178,6 +179,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 bucket: scenario.bucket,
                 grouping: scenario.grouping,
                 filter: &filter,
+                count_customers: false,
             })
             .collect();
         let span_from = scenario.periods.iter().map(|p| p.0).min().ok_or("no period")?;

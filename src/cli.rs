@@ -115,14 +115,16 @@ pub enum ReportCommand {
 
 #[derive(Subcommand, Debug)]
 pub enum KpiCommand {
-    /// Recompute every KPI fact row from the raw records and compare; exits 1 when any row
-    /// differs (and names up to ten), 0 when they all agree.
+    /// Recompute every KPI fact row from the raw records and compare, and every fresh sealed
+    /// block with its day's rows; exits 1 when any differs (and names up to ten), 0 when they
+    /// all agree.
     Verify {
         #[command(flatten)]
         database: DatabaseSettings,
     },
     /// Rewrite every KPI fact row from the raw records, online: in id ranges, each its own
     /// short transaction, while the server keeps serving. Rows already right are left alone.
+    /// Then reseal every day's block from the rows.
     Rebuild {
         /// Tickets (and interactions) per transaction.
         #[arg(long, default_value_t = 10_000)]
@@ -214,14 +216,15 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
             })
             .await??;
             println!(
-                "checked the facts of {} tickets and {} interactions without a ticket",
-                drift.tickets_checked, drift.loose_interactions_checked
+                "checked the facts of {} tickets, {} interactions without a ticket and {} sealed blocks",
+                drift.tickets_checked, drift.loose_interactions_checked, drift.blocks.blocks_checked
             );
             if drift.is_clean() {
                 println!("no drift: every KPI fact row agrees with the raw records");
                 return Ok(());
             }
             println!("{} ticket fact rows drifted (tickets {:?})", drift.ticket_rows_drifted, drift.ticket_sample);
+            println!("{} sealed blocks drifted (days {:?})", drift.blocks.blocks_drifted, drift.blocks.sample);
             println!(
                 "{} interaction fact rows drifted (interactions {:?})",
                 drift.loose_rows_drifted, drift.loose_sample
@@ -241,10 +244,11 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
             })
             .await??;
             println!(
-                "rebuilt the KPI fact rows of tickets {} to {} in {} batches ({:.1}s)",
+                "rebuilt the KPI fact rows of tickets {} to {} in {} batches and resealed {} days ({:.1}s)",
                 rebuilt.ticket_ids.0,
                 rebuilt.ticket_ids.1,
                 rebuilt.batches,
+                rebuilt.blocks_sealed,
                 started.elapsed().as_secs_f64()
             );
             Ok(())

@@ -20,6 +20,7 @@ pub mod models;
 pub mod retention;
 pub mod schedule;
 pub mod schema;
+pub mod sealer;
 pub mod seed;
 pub mod startup;
 pub mod store;

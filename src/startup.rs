@@ -17,6 +17,7 @@ use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Metrics, OptionalRoutes, Startup, log_requests, routes};
 use crate::retention::{RetentionSchedule, RetentionSettings};
 use crate::schedule::{ReportScheduleSettings, run_report_schedule};
+use crate::sealer::{SealerSettings, run_sealer};
 
 /// Everything `serve` is configured with.
 #[derive(Debug, Clone, clap::Args)]
@@ -35,6 +36,8 @@ pub struct ServeSettings {
     pub retention: RetentionSettings,
     #[command(flatten)]
     pub retention_schedule: RetentionSchedule,
+    #[command(flatten)]
+    pub sealer: SealerSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -82,6 +85,7 @@ impl Application {
         if settings.reports.enabled {
             tokio::spawn(run_report_schedule(db.clone(), settings.reports.clone(), startup.clone()));
         }
+        tokio::spawn(run_sealer(db.clone(), settings.sealer.clone(), startup.clone()));
 
         crate::retention::spawn_daily_runs(
             db.clone(),

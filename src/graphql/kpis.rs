@@ -393,7 +393,15 @@ async fn compute_each(
             store::kpis::in_snapshot(conn, |conn| {
                 let queries: Vec<KpiQuery<'_>> = periods
                     .iter()
-                    .map(|&(from, to)| KpiQuery { from, to, time_zone: &time_zone, bucket, grouping, filter: &filter })
+                    .map(|&(from, to)| KpiQuery {
+                        from,
+                        to,
+                        time_zone: &time_zone,
+                        bucket,
+                        grouping,
+                        filter: &filter,
+                        count_customers: false,
+                    })
                     .collect();
                 Ok(store::kpis::compute_many(conn, &queries)?.into_iter().map(|result| result.points).collect())
             })

@@ -26,12 +26,13 @@ pub struct FrameSpec<'a> {
     pub bucket: Option<Bucket>,
     pub grouping: Grouping,
     pub filter: &'a KpiFilter,
+    pub count_customers: bool,
 }
 
 /// What a frame's answer holds.
 pub struct FrameResult {
     pub points: Vec<KpiPoint>,
-    /// Tickets opened in the period per customer (those that pass the filter).
+    /// Tickets opened in the period per customer (those that pass the filter), when asked.
     pub opened_by_customer: HashMap<i64, i64>,
 }
 
@@ -41,21 +42,22 @@ type GroupKey = Option<i64>;
 
 type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 
-/// Names seen in the rows, numbered, so that groups and filters compare integers.
+/// Names seen in the rows, numbered, so that groups and filters compare integers. Looked up by
+/// their bytes: only a name not seen before is checked and copied.
 #[derive(Default)]
 struct Names {
-    index: IdMap<String, i64>,
+    index: IdMap<Box<[u8]>, i64>,
     names: Vec<String>,
 }
 
 impl Names {
-    fn id(&mut self, name: &str) -> i64 {
+    fn id(&mut self, name: &[u8]) -> i64 {
         if let Some(id) = self.index.get(name) {
             return *id;
         }
         let id = self.names.len() as i64;
-        self.names.push(name.to_owned());
-        self.index.insert(name.to_owned(), id);
+        self.names.push(String::from_utf8_lossy(name).into_owned());
+        self.index.insert(name.into(), id);
         id
     }
 }
@@ -69,9 +71,17 @@ impl Hasher for IdHasher {
         self.0
     }
     fn write(&mut self, bytes: &[u8]) {
-        for byte in bytes {
-            self.0 = (self.0.rotate_left(5) ^ u64::from(*byte)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        let mut chunks = bytes.chunks_exact(8);
+        for chunk in &mut chunks {
+            let word = u64::from_le_bytes(chunk.try_into().unwrap_or_default());
+            self.0 = (self.0.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
         }
+        let mut tail = [0u8; 8];
+        tail[..chunks.remainder().len()].copy_from_slice(chunks.remainder());
+        self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(tail)).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    fn write_usize(&mut self, value: usize) {
+        self.write_i64(value as i64);
     }
     fn write_i64(&mut self, value: i64) {
         self.0 = (self.0 ^ value as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
@@ -127,6 +137,42 @@ fn listed(values: &Option<Vec<i64>>, value: Option<i64>) -> bool {
     values.as_ref().is_none_or(|values| value.is_some_and(|value| values.contains(&value)))
 }
 
+impl CompiledFilter {
+    fn passes_ticket(&self, keys: &TicketKeys) -> bool {
+        listed(&self.technicians, keys.technician) && listed(&self.teams, keys.team) && self.attributes_pass(Some(keys))
+    }
+
+    /// Whether the category, priority and channel filters let a ticket (or an interaction's
+    /// ticket; none fails any of them) through.
+    fn attributes_pass(&self, keys: Option<&TicketKeys>) -> bool {
+        listed(&self.categories, keys.map(|k| k.category))
+            && listed(&self.priorities, keys.map(|k| k.priority))
+            && listed(&self.channels, keys.map(|k| k.channel))
+    }
+}
+
+/// Interactions count for the technician who logged them (and that technician's `team`) and
+/// for their ticket's attributes.
+fn add_interaction(frame: &mut Frame, interaction: &InteractionFact, team: Option<i64>, ticket: Option<&TicketKeys>) {
+    let filter = &frame.filter;
+    if !(listed(&filter.technicians, interaction.technician_id)
+        && listed(&filter.teams, team)
+        && filter.attributes_pass(ticket))
+    {
+        return;
+    }
+    let key = match frame.grouping {
+        Grouping::Technician => interaction.technician_id,
+        Grouping::Team => team,
+        _ => ticket.and_then(|keys| ticket_group(frame.grouping, keys)),
+    };
+    if let Some(totals) = frame.in_bucket(key, Some(interaction.occurred_at)) {
+        let slot = &mut totals.interactions[interaction.kind_index()];
+        slot.0 += 1;
+        slot.1 += interaction.duration_seconds;
+    }
+}
+
 struct Frame {
     from: Micros,
     to: Micros,
@@ -136,6 +182,7 @@ struct Frame {
     grouping: Grouping,
     filter: CompiledFilter,
     groups: IdMap<GroupKey, GroupTotals>,
+    count_customers: bool,
     opened_by_customer: IdMap<i64, i64>,
 }
 
@@ -173,19 +220,21 @@ pub struct Engine {
     names: Names,
     /// Each technician's team, as a name number.
     teams: IdMap<i64, i64>,
+    stints: Vec<Stint>,
+    interactions: Vec<(InteractionFact, Option<i64>)>,
 }
 
 impl Engine {
     /// `teams`: every technician's current team.
     pub fn new(specs: &[FrameSpec<'_>], teams: impl IntoIterator<Item = (i64, String)>) -> Engine {
         let mut names = Names::default();
-        let teams = teams.into_iter().map(|(id, team)| (id, names.id(&team))).collect();
+        let teams = teams.into_iter().map(|(id, team)| (id, names.id(team.as_bytes()))).collect();
         let frames = specs
             .iter()
             .map(|spec| {
                 let spans = calendar::buckets(spec.from, spec.to, spec.zone, spec.bucket);
                 let mut compile = |values: &[String]| {
-                    (!values.is_empty()).then(|| values.iter().map(|value| names.id(value)).collect())
+                    (!values.is_empty()).then(|| values.iter().map(|value| names.id(value.as_bytes())).collect())
                 };
                 let filter = CompiledFilter {
                     technicians: (!spec.filter.technician_ids.is_empty()).then(|| spec.filter.technician_ids.clone()),
@@ -203,6 +252,7 @@ impl Engine {
                     grouping: spec.grouping,
                     filter,
                     groups: IdMap::default(),
+                    count_customers: spec.count_customers,
                     opened_by_customer: IdMap::default(),
                 };
                 if frame.grouping == Grouping::None {
@@ -211,7 +261,7 @@ impl Engine {
                 frame
             })
             .collect();
-        Engine { frames, names, teams }
+        Engine { frames, names, teams, stints: Vec::new(), interactions: Vec::new() }
     }
 
     fn team_of(&self, technician: Option<i64>) -> Option<i64> {
@@ -227,62 +277,31 @@ impl Engine {
             priority: self.names.id(fact.priority),
             channel: self.names.id(fact.channel),
         };
-        let stints = backlog_stints(fact);
-        for index in 0..self.frames.len() {
-            let ticket_passes = {
-                let filter = &self.frames[index].filter;
-                listed(&filter.technicians, keys.technician)
-                    && listed(&filter.teams, keys.team)
-                    && self.attributes_pass(index, Some(&keys))
-            };
-            if ticket_passes {
-                let key = ticket_group(self.frames[index].grouping, &keys);
-                add_ticket(&mut self.frames[index], key, fact, &stints);
+        // Scratch lists kept across tickets: no allocation per ticket.
+        let mut stints = std::mem::take(&mut self.stints);
+        backlog_stints(fact, &mut stints);
+        let mut interactions = std::mem::take(&mut self.interactions);
+        interactions.clear();
+        interactions
+            .extend(fact.interactions.iter().map(|interaction| (interaction, self.team_of(interaction.technician_id))));
+        for frame in &mut self.frames {
+            if frame.filter.passes_ticket(&keys) {
+                let key = ticket_group(frame.grouping, &keys);
+                add_ticket(frame, key, fact, &stints);
             }
-            for interaction in fact.interactions.iter() {
-                self.add_interaction(index, &interaction, Some(&keys));
+            for (interaction, team) in &interactions {
+                add_interaction(frame, interaction, *team, Some(&keys));
             }
         }
+        self.stints = stints;
+        self.interactions = interactions;
     }
 
     /// Adds an interaction that has no ticket.
     pub fn loose_interaction(&mut self, interaction: &InteractionFact) {
-        for index in 0..self.frames.len() {
-            self.add_interaction(index, interaction, None);
-        }
-    }
-
-    /// Whether the category, priority and channel filters let a ticket (or an interaction's
-    /// ticket; none fails any of them) through.
-    fn attributes_pass(&self, frame: usize, keys: Option<&TicketKeys>) -> bool {
-        let filter = &self.frames[frame].filter;
-        listed(&filter.categories, keys.map(|k| k.category))
-            && listed(&filter.priorities, keys.map(|k| k.priority))
-            && listed(&filter.channels, keys.map(|k| k.channel))
-    }
-
-    /// Interactions count for the technician who logged them and for their ticket's attributes.
-    fn add_interaction(&mut self, frame: usize, interaction: &InteractionFact, ticket: Option<&TicketKeys>) {
         let team = self.team_of(interaction.technician_id);
-        let passes = {
-            let filter = &self.frames[frame].filter;
-            listed(&filter.technicians, interaction.technician_id)
-                && listed(&filter.teams, team)
-                && self.attributes_pass(frame, ticket)
-        };
-        if !passes {
-            return;
-        }
-        let frame = &mut self.frames[frame];
-        let key = match frame.grouping {
-            Grouping::Technician => interaction.technician_id,
-            Grouping::Team => team,
-            _ => ticket.and_then(|keys| ticket_group(frame.grouping, keys)),
-        };
-        if let Some(totals) = frame.in_bucket(key, Some(interaction.occurred_at)) {
-            let slot = &mut totals.interactions[interaction.kind_index()];
-            slot.0 += 1;
-            slot.1 += interaction.duration_seconds;
+        for frame in &mut self.frames {
+            add_interaction(frame, interaction, team, None);
         }
     }
 
@@ -351,11 +370,12 @@ impl Stint {
 /// The ticket's backlog stints by its status history: opened (it counts from just after its
 /// opening), then each resolution and reopen. A ticket never reopened has one resolution, its
 /// first; a reopened one replays its status changes.
-fn backlog_stints(fact: &TicketFact<'_>) -> Vec<Stint> {
-    let mut stints = vec![Stint { enters: fact.opened_at, enters_inclusive: false, leaves: None }];
+fn backlog_stints(fact: &TicketFact<'_>, stints: &mut Vec<Stint>) {
+    stints.clear();
+    stints.push(Stint { enters: fact.opened_at, enters_inclusive: false, leaves: None });
     if !fact.reopened {
         stints[0].leaves = fact.first_resolved_at;
-        return stints;
+        return;
     }
     let mut in_backlog = true;
     for (at, change) in fact.status_changes.iter() {
@@ -373,7 +393,6 @@ fn backlog_stints(fact: &TicketFact<'_>) -> Vec<Stint> {
             _ => {}
         }
     }
-    stints
 }
 
 fn add_ticket(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &[Stint]) {
@@ -382,7 +401,7 @@ fn add_ticket(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &
     let first_resolved = fact.first_resolved_at.and_then(|at| frame.bucket(at));
     let closed = fact.closed_at.and_then(|at| frame.bucket(at));
     let rated = fact.rating.and_then(|(rating, at)| Some((rating, frame.bucket(at)?)));
-    if opened.is_some() {
+    if opened.is_some() && frame.count_customers {
         *frame.opened_by_customer.entry(fact.customer_id).or_default() += 1;
     }
     if opened.is_some() || resolved.is_some() || first_resolved.is_some() || closed.is_some() || rated.is_some() {

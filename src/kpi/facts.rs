@@ -30,9 +30,10 @@ pub struct TicketFact<'a> {
     pub reopened: bool,
     /// The current rating and when it was submitted.
     pub rating: Option<(i16, Micros)>,
-    pub category: &'a str,
-    pub priority: &'a str,
-    pub channel: &'a str,
+    /// Names as the row holds them (UTF-8; validated once per distinct name by the engine).
+    pub category: &'a [u8],
+    pub priority: &'a [u8],
+    pub channel: &'a [u8],
     /// Resolutions (-1) and reopens (+1) in order, for reopened tickets only.
     pub status_changes: Packed<'a, STATUS_CHANGE_BYTES>,
     pub interactions: Packed<'a, INTERACTION_BYTES>,
@@ -148,10 +149,10 @@ impl<'a> Reader<'a> {
         self.optional_instant()?.ok_or_else(malformed)
     }
 
-    fn text(&mut self) -> Result<&'a str, AppError> {
+    fn text(&mut self) -> Result<&'a [u8], AppError> {
         let length = usize::try_from(self.i16()?).map_err(|_| malformed())?;
         let end = self.at.checked_add(length).filter(|end| *end <= self.bytes.len()).ok_or_else(malformed)?;
-        let text = std::str::from_utf8(&self.bytes[self.at..end]).map_err(|_| malformed())?;
+        let text = &self.bytes[self.at..end];
         self.at = end;
         Ok(text)
     }

@@ -129,4 +129,7 @@ pub struct KpiQuery<'a> {
     pub bucket: Option<Bucket>,
     pub grouping: Grouping,
     pub filter: &'a KpiFilter,
+    /// Whether to count the tickets opened per customer (top customers), which costs a lookup
+    /// per ticket.
+    pub count_customers: bool,
 }

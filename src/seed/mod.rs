@@ -96,6 +96,9 @@ pub fn run(options: &SeedOptions) -> Result<(), BoxError> {
     // Fresh statistics, so the first queries on the new data get sensible plans.
     conn.batch_execute(&format!("ANALYZE technicians, {}", LOADED_TABLES.join(", ")))?;
     println!("analyzed the tables in {}", seconds(analyze.elapsed()));
+    let sealing = Instant::now();
+    let days = crate::store::kpi_blocks::seal_all(&mut conn)?;
+    println!("sealed the KPI facts of {days} days into blocks in {}", seconds(sealing.elapsed()));
     let rows = totals.rows;
     println!(
         "seeded {} technicians, {} customers, {} tickets, {} ticket events, {} interactions and {} ratings in {}",

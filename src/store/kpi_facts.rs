@@ -6,6 +6,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, BigInt, Nullable};
 
 use crate::error::AppError;
+use crate::store::kpi_blocks::{self, BlockDrift};
 
 /// Rows whose stored facts differ from what the raw records give.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -17,11 +18,13 @@ pub struct Drift {
     pub loose_interactions_checked: i64,
     pub loose_rows_drifted: i64,
     pub loose_sample: Vec<i64>,
+    /// Fresh sealed blocks that differ from their day's fact rows.
+    pub blocks: BlockDrift,
 }
 
 impl Drift {
     pub fn is_clean(&self) -> bool {
-        self.ticket_rows_drifted == 0 && self.loose_rows_drifted == 0
+        self.ticket_rows_drifted == 0 && self.loose_rows_drifted == 0 && self.blocks.blocks_drifted == 0
     }
 }
 
@@ -36,7 +39,8 @@ struct DriftRow {
 }
 
 /// Recomputes every fact row from the raw records (the source views) in one snapshot and
-/// compares: a row missing, extra or different is drift.
+/// compares: a row missing, extra or different is drift; and so is a fresh sealed block that
+/// differs from its day's rows.
 pub fn verify(conn: &mut PgConnection) -> Result<Drift, AppError> {
     conn.build_transaction().read_only().repeatable_read().run(|conn| {
         diesel::sql_query("SET LOCAL work_mem = '256MB'").execute(conn)?;
@@ -56,7 +60,9 @@ pub fn verify(conn: &mut PgConnection) -> Result<Drift, AppError> {
              WHERE (f.occurred_at, f.facts) IS DISTINCT FROM (s.occurred_at, s.facts)",
         )
         .get_result(conn)?;
+        let blocks = kpi_blocks::verify(conn)?;
         Ok(Drift {
+            blocks,
             tickets_checked: tickets.checked,
             ticket_rows_drifted: tickets.drifted,
             ticket_sample: tickets.sample,
@@ -80,11 +86,14 @@ struct IdRange {
 pub struct Rebuilt {
     pub batches: u64,
     pub ticket_ids: (i64, i64),
+    pub blocks_sealed: usize,
 }
 
 /// Rewrites every fact row from the raw records while the server runs: tickets and interactions
 /// in id ranges of `batch` ids, each range its own short transaction (it locks those tickets
-/// for its moment, like any change to them). Rows that are already right are left alone.
+/// for its moment, like any change to them). Rows that are already right are left alone. Then
+/// every sealed block is resealed from the rows (reads use the rows of a day until its block is
+/// fresh again).
 pub fn rebuild(conn: &mut PgConnection, batch: i64, mut progress: impl FnMut(u64, i64)) -> Result<Rebuilt, AppError> {
     let batch = batch.max(1);
     let mut rebuilt = Rebuilt::default();
@@ -101,6 +110,8 @@ pub fn rebuild(conn: &mut PgConnection, batch: i64, mut progress: impl FnMut(u64
                            WHERE interaction_id >= $1 AND interaction_id < $2))";
     let ticket_batches = rebuilt.batches;
     in_id_batches(conn, "interactions", batch, loose, |batches, _| rebuilt.batches = ticket_batches + batches)?;
+    kpi_blocks::mark_all_due(conn)?;
+    rebuilt.blocks_sealed = kpi_blocks::seal_all(conn)?;
     Ok(rebuilt)
 }
 

@@ -3,7 +3,7 @@
 //! `string_agg`), so the database only scans narrow rows in time order and the client decodes
 //! them at memory speed; every figure is then computed in Rust in one pass.
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Nullable, Timestamptz};
@@ -12,6 +12,7 @@ use crate::error::AppError;
 use crate::kpi::engine::{Engine, FrameResult, FrameSpec};
 use crate::kpi::facts::Reader;
 use crate::schema::technicians;
+use crate::store::kpi_blocks;
 
 pub use crate::kpi::{
     Bucket, DurationStats, Grouping, InteractionTotal, KpiFilter, KpiPoint, KpiQuery, KpiValues,
@@ -24,7 +25,10 @@ pub use crate::kpi::{
 const LOOKBACK_DAYS: i64 = 14;
 
 /// Rows are read in slices of this many days of their starts, so that no one value grows large.
-const SLICE_DAYS: i64 = 31;
+const SLICE_DAYS: u64 = 7;
+
+/// Values read ahead of the pass at most (each a day's block or a run of days' rows).
+const SLICES_IN_FLIGHT: usize = 8;
 
 /// Runs `read` in one read-only, repeatable-read transaction, so that every figure it computes
 /// sees the same data.
@@ -56,20 +60,35 @@ pub fn compute_many(conn: &mut PgConnection, queries: &[KpiQuery<'_>]) -> Result
                 bucket: query.bucket,
                 grouping: query.grouping,
                 filter: query.filter,
+                count_customers: query.count_customers,
             })
         })
         .collect::<Result<Vec<_>, AppError>>()?;
     let teams: Vec<(i64, String)> = technicians::table.select((technicians::id, technicians::team)).load(conn)?;
     let mut engine = Engine::new(&specs, teams);
-    for_each_fact_slice(conn, from, to, |slice, kind| {
-        let mut reader = Reader::new(slice);
-        while !reader.is_empty() {
-            match kind {
-                SliceKind::Tickets => engine.ticket(&reader.ticket()?),
-                SliceKind::LooseInteractions => engine.loose_interaction(&reader.interaction()?),
+    // The database sends the next slices while this thread decodes the last one: on two cores
+    // the read and the pass overlap instead of taking turns.
+    let (sender, slices) = std::sync::mpsc::sync_channel::<(Vec<u8>, SliceKind)>(SLICES_IN_FLIGHT);
+    std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            for_each_fact_slice(conn, from, to, |bytes, kind| {
+                // The receiver is gone only when decoding failed: stop reading.
+                sender.send((bytes, kind)).map_err(|_| AppError::Internal("the KPI pass stopped".into()))
+            })
+        });
+        let decoded = slices.iter().try_for_each(|(bytes, kind)| {
+            let mut reader = Reader::new(&bytes);
+            while !reader.is_empty() {
+                match kind {
+                    SliceKind::Tickets => engine.ticket(&reader.ticket()?),
+                    SliceKind::LooseInteractions => engine.loose_interaction(&reader.interaction()?),
+                }
             }
-        }
-        Ok(())
+            Ok::<_, AppError>(())
+        });
+        drop(slices);
+        let read = reader.join().map_err(|_| AppError::Internal("the KPI read panicked".into()))?;
+        decoded.and(read)
     })?;
     Ok(engine.finish())
 }
@@ -82,7 +101,15 @@ pub fn top_customers(
     limit: usize,
 ) -> Result<Vec<(i64, i64)>, AppError> {
     let filter = KpiFilter::default();
-    let query = KpiQuery { from, to, time_zone: "UTC", bucket: None, grouping: Grouping::None, filter: &filter };
+    let query = KpiQuery {
+        from,
+        to,
+        time_zone: "UTC",
+        bucket: None,
+        grouping: Grouping::None,
+        filter: &filter,
+        count_customers: true,
+    };
     let result = compute_many(conn, std::slice::from_ref(&query))?.pop();
     Ok(result.map(|result| top_of(&result.opened_by_customer, limit)).unwrap_or_default())
 }
@@ -119,38 +146,46 @@ struct Slice {
 }
 
 /// Hands over every fact row a computation over `[from, to)` needs, slice by slice: the tickets
-/// whose facts start in the period or up to [`LOOKBACK_DAYS`] before it, the long-lived ones
-/// still active in it, and the interactions without a ticket that occurred in it.
+/// whose facts start in the period or up to [`LOOKBACK_DAYS`] before it (whole UTC days: a
+/// day's fresh block where there is one, its fact rows otherwise), the long-lived ones still
+/// active in it, and the interactions without a ticket that occurred in it. Rows starting after
+/// `to` in its last day's block come along; the engine places nothing of theirs in the period.
 fn for_each_fact_slice(
     conn: &mut PgConnection,
     from: DateTime<Utc>,
     to: DateTime<Utc>,
-    mut take: impl FnMut(&[u8], SliceKind) -> Result<(), AppError>,
+    mut take: impl FnMut(Vec<u8>, SliceKind) -> Result<(), AppError>,
 ) -> Result<(), AppError> {
-    let read_from = from.checked_sub_signed(Duration::days(LOOKBACK_DAYS)).unwrap_or(from);
-    let mut slice_from = read_from;
-    while slice_from < to {
-        let slice_to = slice_from.checked_add_signed(Duration::days(SLICE_DAYS)).unwrap_or(to).min(to);
-        let slice: Slice = diesel::sql_query(
-            "SELECT string_agg(facts, ''::bytea) AS facts FROM kpi_ticket_facts WHERE starts_at >= $1 AND starts_at < $2",
-        )
-        .bind::<Timestamptz, _>(slice_from)
-        .bind::<Timestamptz, _>(slice_to)
-        .get_result(conn)?;
-        if let Some(bytes) = slice.facts {
-            take(&bytes, SliceKind::Tickets)?;
+    let lookback_from = from.checked_sub_signed(Duration::days(LOOKBACK_DAYS)).unwrap_or(from);
+    let first_day = lookback_from.date_naive();
+    let end_day = (to - Duration::microseconds(1)).date_naive().succ_opt().unwrap_or(NaiveDate::MAX);
+    let mut slice_first = first_day;
+    while slice_first < end_day {
+        let slice_end = slice_first.checked_add_days(Days::new(SLICE_DAYS)).unwrap_or(end_day).min(end_day);
+        let blocks = kpi_blocks::fresh_blocks(conn, slice_first, slice_end)?;
+        let mut day = slice_first;
+        for block in blocks.iter().map(|block| Some(block.day)).chain(std::iter::once(None)) {
+            // The days before this block (or the slice's end) that have none: their rows.
+            let gap_end = block.unwrap_or(slice_end);
+            if day < gap_end {
+                take_rows(conn, day_start(day), day_start(gap_end).min(to), &mut take)?;
+            }
+            day = block.and_then(|day| day.succ_opt()).unwrap_or(slice_end);
         }
-        slice_from = slice_to;
+        for block in blocks {
+            take(block.facts, SliceKind::Tickets)?;
+        }
+        slice_first = slice_end;
     }
     let long_lived: Slice = diesel::sql_query(
         "SELECT string_agg(facts, ''::bytea) AS facts FROM kpi_ticket_facts \
          WHERE long_lived AND active_until >= $1 AND starts_at < $2",
     )
     .bind::<Timestamptz, _>(from)
-    .bind::<Timestamptz, _>(read_from)
+    .bind::<Timestamptz, _>(day_start(first_day))
     .get_result(conn)?;
     if let Some(bytes) = long_lived.facts {
-        take(&bytes, SliceKind::Tickets)?;
+        take(bytes, SliceKind::Tickets)?;
     }
     let loose: Slice = diesel::sql_query(
         "SELECT string_agg(facts, ''::bytea) AS facts FROM kpi_loose_interaction_facts \
@@ -160,7 +195,30 @@ fn for_each_fact_slice(
     .bind::<Timestamptz, _>(to)
     .get_result(conn)?;
     if let Some(bytes) = loose.facts {
-        take(&bytes, SliceKind::LooseInteractions)?;
+        take(bytes, SliceKind::LooseInteractions)?;
     }
     Ok(())
+}
+
+/// The fact rows of the tickets starting in `[from, to)`, as one value.
+fn take_rows(
+    conn: &mut PgConnection,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    take: &mut impl FnMut(Vec<u8>, SliceKind) -> Result<(), AppError>,
+) -> Result<(), AppError> {
+    let rows: Slice = diesel::sql_query(
+        "SELECT string_agg(facts, ''::bytea) AS facts FROM kpi_ticket_facts WHERE starts_at >= $1 AND starts_at < $2",
+    )
+    .bind::<Timestamptz, _>(from)
+    .bind::<Timestamptz, _>(to)
+    .get_result(conn)?;
+    match rows.facts {
+        Some(bytes) => take(bytes, SliceKind::Tickets),
+        None => Ok(()),
+    }
+}
+
+fn day_start(day: NaiveDate) -> DateTime<Utc> {
+    day.and_time(NaiveTime::MIN).and_utc()
 }

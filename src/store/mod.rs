@@ -6,6 +6,7 @@ pub mod exports;
 pub mod import;
 pub mod improvement;
 pub mod interactions;
+pub mod kpi_blocks;
 pub mod kpi_facts;
 pub mod kpis;
 pub mod ratings;

@@ -23,8 +23,15 @@ pub const TOP_LIMIT: usize = 10;
 pub fn build_snapshot(conn: &mut PgConnection, period: &ReportPeriod) -> Result<ReportSnapshot, AppError> {
     kpis::in_snapshot(conn, |conn| {
         let no_filter = KpiFilter::default();
-        let whole =
-            |from, to, grouping| KpiQuery { from, to, time_zone: "UTC", bucket: None, grouping, filter: &no_filter };
+        let whole = |from, to, grouping| KpiQuery {
+            from,
+            to,
+            time_zone: "UTC",
+            bucket: None,
+            grouping,
+            filter: &no_filter,
+            count_customers: from == period.start && grouping == Grouping::None,
+        };
         // Every figure of the report from one read of the rows.
         let mut results = kpis::compute_many(
             conn,

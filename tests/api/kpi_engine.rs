@@ -1,13 +1,14 @@
 //! The KPI engine's own rules: buckets in zones whose clocks change at midnight, the leaderboard
 //! listing everyone, the bound on a series' points, and the fact rows it reads (fresh after
-//! every change, checked and rebuilt by `deskpulse kpi verify` and `rebuild`).
+//! every change, checked and rebuilt by `deskpulse kpi verify` and `rebuild`), and the sealed
+//! blocks of those rows.
 
 use std::process::Command;
 
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{TestApp, spawn_app, spawn_app_with};
 
 const IMPORT: &str =
     "mutation($batch: [ImportTicketInput!]!) { importTickets(batch: $batch) { tickets { ticket { id } } } }";
@@ -275,4 +276,76 @@ async fn every_event_kind_the_fact_sql_names_exists() {
         }
     }
     assert!(named >= 4, "the fact SQL names its event kinds and statuses ({named} found)");
+}
+
+/// Days waiting for the sealer, and blocks.
+fn block_counts(app: &TestApp) -> (i64, i64) {
+    let (blocks, due) = deskpulse::store::kpi_blocks::counts(&mut app.database.connect()).unwrap();
+    (due, blocks)
+}
+
+#[tokio::test]
+async fn sealed_blocks_answer_like_the_rows_and_a_change_to_a_sealed_day_is_in_the_next_answer() {
+    // The test seals by hand: the server's sealer waits an hour.
+    let app = spawn_app_with(|settings| settings.sealer.interval = std::time::Duration::from_secs(3600)).await;
+    let october: Vec<String> =
+        (0..40).map(|n| format!("2026-10-{:02}T{:02}:30:00Z", 1 + n % 28, (n * 7) % 24)).collect();
+    tickets_at(&app, &october).await;
+    let filtered = "query($p: PeriodInput!, $f: KpiFilterInput) { kpis(period: $p, filter: $f) { current { ticketsOpened ticketsResolved backlog resolutionSeconds { median p90 } } } }";
+    let period = json!({ "from": "2026-10-01T00:00:00Z", "to": "2026-11-01T00:00:00Z" });
+    let high = json!({ "p": period, "f": { "priorities": ["HIGH"] } });
+    let everything = json!({ "p": period });
+    let answer = |variables: Value| {
+        let app = &app;
+        async move { app.query_ok(&app.supervisor(), filtered, variables).await["kpis"]["current"].clone() }
+    };
+    let from_rows = answer(everything.clone()).await;
+    assert_eq!(from_rows["ticketsOpened"], 40);
+    assert_eq!(answer(high.clone()).await["ticketsOpened"], 0);
+
+    let (due, blocks) = block_counts(&app);
+    assert!(due >= 28 && blocks == 0, "every imported day waits for the sealer: {due} due, {blocks} blocks");
+    let sealed = deskpulse::store::kpi_blocks::seal_all(&mut app.database.connect()).unwrap();
+    assert_eq!(sealed as i64, due);
+    assert_eq!(block_counts(&app), (0, 28));
+    assert_eq!(answer(everything.clone()).await, from_rows, "the blocks answer what the rows did");
+
+    // A change to a ticket of a sealed day voids that day's block in its own transaction.
+    let tickets = app
+        .query_ok(
+            &app.supervisor(),
+            "{ tickets(first: 1, orderBy: { field: OPENED_AT, direction: ASC }) { nodes { id version } } }",
+            json!({}),
+        )
+        .await;
+    let ticket = &tickets["tickets"]["nodes"][0];
+    app.query_ok(
+        &app.supervisor(),
+        "mutation($id: ID!, $v: Int!) { changeTicketPriority(id: $id, version: $v, priority: HIGH) { id } }",
+        json!({ "id": ticket["id"], "v": ticket["version"] }),
+    )
+    .await;
+    assert_eq!(block_counts(&app).0, 1, "the changed day waits for the sealer");
+    assert_eq!(answer(high.clone()).await["ticketsOpened"], 1, "the change is in the very next answer");
+    assert_eq!(answer(everything.clone()).await, from_rows);
+
+    assert_eq!(deskpulse::store::kpi_blocks::seal_all(&mut app.database.connect()).unwrap(), 1);
+    assert_eq!(answer(high).await["ticketsOpened"], 1, "and in the answers from the resealed block");
+    assert_eq!(answer(everything).await, from_rows);
+    let output = deskpulse_kpi(&app, "verify");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success() && stdout.contains("28 sealed blocks"), "{stdout}");
+
+    // A corrupted block is drift; rebuild reseals it.
+    diesel::sql_query("UPDATE kpi_fact_blocks SET facts = facts || '\\x00'::bytea WHERE day = '2026-10-05'")
+        .execute(&mut app.database.connect())
+        .unwrap();
+    let output = deskpulse_kpi(&app, "verify");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("[2026-10-05]"), "{stdout}");
+    let output = deskpulse_kpi(&app, "rebuild");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let output = deskpulse_kpi(&app, "verify");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
 }

@@ -1823,9 +1823,22 @@ async fn the_kpi_engine_agrees_with_a_reference_model_of_product_md() {
     println!("kpi equivalence: seed {seed:#x}");
     let app = spawn_app_with(|settings| {
         settings.limits.max_complexity = 1_000_000;
+        // The test seals the blocks itself, below.
+        settings.sealer.interval = std::time::Duration::from_secs(3600);
     })
     .await;
     let data = build_dataset(&app, Rng(seed)).await;
+    // Answers come from sealed blocks, and from the rows of the days whose block is stale (one
+    // day in three, as if changed since the seal).
+    let mut conn = app.database.connect();
+    let sealed = deskpulse::store::kpi_blocks::seal_all(&mut conn).expect("seal the blocks");
+    let voided = diesel::sql_query(
+        "INSERT INTO kpi_dirty_days (day) SELECT day FROM kpi_fact_blocks WHERE extract(doy FROM day)::int % 3 = 0",
+    )
+    .execute(&mut conn)
+    .unwrap();
+    println!("kpi equivalence: {sealed} days sealed into blocks, {voided} of them made stale");
+    assert!(sealed > 200 && voided > 50, "the dataset spans many sealed days");
     let model = Model::load(&app);
     assert_eq!(model.tickets.len(), data.tickets);
     println!("kpi equivalence dataset by the reference model: {:?}", describe(&model));

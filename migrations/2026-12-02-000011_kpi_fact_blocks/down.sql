@@ -1,0 +1,15 @@
+CREATE INDEX kpi_ticket_facts_long_lived_idx ON kpi_ticket_facts (active_until) WHERE long_lived;
+DROP INDEX kpi_ticket_facts_long_lived_span_idx;
+DROP VIEW kpi_fact_block_source;
+DROP FUNCTION kpi_seal_block(DATE);
+DROP TRIGGER kpi_blocks_facts_truncate ON kpi_ticket_facts;
+DROP TRIGGER kpi_blocks_facts_delete ON kpi_ticket_facts;
+DROP TRIGGER kpi_blocks_facts_update ON kpi_ticket_facts;
+DROP TRIGGER kpi_blocks_facts_insert ON kpi_ticket_facts;
+DROP FUNCTION kpi_blocks_after_facts_truncate();
+DROP FUNCTION kpi_blocks_after_facts_delete();
+DROP FUNCTION kpi_blocks_after_facts_update();
+DROP FUNCTION kpi_blocks_after_facts_insert();
+DROP FUNCTION kpi_block_day(TIMESTAMPTZ);
+DROP TABLE kpi_dirty_days;
+DROP TABLE kpi_fact_blocks;
