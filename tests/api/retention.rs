@@ -594,3 +594,65 @@ fn a_scheduled_run_is_skipped_when_one_already_started_that_day() {
         deskpulse::retention::run_scheduled(&mut conn, &settings, &schedule, tomorrow, next_day).unwrap().is_some()
     );
 }
+
+/// A run that panics half-way (a bug, say) must not leave the run lock held in its pooled
+/// session, where every later run would answer CONFLICT until the connection died: the lock is
+/// released as the panic unwinds, inside a batch's transaction or between batches.
+#[tokio::test]
+async fn a_run_after_a_panicked_or_failed_run_is_not_refused() {
+    use deskpulse::config::DatabaseSettings;
+    use deskpulse::db::Db;
+    use deskpulse::error::AppError;
+    use diesel::Connection;
+
+    let app = spawn_app().await;
+    // A pool like the server's, of one connection: a lock left in its session would stay there.
+    let db = Db::new(&DatabaseSettings {
+        url: app.database.url.parse().unwrap(),
+        pool_size: 1,
+        pool_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(30),
+    });
+    for inside_a_transaction in [false, true] {
+        let panicked = db
+            .run(move |conn| {
+                deskpulse::retention::holding_run_lock(conn, |conn| -> Result<(), AppError> {
+                    if inside_a_transaction {
+                        conn.transaction::<(), AppError, _>(|conn| {
+                            diesel::sql_query("SELECT 1").execute(conn)?;
+                            panic!("a bug half-way through a batch")
+                        })?;
+                    }
+                    panic!("a bug half-way through a run")
+                })
+            })
+            .await;
+        assert!(matches!(panicked, Err(AppError::Internal(_))), "{panicked:?}");
+        assert!(
+            !run_lock_held(&app),
+            "the panic left the run lock held (inside a transaction: {inside_a_transaction})"
+        );
+
+        // The server's next run goes ahead, and so does one on the same pool.
+        let run = app.query_ok(&app.admin(), RUN, json!({ "dry": true })).await["runRetention"].clone();
+        assert_eq!(run["status"], "COMPLETED", "{run}");
+        let settings = RetentionSettings::default();
+        let again = db.run(move |conn| deskpulse::retention::run(conn, &settings, "ada.admin", true, Utc::now())).await;
+        assert!(again.is_ok_and(|run| run.status == deskpulse::retention::RetentionRunStatus::Completed));
+    }
+
+    // A run that fails with an error (a batch the database refuses) is recorded and lets the next one run.
+    let customer = app.create_customer("Fay Failing").await;
+    import(&app, vec![closed_ticket("fails", customer, days_ago(1000))]).await;
+    sql(
+        &app,
+        "CREATE FUNCTION refuse_removal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no'; END $$",
+    );
+    sql(&app, "CREATE TRIGGER refuse BEFORE DELETE ON tickets FOR EACH ROW EXECUTE FUNCTION refuse_removal()");
+    let failed = app.query_ok(&app.admin(), RUN, json!({ "dry": false })).await["runRetention"].clone();
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert!(!run_lock_held(&app));
+    sql(&app, "DROP TRIGGER refuse ON tickets");
+    let rerun = app.query_ok(&app.admin(), RUN, json!({ "dry": false })).await["runRetention"].clone();
+    assert_eq!((rerun["status"].clone(), rerun["counts"]["tickets"].clone()), (json!("COMPLETED"), json!(1)));
+}
