@@ -66,7 +66,8 @@ pub enum Command {
     Import {
         /// The CSV file.
         file: std::path::PathBuf,
-        /// Recorded as the actor of the imported tickets' events.
+        /// Recorded as the actor of the imported events no technician is named for (the `_by`
+        /// columns).
         #[arg(long, default_value = "import-cli")]
         actor: String,
         #[command(flatten)]

@@ -12,7 +12,7 @@ use crate::domain::limits::{
 use crate::domain::{Priority, TicketChannel};
 use crate::error::AppError;
 use crate::models::NewCustomer;
-use crate::store::import::{ImportAssignee, ImportCustomer, ImportRating, ImportRow};
+use crate::store::import::{EventActors, ImportCustomer, ImportRating, ImportRow, TechnicianRef};
 
 /// A customer given by details rather than by id.
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,36 @@ pub struct CustomerRecord {
     pub email: Option<String>,
     pub phone: Option<String>,
     pub organization: Option<String>,
+}
+
+/// A technician named by a script: by id or by e-mail address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TechnicianRecord {
+    Id(i64),
+    Email(String),
+}
+
+/// One rating a ticket was given, as a script sends it.
+#[derive(Debug, Clone)]
+pub struct RatingRecord {
+    pub rating: i32,
+    pub comment: Option<String>,
+    pub submitted_at: DateTime<Utc>,
+    /// Who recorded it; default the importer.
+    pub recorded_by: Option<TechnicianRecord>,
+}
+
+/// Who made each change of an imported history; None (or an empty list) is the importer.
+#[derive(Debug, Clone, Default)]
+pub struct ActorRecords {
+    /// The CREATED event, and the ASSIGNED one an assignee gives it.
+    pub opened_by: Option<TechnicianRecord>,
+    pub first_response_by: Option<TechnicianRecord>,
+    /// One per resolution, in order, or none.
+    pub resolved_by: Vec<TechnicianRecord>,
+    /// One per reopen, in order, or none.
+    pub reopened_by: Vec<TechnicianRecord>,
+    pub closed_by: Option<TechnicianRecord>,
 }
 
 /// One historical ticket as a script sends it, before validation.
@@ -43,9 +73,20 @@ pub struct ImportRecord {
     /// Every reopen, in order.
     pub reopened_at: Vec<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
-    pub rating: Option<i32>,
-    pub rating_comment: Option<String>,
-    pub rated_at: Option<DateTime<Utc>>,
+    pub actors: ActorRecords,
+    /// Every rating the ticket was given, in any order: the latest is its current rating.
+    pub ratings: Vec<RatingRecord>,
+    /// Where the ratings came from, for errors: one `rating`, or the `ratings` list.
+    pub ratings_field: RatingsField,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RatingsField {
+    /// `rating`: errors name `rating.rating`.
+    Single,
+    /// `ratings`: errors name `ratings[i].rating`.
+    #[default]
+    List,
 }
 
 /// Checks a batch's size and every record's shape; errors name `batch[i].field`.
@@ -80,28 +121,73 @@ impl ImportRecord {
             (Some(_), Some(_)) => {
                 return Err(AppError::bad_input(field("assigneeId"), "give assigneeId or assigneeEmail, not both"));
             }
-            (Some(id), None) => Some(ImportAssignee::Id(id)),
-            (None, Some(email)) => Some(ImportAssignee::Email(limits::email(&field("assigneeEmail"), &email)?)),
+            (Some(id), None) => Some(TechnicianRef::Id(id)),
+            (None, Some(email)) => Some(TechnicianRef::Email(limits::email(&field("assigneeEmail"), &email)?)),
             (None, None) => None,
         };
-        let rating = match (self.rating, self.rated_at) {
-            (None, None) if self.rating_comment.is_none() => None,
-            (Some(rating), Some(submitted_at)) => {
-                if !(1..=5).contains(&rating) {
-                    return Err(AppError::bad_input(field("rating.rating"), format!("must be 1 to 5, got {rating}")));
+        let technician = |name: String, record: TechnicianRecord| -> Result<TechnicianRef, AppError> {
+            Ok(match record {
+                TechnicianRecord::Id(id) => TechnicianRef::Id(id),
+                TechnicianRecord::Email(email) => {
+                    TechnicianRef::Email(limits::email(&format!("{name}.email"), &email)?)
                 }
-                Some(ImportRating {
-                    rating: rating as i16,
-                    comment: limits::optional_text(
-                        &field("rating.comment"),
-                        self.rating_comment.as_deref(),
-                        COMMENT_MAX,
-                    )?,
-                    submitted_at,
-                })
-            }
-            _ => return Err(AppError::bad_input(field("rating"), "a rating needs its value and its submittedAt")),
+            })
         };
+        let technicians = |name: &str, records: Vec<TechnicianRecord>, steps: usize| {
+            if !records.is_empty() && records.len() != steps {
+                return Err(AppError::bad_input(
+                    field(name),
+                    format!("names {} technicians for {steps} steps: give one per step, or none", records.len()),
+                ));
+            }
+            records
+                .into_iter()
+                .enumerate()
+                .map(|(i, record)| technician(field(&format!("{name}[{i}]")), record))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        let actors = self.actors;
+        if actors.first_response_by.is_some() && self.first_response_at.is_none() {
+            return Err(AppError::bad_input(
+                field("firstResponseBy"),
+                "names who answered first, but firstResponseAt is missing",
+            ));
+        }
+        if actors.closed_by.is_some() && self.closed_at.is_none() {
+            return Err(AppError::bad_input(field("closedBy"), "names who closed the ticket, but closedAt is missing"));
+        }
+        let actors = EventActors {
+            opened_by: actors.opened_by.map(|r| technician(field("openedBy"), r)).transpose()?,
+            first_response_by: actors.first_response_by.map(|r| technician(field("firstResponseBy"), r)).transpose()?,
+            resolved_by: technicians("resolvedBy", actors.resolved_by, self.resolved_at.len())?,
+            reopened_by: technicians("reopenedBy", actors.reopened_by, self.reopened_at.len())?,
+            closed_by: actors.closed_by.map(|r| technician(field("closedBy"), r)).transpose()?,
+        };
+        let mut ratings = self
+            .ratings
+            .into_iter()
+            .enumerate()
+            .map(|(i, record)| {
+                let name = |part: &str| match self.ratings_field {
+                    RatingsField::Single => field(&format!("rating.{part}")),
+                    RatingsField::List => field(&format!("ratings[{i}].{part}")),
+                };
+                if !(1..=5).contains(&record.rating) {
+                    return Err(AppError::bad_input(name("rating"), format!("must be 1 to 5, got {}", record.rating)));
+                }
+                Ok(ImportRating {
+                    rating: record.rating as i16,
+                    comment: limits::optional_text(&name("comment"), record.comment.as_deref(), COMMENT_MAX)?,
+                    submitted_at: record.submitted_at,
+                    recorded_by: record.recorded_by.map(|r| technician(name("recordedBy"), r)).transpose()?,
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        // As if given in order: each supersedes the one before.
+        ratings.sort_by_key(|rating| rating.submitted_at);
+        if ratings.windows(2).any(|pair| pair[0].submitted_at == pair[1].submitted_at) {
+            return Err(AppError::bad_input(field("ratings"), "two ratings have the same submittedAt"));
+        }
         Ok(ImportRow {
             external_ref: limits::required_text(&field("externalRef"), &self.external_ref, EXTERNAL_REF_MAX)?,
             customer,
@@ -111,6 +197,7 @@ impl ImportRecord {
             priority: self.priority,
             channel: self.channel,
             assignee,
+            actors,
             history: History {
                 opened_at: self.opened_at,
                 first_response_at: self.first_response_at,
@@ -118,13 +205,15 @@ impl ImportRecord {
                 reopens: self.reopened_at,
                 closed_at: self.closed_at,
             },
-            rating,
+            ratings,
         })
     }
 }
 
-/// The CSV header `deskpulse import` reads (docs/import.md describes each column). Lists of
-/// instants (`resolved_at`, `reopened_at`) are separated by `;`. Empty cells are absent values.
+/// The columns every CSV file `deskpulse import` reads has (docs/import.md describes each). The
+/// `_by` columns (who made each change) may be left out, as files written before they existed
+/// do. Lists (`resolved_at`, `reopened_at`, their `_by` columns, the rating columns) are
+/// separated by `;`. Empty cells are absent values.
 pub const CSV_COLUMNS: &[&str] = &[
     "external_ref",
     "customer_id",
@@ -172,6 +261,18 @@ pub struct CsvRow {
     rating: Option<String>,
     rating_comment: Option<String>,
     rated_at: Option<String>,
+    #[serde(default)]
+    opened_by: Option<String>,
+    #[serde(default)]
+    first_response_by: Option<String>,
+    #[serde(default)]
+    resolved_by: Option<String>,
+    #[serde(default)]
+    reopened_by: Option<String>,
+    #[serde(default)]
+    closed_by: Option<String>,
+    #[serde(default)]
+    rated_by: Option<String>,
 }
 
 fn present(cell: Option<String>) -> Option<String> {
@@ -203,9 +304,109 @@ fn parse_instants(line: u64, column: &str, cell: Option<String>) -> Result<Vec<D
         .unwrap_or_else(|| Ok(Vec::new()))
 }
 
+/// The `;`-separated items of a list cell, trimmed; none for an empty cell.
+fn list_items(cell: Option<String>) -> Vec<String> {
+    present(cell).map(|value| value.split(';').map(|item| item.trim().to_owned()).collect()).unwrap_or_default()
+}
+
+/// A technician cell: an e-mail address (it holds `@`) or an id.
+fn technician_cell(line: u64, column: &str, cell: &str) -> Result<TechnicianRecord, AppError> {
+    if cell.contains('@') {
+        return Ok(TechnicianRecord::Email(cell.to_owned()));
+    }
+    cell.parse::<i64>().map(TechnicianRecord::Id).map_err(|_| {
+        AppError::bad_input(
+            format!("line {line}.{column}"),
+            format!("{cell:?} is neither a technician id nor an e-mail"),
+        )
+    })
+}
+
+fn technician_cells(line: u64, column: &str, cell: Option<String>) -> Result<Vec<TechnicianRecord>, AppError> {
+    list_items(cell).iter().map(|item| technician_cell(line, column, item)).collect()
+}
+
+fn one_technician(line: u64, column: &str, cell: Option<String>) -> Result<Option<TechnicianRecord>, AppError> {
+    present(cell).map(|value| technician_cell(line, column, &value)).transpose()
+}
+
+/// The comments of `count` ratings: with one rating the cell as it is; with several, one per
+/// rating separated by `;` (a `;` inside a comment written `\;`), or an empty cell for none.
+fn rating_comments(line: u64, count: usize, cell: Option<String>) -> Result<Vec<Option<String>>, AppError> {
+    let Some(cell) = present(cell) else { return Ok(vec![None; count]) };
+    if count == 1 {
+        return Ok(vec![Some(cell)]);
+    }
+    let (mut comments, mut current) = (Vec::new(), String::new());
+    let mut chars = cell.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' if chars.peek() == Some(&';') => {
+                chars.next();
+                current.push(';');
+            }
+            ';' => comments.push(std::mem::take(&mut current)),
+            c => current.push(c),
+        }
+    }
+    comments.push(current);
+    if comments.len() != count {
+        return Err(AppError::bad_input(
+            format!("line {line}.rating_comment"),
+            format!(
+                "{} comments for {count} ratings: one per rating (write a ; inside one as \\;), or none",
+                comments.len()
+            ),
+        ));
+    }
+    Ok(comments.into_iter().map(|comment| Some(comment.trim().to_owned()).filter(|c| !c.is_empty())).collect())
+}
+
 impl CsvRow {
+    /// The row's ratings: `rating` and `rated_at` list them in step, `rating_comment` and
+    /// `rated_by` go with them.
+    fn ratings(&mut self, line: u64) -> Result<Vec<RatingRecord>, AppError> {
+        let values = list_items(self.rating.take());
+        let instants = parse_instants(line, "rated_at", self.rated_at.take())?;
+        if values.len() != instants.len() {
+            return Err(AppError::bad_input(
+                format!("line {line}.rated_at"),
+                format!(
+                    "{} instants for {} ratings: a rating needs its value and its time",
+                    instants.len(),
+                    values.len()
+                ),
+            ));
+        }
+        let comments = rating_comments(line, values.len(), self.rating_comment.take())?;
+        let recorders = technician_cells(line, "rated_by", self.rated_by.take())?;
+        if !recorders.is_empty() && recorders.len() != values.len() {
+            return Err(AppError::bad_input(format!("line {line}.rated_by"), "one technician per rating, or none"));
+        }
+        let mut recorders = recorders.into_iter();
+        values
+            .into_iter()
+            .zip(instants)
+            .zip(comments)
+            .map(|((value, submitted_at), comment)| {
+                let rating = value
+                    .parse::<i32>()
+                    .map_err(|err| AppError::bad_input(format!("line {line}.rating"), format!("{value:?}: {err}")))?;
+                Ok(RatingRecord { rating, comment, submitted_at, recorded_by: recorders.next() })
+            })
+            .collect()
+    }
+
     /// Turns a CSV row (on `line` of its file) into a record; errors name the line and column.
-    pub fn into_record(self, line: u64) -> Result<ImportRecord, AppError> {
+    pub fn into_record(mut self, line: u64) -> Result<ImportRecord, AppError> {
+        let ratings = self.ratings(line)?;
+        let actors = ActorRecords {
+            opened_by: one_technician(line, "opened_by", self.opened_by)?,
+            first_response_by: one_technician(line, "first_response_by", self.first_response_by)?,
+            resolved_by: technician_cells(line, "resolved_by", self.resolved_by)?,
+            reopened_by: technician_cells(line, "reopened_by", self.reopened_by)?,
+            closed_by: one_technician(line, "closed_by", self.closed_by)?,
+        };
         let customer = present(self.customer_name.clone()).map(|name| CustomerRecord {
             name,
             email: present(self.customer_email),
@@ -231,9 +432,9 @@ impl CsvRow {
             resolved_at: parse_instants(line, "resolved_at", self.resolved_at)?,
             reopened_at: parse_instants(line, "reopened_at", self.reopened_at)?,
             closed_at: parse_cell(line, "closed_at", self.closed_at)?,
-            rating: parse_cell(line, "rating", self.rating)?,
-            rating_comment: present(self.rating_comment),
-            rated_at: parse_cell(line, "rated_at", self.rated_at)?,
+            actors,
+            ratings,
+            ratings_field: RatingsField::List,
         })
     }
 }

@@ -1,9 +1,10 @@
-//! The report scheduler inside `serve`: last week's report every Monday, last month's on the 1st.
+//! The scheduler inside `serve`: last week's report every Monday, last month's on the 1st, and
+//! the outcome of every completed improvement action once its window has ended.
 //!
 //! It checks on an interval rather than sleeping until midnight, so a server that was down at
 //! the turn of the week still makes the report when it comes back. A period is due a configurable
-//! delay after it ends. Any number of instances may
-//! run it: `store::reports::generate` stores one SCHEDULED report per period.
+//! delay after it ends. Any number of instances may run it: `store::reports::generate` stores one
+//! SCHEDULED report per period, and `store::improvement::keep_outcome` keeps each outcome once.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,6 +15,7 @@ use chrono_tz::Tz;
 use crate::config::{parse_bool, parse_duration};
 use crate::db::Db;
 use crate::domain::report::{ReportKind, ReportPeriod};
+use crate::error::AppError;
 use crate::http::Startup;
 use crate::store;
 
@@ -22,7 +24,8 @@ pub const SCHEDULER_ACTOR: &str = "scheduler";
 
 #[derive(Debug, Clone, clap::Args)]
 pub struct ReportScheduleSettings {
-    /// Generate last week's report every Monday and last month's on the 1st (true/false).
+    /// Generate last week's report every Monday and last month's on the 1st, and keep completed
+    /// improvement actions' outcomes once their windows end (true/false).
     #[arg(id = "report_schedule", long = "report-schedule", env = "DESKPULSE_REPORT_SCHEDULE", value_name = "BOOL", default_value = "true",
           value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub enabled: bool,
@@ -83,6 +86,32 @@ pub async fn run_report_schedule(db: Db, settings: ReportScheduleSettings, start
                 Ok(None) => {}
                 Err(err) => tracing::warn!(error = %err, kind = %kind, "scheduled report failed; retrying later"),
             }
+        }
+        keep_due_outcomes(&db).await;
+        startup.count_scheduler_pass();
+    }
+}
+
+/// Measures and keeps the outcome of every completed action whose window has ended. A read of
+/// `outcome` never writes; until this pass keeps it, it is measured when read.
+async fn keep_due_outcomes(db: &Db) {
+    let now = Utc::now();
+    let due = match db.run(move |conn| store::improvement::outcomes_due(conn, now)).await {
+        Ok(due) => due,
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot list the outcomes due; retrying later");
+            return;
+        }
+    };
+    for id in due {
+        match db.run(move |conn| store::improvement::keep_outcome(conn, id, Utc::now())).await {
+            Ok(Some(action)) => {
+                tracing::info!(action = action.id, value = ?action.outcome_value, "improvement outcome kept")
+            }
+            // Another instance has it (locked, or committed it first).
+            Ok(None) => {}
+            Err(err) if matches!(err.root(), AppError::Conflict(_)) => {}
+            Err(err) => tracing::warn!(action = id, error = %err, "keeping an outcome failed; retrying later"),
         }
     }
 }

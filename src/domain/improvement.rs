@@ -1,5 +1,7 @@
 //! Improvement actions: their lifecycle and how an outcome is judged against its target.
 
+use chrono::{DateTime, Utc};
+
 use super::kpi::KpiMetric;
 
 text_enum! {
@@ -35,6 +37,16 @@ impl ActionStatus {
     }
 }
 
+/// The window a completed action's outcome is measured over: from its completion, as long as
+/// its baseline window.
+pub fn outcome_window(
+    ended_at: DateTime<Utc>,
+    baseline_from: DateTime<Utc>,
+    baseline_to: DateTime<Utc>,
+) -> (DateTime<Utc>, DateTime<Utc>) {
+    (ended_at, ended_at + (baseline_to - baseline_from))
+}
+
 /// Whether `value` reaches `target`. The wanted direction is read from the baseline when it
 /// differs from the target (a target below the baseline asks for a decrease), otherwise from
 /// the metric itself (lower durations, backlog and reopen rate are better).
@@ -59,6 +71,15 @@ mod tests {
                 assert_eq!(from.may_become(*to), allowed.contains(&(*from, *to)), "{from} -> {to}");
             }
         }
+    }
+
+    #[test]
+    fn the_outcome_window_starts_at_completion_and_lasts_as_long_as_the_baseline() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        assert_eq!(
+            outcome_window(at("2026-10-20T00:00:00Z"), at("2026-10-01T00:00:00Z"), at("2026-10-08T00:00:00Z")),
+            (at("2026-10-20T00:00:00Z"), at("2026-10-27T00:00:00Z"))
+        );
     }
 
     #[test]

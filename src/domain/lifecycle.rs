@@ -117,6 +117,19 @@ pub struct Step {
     pub kind: EventKind,
     pub from: TicketStatus,
     pub to: TicketStatus,
+    /// The part of the history it comes from, which names its actor.
+    pub source: StepSource,
+}
+
+/// Which instant of a [`History`] a step replays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StepSource {
+    FirstResponse,
+    /// The n-th resolution (from 0).
+    Resolution(usize),
+    /// The n-th reopen (from 0).
+    Reopen(usize),
+    Close,
 }
 
 /// Why a history cannot be replayed: the input field at fault and the reason.
@@ -147,29 +160,29 @@ pub fn replay(history: &History, now: DateTime<Utc>) -> Result<(LifecycleState, 
     if closed_at.is_some() && reopens.len() == resolutions.len() {
         return Err(history_error("closedAt", "a ticket is closed only after its last resolution"));
     }
-    let mut planned: Vec<(DateTime<Utc>, TicketStatus, &'static str)> = Vec::new();
+    let mut planned: Vec<(DateTime<Utc>, TicketStatus, &'static str, StepSource)> = Vec::new();
     if let Some(response) = first_response_at {
         if response < opened_at {
             return Err(history_error("firstResponseAt", "must not be before openedAt"));
         }
         if resolutions.first().is_none_or(|first| response < first) {
-            planned.push((*response, TicketStatus::InProgress, "firstResponseAt"));
+            planned.push((*response, TicketStatus::InProgress, "firstResponseAt", StepSource::FirstResponse));
         }
     }
     for (index, resolved) in resolutions.iter().enumerate() {
-        planned.push((*resolved, TicketStatus::Resolved, "resolvedAt"));
+        planned.push((*resolved, TicketStatus::Resolved, "resolvedAt", StepSource::Resolution(index)));
         if let Some(reopened) = reopens.get(index) {
-            planned.push((*reopened, TicketStatus::InProgress, "reopenedAt"));
+            planned.push((*reopened, TicketStatus::InProgress, "reopenedAt", StepSource::Reopen(index)));
         }
     }
     if let Some(closed) = closed_at {
-        planned.push((*closed, TicketStatus::Closed, "closedAt"));
+        planned.push((*closed, TicketStatus::Closed, "closedAt", StepSource::Close));
     }
 
     let mut state = LifecycleState::opened();
     let mut steps = Vec::with_capacity(planned.len());
     let mut previous = *opened_at;
-    for (at, to, field) in planned {
+    for (at, to, field, source) in planned {
         if at < previous {
             return Err(history_error(field, format!("{at} is before the step it follows ({previous})")));
         }
@@ -177,7 +190,7 @@ pub fn replay(history: &History, now: DateTime<Utc>) -> Result<(LifecycleState, 
             return Err(history_error(field, "must not be in the future"));
         }
         let (next, kind) = transition(&state, to, at).map_err(|invalid| history_error(field, invalid.to_string()))?;
-        steps.push(Step { at, kind, from: state.status, to });
+        steps.push(Step { at, kind, from: state.status, to, source });
         state = next;
         previous = at;
     }

@@ -1,4 +1,4 @@
-//! Who may change a ticket.
+//! Who may read the interaction log and who may change a ticket.
 
 use crate::auth::{Caller, Role};
 use crate::error::AppError;
@@ -36,6 +36,20 @@ pub fn may_assign(caller: &Caller, current: Option<i64>, new: Option<i64>) -> Re
     }
 }
 
+/// Reading the interaction log: every staff role reads every interaction, on every path (the
+/// `interactions` list, `Customer.interactions`, `Ticket.interactions`). PRODUCT.md gives
+/// technicians the reading of "tickets, customers, interactions", and they already read every
+/// ticket and customer: hiding the cross-customer list from them while each customer's and
+/// ticket's entries stay open would guard nothing. Per-technician numbers (counts, durations)
+/// stay supervisor-only in the KPI fields.
+pub fn may_read_interactions(caller: &Caller) -> Result<(), AppError> {
+    if caller.has_role(Role::Technician) {
+        Ok(())
+    } else {
+        Err(AppError::Forbidden("reading interactions needs a staff role".into()))
+    }
+}
+
 /// The technician a TECHNICIAN token acts as.
 pub fn acting_technician(caller: &Caller) -> Result<i64, AppError> {
     caller
@@ -49,6 +63,15 @@ mod tests {
 
     fn technician(id: i64) -> Caller {
         Caller { subject: format!("tech-{id}"), role: Role::Technician, technician_id: Some(id) }
+    }
+
+    #[test]
+    fn every_staff_role_reads_the_interaction_log() {
+        for role in [Role::Technician, Role::Supervisor, Role::Admin] {
+            let caller = Caller { subject: "someone".into(), role, technician_id: None };
+            assert!(may_read_interactions(&caller).is_ok(), "{role:?}");
+        }
+        assert!(may_read_interactions(&technician(1)).is_ok());
     }
 
     #[test]

@@ -9,7 +9,9 @@ use super::{caller, cost, db, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::{Priority, TicketChannel};
 use crate::error::AppError;
-use crate::import::{CustomerRecord, ImportRecord, validate_batch};
+use crate::import::{
+    ActorRecords, CustomerRecord, ImportRecord, RatingRecord, RatingsField, TechnicianRecord, validate_batch,
+};
 use crate::store;
 use crate::store::import::RowOutcome;
 
@@ -19,6 +21,37 @@ pub struct ImportRatingInput {
     pub rating: i32,
     pub comment: Option<String>,
     pub submitted_at: DateTime<Utc>,
+    /// The technician who recorded it (the actor of its RATED event); default the importer.
+    pub recorded_by: Option<ImportTechnicianInput>,
+}
+
+/// A technician named in imported history, by id or by e-mail address (one of the two). Their
+/// e-mail address becomes the actor of the events they are named for.
+#[derive(InputObject)]
+pub struct ImportTechnicianInput {
+    pub id: Option<ID>,
+    pub email: Option<String>,
+}
+
+impl ImportTechnicianInput {
+    fn into_record(self, field: &str) -> Result<TechnicianRecord, AppError> {
+        match (self.id, self.email) {
+            (Some(id), None) => Ok(TechnicianRecord::Id(parse_id(&format!("{field}.id"), &id)?)),
+            (None, Some(email)) => Ok(TechnicianRecord::Email(email)),
+            _ => Err(AppError::bad_input(field, "give the technician's id or e-mail, one of the two")),
+        }
+    }
+}
+
+impl ImportRatingInput {
+    fn into_record(self, field: &str) -> Result<RatingRecord, AppError> {
+        Ok(RatingRecord {
+            rating: self.rating,
+            comment: self.comment,
+            submitted_at: self.submitted_at,
+            recorded_by: self.recorded_by.map(|by| by.into_record(&format!("{field}.recordedBy"))).transpose()?,
+        })
+    }
 }
 
 /// A historical ticket with its whole history. The status follows from the history: CLOSED when
@@ -49,7 +82,26 @@ pub struct ImportTicketInput {
     #[graphql(default)]
     pub reopened_at: Vec<DateTime<Utc>>,
     pub closed_at: Option<DateTime<Utc>>,
+    /// The ticket's one rating; `ratings` carries several. Give one of the two at most.
     pub rating: Option<ImportRatingInput>,
+    /// Every rating the ticket was given, in any order: the latest (by submittedAt) is its
+    /// current rating and each earlier one is superseded by the next, as if they had been given
+    /// in that order (one RATED event each).
+    #[graphql(default)]
+    pub ratings: Vec<ImportRatingInput>,
+    /// Who logged the ticket: the actor of its CREATED event (and of the ASSIGNED event an
+    /// assignee gives it). Every actor defaults to the importer (the token's subject).
+    pub opened_by: Option<ImportTechnicianInput>,
+    /// Who answered first: the actor of the move to IN_PROGRESS a first response before the
+    /// first resolution implies (ignored when it implies none).
+    pub first_response_by: Option<ImportTechnicianInput>,
+    /// Who made each resolution, in the order of resolvedAt: one per resolution, or none.
+    #[graphql(default)]
+    pub resolved_by: Vec<ImportTechnicianInput>,
+    /// Who made each reopen, in the order of reopenedAt: one per reopen, or none.
+    #[graphql(default)]
+    pub reopened_by: Vec<ImportTechnicianInput>,
+    pub closed_by: Option<ImportTechnicianInput>,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]
@@ -78,9 +130,27 @@ impl ImportTicketInput {
         let id = |name: &str, value: Option<ID>| {
             value.map(|value| parse_id(&format!("batch[{index}].{name}"), &value)).transpose()
         };
-        let (rating, rating_comment, rated_at) = match self.rating {
-            Some(r) => (Some(r.rating), r.comment, Some(r.submitted_at)),
-            None => (None, None, None),
+        let field = |name: &str| format!("batch[{index}].{name}");
+        let (ratings, ratings_field) = match (self.rating, self.ratings.is_empty()) {
+            (Some(_), false) => return Err(AppError::bad_input(field("ratings"), "give rating or ratings, not both")),
+            (Some(rating), true) => (vec![rating.into_record(&field("rating"))?], RatingsField::Single),
+            (None, _) => {
+                let ratings = self.ratings.into_iter().enumerate();
+                let records = ratings.map(|(i, r)| r.into_record(&field(&format!("ratings[{i}]"))));
+                (records.collect::<Result<_, _>>()?, RatingsField::List)
+            }
+        };
+        let one = |name: &str, by: Option<ImportTechnicianInput>| by.map(|by| by.into_record(&field(name))).transpose();
+        let each = |name: &str, by: Vec<ImportTechnicianInput>| {
+            let records = by.into_iter().enumerate().map(|(i, by)| by.into_record(&field(&format!("{name}[{i}]"))));
+            records.collect::<Result<Vec<_>, AppError>>()
+        };
+        let actors = ActorRecords {
+            opened_by: one("openedBy", self.opened_by)?,
+            first_response_by: one("firstResponseBy", self.first_response_by)?,
+            resolved_by: each("resolvedBy", self.resolved_by)?,
+            reopened_by: each("reopenedBy", self.reopened_by)?,
+            closed_by: one("closedBy", self.closed_by)?,
         };
         Ok(ImportRecord {
             customer_id: id("customerId", self.customer_id)?,
@@ -103,9 +173,9 @@ impl ImportTicketInput {
             resolved_at: self.resolved_at,
             reopened_at: self.reopened_at,
             closed_at: self.closed_at,
-            rating,
-            rating_comment,
-            rated_at,
+            actors,
+            ratings,
+            ratings_field,
         })
     }
 }
@@ -116,9 +186,10 @@ pub struct ImportMutation;
 #[Object]
 impl ImportMutation {
     /// Imports up to 1,000 historical tickets in one transaction: the tickets, the events their
-    /// history implies and their ratings. Idempotent by externalRef: a re-sent ticket is reported
-    /// ALREADY_IMPORTED and left as it is. One bad ticket fails the whole batch, naming the row
-    /// (`batch[i]`) and the field. SUPERVISOR and ADMIN only.
+    /// history implies (each by the technician named for it, else the importer) and their
+    /// ratings. Idempotent by externalRef: a re-sent ticket is reported ALREADY_IMPORTED and
+    /// left as it is. One bad ticket fails the whole batch, naming the row (`batch[i]`) and the
+    /// field. SUPERVISOR and ADMIN only.
     #[graphql(guard = "RoleGuard::new(Role::Supervisor)", complexity = "cost::import(batch.len(), child_complexity)")]
     async fn import_tickets(&self, ctx: &Context<'_>, batch: Vec<ImportTicketInput>) -> Result<ImportResult, AppError> {
         let actor = caller(ctx)?.subject.clone();

@@ -13,7 +13,7 @@ use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::reports::ReportNode;
 use super::{caller, cost, db, parse_id};
 use crate::auth::{Role, RoleGuard};
-use crate::domain::improvement::{ActionKind, ActionStatus, target_met};
+use crate::domain::improvement::{ActionKind, ActionStatus, outcome_window, target_met};
 use crate::domain::kpi::{KpiMetric, metric_value};
 use crate::domain::limits::{self, DESCRIPTION_MAX, EXTERNAL_REF_MAX, NAME_MAX, NOTE_MAX};
 use crate::domain::{Priority, TicketChannel};
@@ -21,7 +21,6 @@ use crate::error::AppError;
 use crate::models::{ImprovementAction, ImprovementActionChange, NewImprovementAction};
 use crate::store;
 use crate::store::improvement::{ActionChanges, ActionFilter, Filed};
-use crate::store::kpis::KpiFilter;
 
 /// The baseline window when none is given: the 4 weeks before filing (PRODUCT.md).
 const DEFAULT_BASELINE_DAYS: i64 = 28;
@@ -63,7 +62,7 @@ impl ImprovementActionNode {
     }
     /// The part of the team whose numbers the baseline and outcome measure.
     async fn scope(&self) -> Result<ActionScope, AppError> {
-        let scope = scope_of(&self.0)?;
+        let scope = store::improvement::scope_of(&self.0)?;
         Ok(ActionScope {
             technician_ids: scope.technician_ids.into_iter().map(ID::from).collect(),
             teams: scope.teams,
@@ -114,41 +113,35 @@ impl ImprovementActionNode {
         Ok(log.unwrap_or_default().into_iter().map(ActionChangeNode).collect())
     }
     /// For a COMPLETED action: the metric over a window as long as the baseline's, starting at
-    /// completion, beside the baseline and the target. Measured live while the window runs;
-    /// once it has passed, measured once more and kept. Null for any other status.
+    /// completion, beside the baseline and the target. Measured live until the scheduler has
+    /// kept it (soon after the window ends); from then on read back. Null for any other status.
     #[graphql(complexity = "cost::kpi(1, 1, child_complexity)")]
     async fn outcome(&self, ctx: &Context<'_>) -> Result<Option<ActionOutcome>, AppError> {
         let action = &self.0;
         let (ActionStatus::Completed, Some(ended_at)) = (action.status, action.ended_at) else { return Ok(None) };
-        let window_end = ended_at + (action.baseline_to - action.baseline_from);
+        let (from, to) = outcome_window(ended_at, action.baseline_from, action.baseline_to);
         let now = Utc::now();
-        let complete = window_end <= now;
-        let value = match (action.outcome_measured_at, complete) {
-            (Some(_), _) => action.outcome_value,
-            (None, _) if now <= ended_at => None,
-            (None, complete) => {
-                let values = whole_period(ctx, (ended_at, window_end.min(now)), &scope_of(action)?).await?;
-                let value = metric_value(&values, action.target_metric);
-                if complete {
-                    let id = action.id;
-                    let kept =
-                        db(ctx)?.run(move |conn| store::improvement::record_outcome(conn, id, value, now)).await?;
-                    kept.outcome_value
-                } else {
-                    value
-                }
+        // A read never writes: keeping the outcome is the scheduler's (src/schedule.rs).
+        let value = match action.outcome_measured_at {
+            Some(_) => action.outcome_value,
+            None if now <= from => None,
+            None => {
+                let values = whole_period(ctx, (from, to.min(now)), &store::improvement::scope_of(action)?).await?;
+                metric_value(&values, action.target_metric)
             }
         };
+        let complete = to <= now;
         let (baseline, target) = (action.baseline_value, action.target_value);
         let absolute_change = value.zip(baseline).map(|(v, b)| v - b);
         Ok(Some(ActionOutcome {
             baseline_value: baseline,
             baseline_from: action.baseline_from,
             baseline_to: action.baseline_to,
-            from: ended_at,
-            to: window_end,
+            from,
+            to,
             complete,
             value,
+            measured_at: action.outcome_measured_at,
             target_value: target,
             absolute_change,
             relative_change: absolute_change.zip(baseline).and_then(|(a, b)| (b != 0.0).then(|| a / b)),
@@ -157,11 +150,6 @@ impl ImprovementActionNode {
                 .map(|value| target_met(action.target_metric, baseline, target, value)),
         }))
     }
-}
-
-fn scope_of(action: &ImprovementAction) -> Result<KpiFilter, AppError> {
-    serde_json::from_value(action.scope.clone())
-        .map_err(|err| AppError::internal(format!("action {} has an unreadable scope: {err}", action.id)))
 }
 
 /// An action's scope: empty lists mean everyone.
@@ -187,6 +175,9 @@ pub struct ActionOutcome {
     pub complete: bool,
     /// The metric over the window (null: no data).
     pub value: Option<f64>,
+    /// When the value was measured and kept, after the window ended; null while it is measured
+    /// when read.
+    pub measured_at: Option<DateTime<Utc>>,
     pub target_value: f64,
     /// value - baseline.
     pub absolute_change: Option<f64>,

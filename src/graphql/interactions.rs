@@ -8,8 +8,9 @@ use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::staff::{CustomerNode, TechnicianNode};
 use super::tickets::{TicketNode, TimeRange};
 use super::{caller, cost, db, loaders::Loaders, parse_id};
-use crate::auth::{Role, RoleGuard};
+use crate::auth::Role;
 use crate::domain::limits::{self, DURATION_MAX_SECONDS, SUMMARY_MAX};
+use crate::domain::permissions;
 use crate::domain::{Direction, InteractionChannel};
 use crate::error::AppError;
 use crate::models::{Interaction, NewInteraction};
@@ -115,6 +116,8 @@ pub async fn interaction_page(
     first: Option<i32>,
     after: Option<String>,
 ) -> Result<InteractionConnection, AppError> {
+    // One rule for every list of interactions, wherever it hangs in the schema.
+    permissions::may_read_interactions(caller(ctx)?)?;
     let limit = limits::page_size("first", first, 20)?;
     let after = decode_cursor::<(DateTime<Utc>, i64)>("after", after.as_deref())?;
     let has_previous = after.is_some();
@@ -135,8 +138,9 @@ pub struct InteractionQuery;
 
 #[Object]
 impl InteractionQuery {
-    /// Interactions across all customers, newest first. SUPERVISOR and ADMIN only.
-    #[graphql(guard = "RoleGuard::new(Role::Supervisor)", complexity = "cost::page(first, child_complexity)")]
+    /// Interactions across all customers, newest first. Any staff role (as a customer's and a
+    /// ticket's interactions).
+    #[graphql(complexity = "cost::page(first, child_complexity)")]
     async fn interactions(
         &self,
         ctx: &Context<'_>,

@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
-use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
+use super::pagination::{CursorKey, TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::satisfaction::RatingNode;
 use super::staff::{CustomerInput, CustomerNode, TechnicianNode};
 use super::{caller, cost, db, loaders::Loaders, parse_id};
@@ -248,11 +248,20 @@ impl From<TicketOrderInput> for TicketOrder {
 
 /// A position in a ticket list: the ordering it belongs to, the sort key and id of the last row.
 #[derive(Serialize, Deserialize)]
+#[cfg_attr(test, derive(Clone, PartialEq, Debug))]
 struct TicketCursor {
     sort: String,
     at: Option<DateTime<Utc>>,
     rank: Option<i16>,
     id: i64,
+}
+
+impl CursorKey for TicketCursor {
+    fn is_possible(&self) -> bool {
+        let rank_possible =
+            self.rank.is_none_or(|rank| Priority::ALL.iter().any(|p| store::tickets::priority_rank(*p) == rank));
+        self.sort.is_possible() && self.at.is_possible() && rank_possible && self.id.is_possible()
+    }
 }
 
 fn ordering_name(order: TicketOrder) -> String {
@@ -486,4 +495,24 @@ async fn change_ticket(
     let note = limits::optional_text("note", note.as_deref(), NOTE_MAX)?;
     let updated = db(ctx)?.run(move |conn| store::tickets::change(conn, &caller, id, version, change, note)).await?;
     Ok(TicketNode(updated))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::pagination::tests::{check, fuzz_cursors, storable_instant, storable_text};
+    use super::*;
+
+    #[test]
+    fn crafted_ticket_cursors_decode_to_storable_keys_or_bad_input() {
+        let mut keys = 0;
+        for cursor in fuzz_cursors(0x7469_636b_6574, 20_000) {
+            keys += usize::from(check::<TicketCursor>(&cursor, |key| {
+                storable_text(&key.sort)
+                    && key.at.as_ref().is_none_or(storable_instant)
+                    && key.rank.is_none_or(|rank| (0..=3).contains(&rank))
+                    && key.id >= 1
+            }));
+        }
+        assert!(keys > 100, "{keys} ticket keys decoded");
+    }
 }

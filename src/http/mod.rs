@@ -8,7 +8,7 @@ pub mod metrics;
 mod request_log;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
@@ -23,13 +23,36 @@ use crate::db::Db;
 use crate::graphql::AppSchema;
 use crate::graphql::bounds::DocumentLimits;
 
-/// Whether the start-up migrations have run; until then GraphQL answers 503.
+/// Whether the start-up migrations have run (until then GraphQL answers 503), and what the
+/// background tasks have done since: operators and tests read it at /metrics to know that a task
+/// has looked, whether or not it found anything to do.
 #[derive(Default)]
 pub struct Startup {
     migrated: AtomicBool,
+    scheduler_passes: AtomicU64,
+    daily_retention_attempts: AtomicU64,
 }
 
 impl Startup {
+    /// Counts one finished pass of the report and outcome scheduler (src/schedule.rs).
+    pub fn count_scheduler_pass(&self) {
+        self.scheduler_passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn scheduler_passes(&self) -> u64 {
+        self.scheduler_passes.load(Ordering::Relaxed)
+    }
+
+    /// Counts one finished attempt of the daily retention run: it ran, found the day's run done,
+    /// or found another run holding the lock.
+    pub fn count_daily_retention_attempt(&self) {
+        self.daily_retention_attempts.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub fn daily_retention_attempts(&self) -> u64 {
+        self.daily_retention_attempts.load(Ordering::Relaxed)
+    }
+
     pub fn mark_migrated(&self) {
         self.migrated.store(true, Ordering::Release);
     }
@@ -88,7 +111,18 @@ async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
         connections: pool_state.connections,
         idle: pool_state.idle_connections,
     };
-    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(state.metrics.render(usage))
+    let mut body = state.metrics.render(usage);
+    body.push_str(&format!(
+        "# HELP deskpulse_scheduler_passes_total Finished passes of the report and outcome scheduler.\n\
+         # TYPE deskpulse_scheduler_passes_total counter\n\
+         deskpulse_scheduler_passes_total {}\n\
+         # HELP deskpulse_retention_daily_attempts_total Finished attempts of the daily retention run.\n\
+         # TYPE deskpulse_retention_daily_attempts_total counter\n\
+         deskpulse_retention_daily_attempts_total {}\n",
+        state.startup.scheduler_passes(),
+        state.startup.daily_retention_attempts()
+    ));
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }
 
 /// A GraphQL-shaped error answer for requests refused before execution.

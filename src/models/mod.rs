@@ -189,6 +189,8 @@ pub struct NewSatisfactionRating {
     pub source: RatingSource,
     pub submitted_by: String,
     pub submitted_at: DateTime<Utc>,
+    /// None for the current rating; an imported earlier rating is superseded already.
+    pub superseded_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Queryable, Selectable, Identifiable, Debug, Clone)]

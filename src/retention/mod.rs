@@ -99,20 +99,44 @@ pub fn run_scheduled(
     })
 }
 
-/// Runs `work` holding the run lock on this connection's session, and always releases it (the
-/// connection may go back to a pool).
-fn holding_run_lock<T>(
+/// Runs `work` holding the run lock on this connection's session, and releases it whatever
+/// happens: when `work` returns (also with an error) and when it panics (the lock's guard unlocks
+/// as the panic unwinds). The connection may go back to a pool, where a lock left held would
+/// make every later run answer CONFLICT for as long as that connection lives.
+pub fn holding_run_lock<T>(
     conn: &mut PgConnection,
     work: impl FnOnce(&mut PgConnection) -> Result<T, AppError>,
 ) -> Result<T, AppError> {
     if !store::retention::try_lock(conn)? {
         return Err(AppError::Conflict("a retention run is in progress; try again when it has finished".into()));
     }
-    let result = work(conn);
-    let unlocked = store::retention::unlock(conn);
-    let value = result?;
+    let mut lock = RunLock { conn: Some(conn) };
+    let result = lock.conn.as_deref_mut().map(work);
+    let unlocked = lock.release();
+    let value = result.ok_or_else(|| AppError::internal("the run lock lost its connection"))??;
     unlocked?;
     Ok(value)
+}
+
+/// The held run lock; dropping it without [`RunLock::release`] (a panic unwinding) unlocks.
+struct RunLock<'c> {
+    conn: Option<&'c mut PgConnection>,
+}
+
+impl RunLock<'_> {
+    fn release(&mut self) -> Result<(), AppError> {
+        self.conn.take().map_or(Ok(()), store::retention::unlock)
+    }
+}
+
+impl Drop for RunLock<'_> {
+    fn drop(&mut self) {
+        if let Err(err) = self.release() {
+            // The session is unusable; the lock goes when it closes (a pool discards a
+            // connection returned while its thread panics).
+            tracing::error!(error = %err, "could not release the retention run lock");
+        }
+    }
 }
 
 fn execute(

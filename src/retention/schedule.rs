@@ -32,7 +32,7 @@ pub fn spawn_daily_runs(db: Db, settings: RetentionSettings, schedule: Retention
             while !startup.is_migrated() {
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
-            run_for_day(&db, &settings, &schedule, due).await;
+            run_for_day(&db, &settings, &schedule, due, &startup).await;
             // Never the same occurrence twice, even when the timer fired a little early.
             after = Utc::now().max(due);
         }
@@ -69,11 +69,18 @@ async fn sleep_until(due: DateTime<Utc>) {
 }
 
 /// Runs the day's retention unless a server has already run it that day.
-async fn run_for_day(db: &Db, settings: &RetentionSettings, schedule: &RetentionSchedule, due: DateTime<Utc>) {
+async fn run_for_day(
+    db: &Db,
+    settings: &RetentionSettings,
+    schedule: &RetentionSchedule,
+    due: DateTime<Utc>,
+    startup: &Startup,
+) {
     let day = due.with_timezone(&schedule.time_zone).date_naive();
     for attempt in 1..=LOCK_ATTEMPTS {
         let (settings, schedule) = (settings.clone(), schedule.clone());
         let outcome = db.run(move |conn| run_scheduled(conn, &settings, &schedule, day, Utc::now())).await;
+        startup.count_daily_retention_attempt();
         match outcome {
             Ok(Some(run)) if run.status == RetentionRunStatus::Failed => {
                 tracing::error!(run = run.id, error = ?run.error, "the daily retention run failed");

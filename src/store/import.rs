@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
-use crate::domain::lifecycle::{self, History};
+use crate::domain::lifecycle::{self, History, StepSource};
 use crate::domain::{EventKind, Priority, RatingSource, TicketChannel};
 use crate::error::AppError;
 use crate::models::{NewCustomer, NewSatisfactionRating, NewTicketEvent, Ticket};
@@ -22,15 +22,31 @@ pub enum ImportCustomer {
     Details(NewCustomer),
 }
 
-pub enum ImportAssignee {
+/// A technician named by an import: the assignee, or who made a change.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TechnicianRef {
     Id(i64),
+    /// Matched in any case.
     Email(String),
+}
+
+/// Who made each change of a history; None (or an empty list) is the importer.
+#[derive(Debug, Clone, Default)]
+pub struct EventActors {
+    pub opened_by: Option<TechnicianRef>,
+    pub first_response_by: Option<TechnicianRef>,
+    /// One per resolution, or none.
+    pub resolved_by: Vec<TechnicianRef>,
+    /// One per reopen, or none.
+    pub reopened_by: Vec<TechnicianRef>,
+    pub closed_by: Option<TechnicianRef>,
 }
 
 pub struct ImportRating {
     pub rating: i16,
     pub comment: Option<String>,
     pub submitted_at: DateTime<Utc>,
+    pub recorded_by: Option<TechnicianRef>,
 }
 
 /// One historical ticket, already checked for shape (lengths, enumerations) by the caller.
@@ -42,9 +58,11 @@ pub struct ImportRow {
     pub category: String,
     pub priority: Priority,
     pub channel: TicketChannel,
-    pub assignee: Option<ImportAssignee>,
+    pub assignee: Option<TechnicianRef>,
+    pub actors: EventActors,
     pub history: History,
-    pub rating: Option<ImportRating>,
+    /// Oldest first: each supersedes the one before, the last is current.
+    pub ratings: Vec<ImportRating>,
 }
 
 pub enum RowOutcome {
@@ -86,62 +104,121 @@ pub fn import_batch(
             .filter_map(|ticket| ticket.external_ref.clone().map(|reference| (reference, ticket)))
             .collect();
 
-        let mut customers_by_email: HashMap<String, i64> = HashMap::new();
+        let mut known = Known::default();
         let mut outcomes = Vec::with_capacity(rows.len());
         for (index, row) in rows.into_iter().enumerate() {
             if let Some(ticket) = existing.get(&row.external_ref) {
                 outcomes.push(RowOutcome::AlreadyImported(ticket.clone()));
                 continue;
             }
-            outcomes.push(RowOutcome::Created(insert_row(conn, index, row, actor, now, &mut customers_by_email)?));
+            outcomes.push(RowOutcome::Created(insert_row(conn, index, row, actor, now, &mut known)?));
         }
         Ok(outcomes)
     })
+}
+
+/// What a batch has looked up so far: customers by e-mail, technicians by reference.
+#[derive(Default)]
+struct Known {
+    customers_by_email: HashMap<String, i64>,
+    technicians: HashMap<TechnicianRef, (i64, String)>,
+}
+
+/// The technician `reference` names, as (id, e-mail); NOT_FOUND names the row's `field`.
+/// Deactivated technicians count: history names people who left.
+fn technician(
+    conn: &mut PgConnection,
+    known: &mut Known,
+    index: usize,
+    field: &str,
+    reference: &TechnicianRef,
+) -> Result<(i64, String), AppError> {
+    if let Some(found) = known.technicians.get(reference) {
+        return Ok(found.clone());
+    }
+    let found: Option<(i64, String)> = match reference {
+        TechnicianRef::Id(id) => {
+            technicians::table.find(id).select((technicians::id, technicians::email)).first(conn).optional()?
+        }
+        TechnicianRef::Email(email) => technicians::table
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("lower(technicians.email) = lower(")
+                    .bind::<diesel::sql_types::Text, _>(email.clone())
+                    .sql(")"),
+            )
+            .select((technicians::id, technicians::email))
+            .first(conn)
+            .optional()?,
+    };
+    let found = found.ok_or_else(|| match reference {
+        TechnicianRef::Id(id) => row_not_found(index, field, format!("technician {id} does not exist")),
+        TechnicianRef::Email(email) => row_not_found(index, field, format!("no technician has the e-mail {email}")),
+    })?;
+    known.technicians.insert(reference.clone(), found.clone());
+    Ok(found)
+}
+
+/// The actor recorded for a change `by` names: the technician's e-mail address, or the importer.
+fn actor_of(
+    conn: &mut PgConnection,
+    known: &mut Known,
+    index: usize,
+    field: &str,
+    by: Option<&TechnicianRef>,
+    importer: &str,
+) -> Result<String, AppError> {
+    match by {
+        Some(reference) => Ok(technician(conn, known, index, field, reference)?.1),
+        None => Ok(importer.to_owned()),
+    }
 }
 
 fn insert_row(
     conn: &mut PgConnection,
     index: usize,
     row: ImportRow,
-    actor: &str,
+    importer: &str,
     now: DateTime<Utc>,
-    customers_by_email: &mut HashMap<String, i64>,
+    known: &mut Known,
 ) -> Result<Ticket, AppError> {
     let (state, steps) =
         lifecycle::replay(&row.history, now).map_err(|err| row_error(index, err.field, err.message))?;
-    if let Some(rating) = &row.rating {
+    if let Some(rating) = row.ratings.first() {
         let first_resolved = state
             .first_resolved_at
-            .ok_or_else(|| row_error(index, "rating", "only a resolved or closed ticket has a rating"))?;
-        if rating.submitted_at < first_resolved || rating.submitted_at > now {
-            return Err(row_error(index, "rating.submittedAt", "must lie between the first resolution and now"));
+            .ok_or_else(|| row_error(index, "ratings", "only a resolved or closed ticket has a rating"))?;
+        let outside = |rating: &ImportRating| rating.submitted_at < first_resolved || rating.submitted_at > now;
+        if outside(rating) || row.ratings.last().is_some_and(outside) {
+            return Err(row_error(index, "ratings", "each submittedAt must lie between the first resolution and now"));
         }
     }
-    let customer_id = resolve_customer(conn, index, row.customer, customers_by_email)?;
-    let assignee_id = match row.assignee {
+    let customer_id = resolve_customer(conn, index, row.customer, &mut known.customers_by_email)?;
+    let assignee_id = match &row.assignee {
         None => None,
-        Some(ImportAssignee::Id(id)) => {
-            let exists: bool = diesel::select(diesel::dsl::exists(technicians::table.find(id))).get_result(conn)?;
-            if !exists {
-                return Err(row_not_found(index, "assigneeId", format!("technician {id} does not exist")));
-            }
-            Some(id)
+        Some(reference) => {
+            let field = match reference {
+                TechnicianRef::Id(_) => "assigneeId",
+                TechnicianRef::Email(_) => "assigneeEmail",
+            };
+            Some(technician(conn, known, index, field, reference)?.0)
         }
-        Some(ImportAssignee::Email(email)) => Some(
-            technicians::table
-                .filter(
-                    diesel::dsl::sql::<diesel::sql_types::Bool>("lower(technicians.email) = lower(")
-                        .bind::<diesel::sql_types::Text, _>(email.clone())
-                        .sql(")"),
-                )
-                .select(technicians::id)
-                .first(conn)
-                .optional()?
-                .ok_or_else(|| {
-                    row_not_found(index, "assigneeEmail", format!("no technician has the e-mail {email}"))
-                })?,
-        ),
     };
+    let actors = &row.actors;
+    let opened_by = actor_of(conn, known, index, "openedBy", actors.opened_by.as_ref(), importer)?;
+    let mut step_actors = Vec::with_capacity(steps.len());
+    for step in &steps {
+        let (field, by) = match step.source {
+            StepSource::FirstResponse => ("firstResponseBy".to_owned(), actors.first_response_by.as_ref()),
+            StepSource::Resolution(n) => (format!("resolvedBy[{n}]"), actors.resolved_by.get(n)),
+            StepSource::Reopen(n) => (format!("reopenedBy[{n}]"), actors.reopened_by.get(n)),
+            StepSource::Close => ("closedBy".to_owned(), actors.closed_by.as_ref()),
+        };
+        step_actors.push(actor_of(conn, known, index, &field, by, importer)?);
+    }
+    let mut rating_actors = Vec::with_capacity(row.ratings.len());
+    for rating in &row.ratings {
+        rating_actors.push(actor_of(conn, known, index, "ratings.recordedBy", rating.recorded_by.as_ref(), importer)?);
+    }
 
     let ticket: Ticket = diesel::insert_into(tickets::table)
         .values((
@@ -166,41 +243,45 @@ fn insert_row(
         .returning(Ticket::as_returning())
         .get_result(conn)?;
 
-    let event = |at, kind, from: Option<String>, to: Option<String>, note: Option<String>| NewTicketEvent {
-        ticket_id: ticket.id,
-        at,
-        actor: actor.to_owned(),
-        kind,
-        from_value: from,
-        to_value: to,
-        note,
+    let event = |at, actor: &str, kind, from: Option<String>, to: Option<String>, note: Option<String>| {
+        NewTicketEvent { ticket_id: ticket.id, at, actor: actor.to_owned(), kind, from_value: from, to_value: to, note }
     };
     let opened = row.history.opened_at;
-    let mut events = vec![event(opened, EventKind::Created, None, Some("OPEN".into()), Some("imported".into()))];
+    let mut events =
+        vec![event(opened, &opened_by, EventKind::Created, None, Some("OPEN".into()), Some("imported".into()))];
     if let Some(assignee) = assignee_id {
-        events.push(event(opened, EventKind::Assigned, None, Some(assignee.to_string()), None));
+        events.push(event(opened, &opened_by, EventKind::Assigned, None, Some(assignee.to_string()), None));
     }
-    for step in steps {
-        events.push(event(step.at, step.kind, Some(step.from.to_string()), Some(step.to.to_string()), None));
+    for (step, actor) in steps.into_iter().zip(&step_actors) {
+        events.push(event(step.at, actor, step.kind, Some(step.from.to_string()), Some(step.to.to_string()), None));
     }
-    if let Some(rating) = row.rating {
+    // As if given in order: each rating supersedes the one before at the moment the next came.
+    let mut ratings = Vec::with_capacity(row.ratings.len());
+    let mut previous: Option<i16> = None;
+    let superseded_at: Vec<Option<DateTime<Utc>>> =
+        row.ratings.iter().skip(1).map(|next| Some(next.submitted_at)).chain([None]).collect();
+    for ((rating, actor), superseded_at) in row.ratings.into_iter().zip(rating_actors).zip(superseded_at) {
         events.push(event(
             rating.submitted_at,
+            &actor,
             EventKind::Rated,
-            None,
+            previous.map(|r| r.to_string()),
             Some(rating.rating.to_string()),
             rating.comment.clone(),
         ));
-        diesel::insert_into(satisfaction_ratings::table)
-            .values(&NewSatisfactionRating {
-                ticket_id: ticket.id,
-                rating: rating.rating,
-                comment: rating.comment,
-                source: RatingSource::Import,
-                submitted_by: actor.to_owned(),
-                submitted_at: rating.submitted_at,
-            })
-            .execute(conn)?;
+        previous = Some(rating.rating);
+        ratings.push(NewSatisfactionRating {
+            ticket_id: ticket.id,
+            rating: rating.rating,
+            comment: rating.comment,
+            source: RatingSource::Import,
+            submitted_by: actor,
+            submitted_at: rating.submitted_at,
+            superseded_at,
+        });
+    }
+    if !ratings.is_empty() {
+        diesel::insert_into(satisfaction_ratings::table).values(&ratings).execute(conn)?;
     }
     diesel::insert_into(ticket_events::table).values(&events).execute(conn)?;
     Ok(ticket)

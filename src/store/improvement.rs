@@ -6,8 +6,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
-use crate::domain::improvement::{ActionKind, ActionStatus};
-use crate::domain::kpi::KpiMetric;
+use super::kpis::{self, Grouping, KpiFilter, KpiQuery};
+use crate::domain::improvement::{ActionKind, ActionStatus, outcome_window};
+use crate::domain::kpi::{KpiMetric, metric_value};
 use crate::error::AppError;
 use crate::models::{ImprovementAction, ImprovementActionChange, NewImprovementAction, NewImprovementActionChange};
 use crate::schema::{improvement_action_changes, improvement_actions};
@@ -77,37 +78,83 @@ pub fn by_key(conn: &mut PgConnection, caller: &str, key: &str) -> Result<Option
         .optional()?)
 }
 
-/// Keeps the outcome of a completed action measured after its window passed, and logs it. The
-/// first measurement wins; the action as stored is returned either way.
-pub fn record_outcome(
+/// An action's id, end and baseline window: what says when its outcome is due.
+type OutcomeTiming = (i64, Option<DateTime<Utc>>, DateTime<Utc>, DateTime<Utc>);
+
+/// The COMPLETED actions whose outcome window has ended by `now` and whose outcome is not kept
+/// yet, oldest first.
+pub fn outcomes_due(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<Vec<i64>, AppError> {
+    let unkept: Vec<OutcomeTiming> = improvement_actions::table
+        .filter(improvement_actions::status.eq(ActionStatus::Completed))
+        .filter(improvement_actions::outcome_measured_at.is_null())
+        .order(improvement_actions::id)
+        .select((
+            improvement_actions::id,
+            improvement_actions::ended_at,
+            improvement_actions::baseline_from,
+            improvement_actions::baseline_to,
+        ))
+        .load(conn)?;
+    Ok(unkept
+        .into_iter()
+        .filter(|(_, ended_at, from, to)| {
+            ended_at.is_some_and(|ended_at| outcome_window(ended_at, *from, *to).1 <= now)
+        })
+        .map(|(id, ..)| id)
+        .collect())
+}
+
+/// Measures the outcome of action `id` over its window and keeps it, logged as a change by
+/// [`OUTCOME_ACTOR`], if its window has ended by `now` and no one has kept it yet. Exactly once
+/// however many schedulers race: the row is locked first (a scheduler that finds it locked
+/// skips it, `None`), and the measurement and the write share one repeatable-read snapshot.
+/// Another instance committing the same action meanwhile makes this one a CONFLICT, and it
+/// writes nothing.
+pub fn keep_outcome(
     conn: &mut PgConnection,
     id: i64,
-    value: Option<f64>,
-    measured_at: DateTime<Utc>,
-) -> Result<ImprovementAction, AppError> {
-    conn.transaction(|conn| {
-        let recorded: Option<ImprovementAction> = diesel::update(
-            improvement_actions::table
-                .find(id)
-                .filter(improvement_actions::status.eq(ActionStatus::Completed))
-                .filter(improvement_actions::outcome_measured_at.is_null()),
-        )
-        .set((improvement_actions::outcome_value.eq(value), improvement_actions::outcome_measured_at.eq(measured_at)))
-        .returning(ImprovementAction::as_returning())
-        .get_result(conn)
-        .optional()?;
-        match recorded {
-            Some(action) => {
-                let to = Some(value.map_or_else(|| "null".to_owned(), |v| v.to_string()));
-                log_changes(conn, id, OUTCOME_ACTOR, measured_at, vec![("outcomeValue", None, to)])?;
-                Ok(action)
-            }
-            None => Ok(by_ids(conn, &[id])?.remove(&id).ok_or_else(|| AppError::NotFound(format!("action {id}")))?),
+    now: DateTime<Utc>,
+) -> Result<Option<ImprovementAction>, AppError> {
+    conn.build_transaction().repeatable_read().run(|conn| {
+        let Some(action) = improvement_actions::table
+            .find(id)
+            .filter(improvement_actions::status.eq(ActionStatus::Completed))
+            .filter(improvement_actions::outcome_measured_at.is_null())
+            .for_update()
+            .skip_locked()
+            .select(ImprovementAction::as_select())
+            .first(conn)
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        let Some(ended_at) = action.ended_at else { return Ok(None) };
+        let (from, to) = outcome_window(ended_at, action.baseline_from, action.baseline_to);
+        if to > now {
+            return Ok(None);
         }
+        let scope = scope_of(&action)?;
+        let query = KpiQuery { from, to, time_zone: "UTC", bucket: None, grouping: Grouping::None, filter: &scope };
+        let measured = kpis::compute_many(conn, &[query])?;
+        let values = measured.into_iter().next().and_then(|frame| frame.points.into_iter().next()).map(|p| p.values);
+        let value = metric_value(&values.unwrap_or_default(), action.target_metric);
+        let kept = diesel::update(improvement_actions::table.find(id))
+            .set((improvement_actions::outcome_value.eq(value), improvement_actions::outcome_measured_at.eq(now)))
+            .returning(ImprovementAction::as_returning())
+            .get_result(conn)?;
+        let to_value = Some(value.map_or_else(|| "null".to_owned(), |v| v.to_string()));
+        log_changes(conn, id, OUTCOME_ACTOR, now, vec![("outcomeValue", None, to_value)])?;
+        Ok(Some(kept))
     })
 }
 
-/// The actor of changes deskpulse makes by itself (recording a measured outcome).
+/// The part of the team an action's baseline and outcome measure.
+pub fn scope_of(action: &ImprovementAction) -> Result<KpiFilter, AppError> {
+    serde_json::from_value(action.scope.clone())
+        .map_err(|err| AppError::internal(format!("action {} has an unreadable scope: {err}", action.id)))
+}
+
+/// The actor of changes deskpulse makes by itself (keeping a measured outcome).
 pub const OUTCOME_ACTOR: &str = "deskpulse";
 
 /// Field changes requested by `updateImprovementAction`; None leaves a field as it is.

@@ -48,6 +48,7 @@ pub fn record(
             source: input.source,
             submitted_by: input.submitted_by,
             submitted_at: now,
+            superseded_at: None,
         };
         may_rate(&ticket)?;
         if !matches!(ticket.status, TicketStatus::Resolved | TicketStatus::Closed) {

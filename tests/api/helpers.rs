@@ -327,6 +327,59 @@ impl TestApp {
     }
 }
 
+/// How long a test waits for something the server does in the background before it fails: far
+/// longer than it takes on a loaded machine, so only a condition that never comes fails.
+pub const PATIENCE: Duration = Duration::from_secs(60);
+
+/// Polls `condition` until it holds; panics naming `what` after [`PATIENCE`]. For waiting on a
+/// condition rather than asserting how long something took.
+pub async fn wait_until<F, Fut>(what: &str, mut condition: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if condition().await {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {PATIENCE:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The value of the unlabelled counter `name` at the /metrics of the server at `address`.
+pub async fn counter(client: &reqwest::Client, address: &str, name: &str) -> u64 {
+    let text = client
+        .get(format!("{address}/metrics"))
+        .send()
+        .await
+        .expect("read /metrics")
+        .text()
+        .await
+        .expect("a metrics body");
+    text.lines()
+        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no counter {name} at {address}/metrics"))
+}
+
+/// Waits until the counter `name` of the server at `address` reaches `at_least`.
+pub async fn wait_for_counter(client: &reqwest::Client, address: &str, name: &str, at_least: u64) {
+    wait_until(&format!("{name} reaches {at_least} at {address}"), || async move {
+        counter(client, address, name).await >= at_least
+    })
+    .await;
+}
+
+/// Waits until the scheduler of the server at `address` has finished `passes` more passes than
+/// it had: a positive sign that it looked, before asserting that it found nothing to do.
+pub async fn wait_for_scheduler_passes(client: &reqwest::Client, address: &str, passes: u64) {
+    const PASSES: &str = "deskpulse_scheduler_passes_total";
+    let target = counter(client, address, PASSES).await + passes;
+    wait_for_counter(client, address, PASSES, target).await;
+}
+
 /// Polls `url` until it answers `status`; panics after `timeout`.
 pub async fn wait_for_status(client: &reqwest::Client, url: &str, status: u16, timeout: Duration) {
     let deadline = Instant::now() + timeout;

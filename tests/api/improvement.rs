@@ -1,9 +1,14 @@
 //! Improvement actions: idempotent filing, a measured baseline, the lifecycle with its change
 //! log, and the outcome measured after completion.
 
+use std::time::Duration;
+
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app};
+use crate::helpers::{
+    PATIENCE, TestApp, serve_settings, spawn_app, start_server, table_counts, wait_for_scheduler_passes,
+    wait_for_status, wait_until,
+};
 use crate::reports::import;
 
 const FILE: &str = "mutation($input: FileImprovementActionInput!, $key: String) { \
@@ -176,30 +181,102 @@ async fn a_completed_action_reports_the_metric_after_completion_against_its_base
     let read_outcome = || async {
         app.query_ok(
             &app.supervisor(),
-            "query($id: ID!) { improvementAction(id: $id) { outcome { baselineValue baselineFrom baselineTo from to complete value targetValue absoluteChange relativeChange targetMet } changes { actor field toValue } } }",
+            "query($id: ID!) { improvementAction(id: $id) { outcome { baselineValue baselineFrom baselineTo from to complete value measuredAt targetValue absoluteChange relativeChange targetMet } } }",
             json!({ "id": id }),
         )
         .await["improvementAction"]
         .clone()
     };
-    let read = read_outcome().await;
-    let outcome = read["outcome"].clone();
+    let expected = json!({
+        "baselineValue": 10_800.0, "baselineFrom": "2026-10-01T00:00:00+00:00", "baselineTo": "2026-10-08T00:00:00+00:00",
+        "from": "2026-10-08T00:00:00+00:00", "to": "2026-10-15T00:00:00+00:00", "complete": true,
+        "value": 2_700.0, "measuredAt": null, "targetValue": 3_600.0, "absoluteChange": -8_100.0, "relativeChange": -0.75,
+        "targetMet": true,
+    });
+    // Its window has passed, but a read only measures: it writes nothing (the scheduler keeps it).
+    let before = (fingerprint(&app, "improvement_actions"), table_counts(&app.database));
+    assert_eq!(read_outcome().await["outcome"], expected);
+    assert_eq!(read_outcome().await["outcome"], expected);
+    let list = "{ improvementActions(first: 5) { nodes { outcome { value measuredAt } } } }";
+    let listed = app.query_ok(&app.supervisor(), list, json!({})).await;
+    assert_eq!(listed["improvementActions"]["nodes"], json!([{ "outcome": { "value": 2_700.0, "measuredAt": null } }]));
+    assert_eq!((fingerprint(&app, "improvement_actions"), table_counts(&app.database)), before, "a read wrote");
+}
+
+/// A fingerprint of every row of `table`.
+fn fingerprint(app: &TestApp, table: &str) -> i64 {
+    app.count(&format!(
+        "SELECT ('x' || substr(md5(coalesce(string_agg(t::text, ',' ORDER BY id), '')), 1, 15))::bit(60)::bigint FROM {table} t"
+    ))
+}
+
+/// Files the response-time action `title` and completes it at `ended_at` (now when None).
+async fn completed_action(app: &TestApp, title: &str, ended_at: Option<&str>) -> String {
+    let id = file(app, &action_input(title), None).await["action"]["id"].as_str().unwrap().to_owned();
+    app.query_ok(&app.supervisor(), UPDATE, json!({ "id": id, "input": { "status": "IN_PROGRESS" } })).await;
+    let done = json!({ "id": id, "input": { "status": "COMPLETED", "endedAt": ended_at } });
+    app.query_ok(&app.supervisor(), UPDATE, done).await;
+    id
+}
+
+#[tokio::test]
+async fn two_schedulers_keep_each_due_outcome_exactly_once_and_reads_then_read_it_back() {
+    let app = spawn_app().await;
+    response_times(&app).await;
+    let mut due = Vec::new();
+    for n in 0..8 {
+        due.push(completed_action(&app, &format!("Buddy system {n}"), Some("2026-10-08T00:00:00Z")).await);
+    }
+    // Completed now: its week after completion has not ended.
+    let running = completed_action(&app, "Still measuring", None).await;
+    assert_eq!(app.count("SELECT count(*) FROM improvement_actions WHERE outcome_measured_at IS NOT NULL"), 0);
+
+    let mut settings = serve_settings(&app.database.url);
+    settings.reports.enabled = true;
+    settings.reports.check_interval = Duration::from_millis(50);
+    let servers = [start_server(&settings).await, start_server(&settings).await];
+    for server in &servers {
+        wait_for_status(&app.client, &format!("{server}/readyz"), 200, PATIENCE).await;
+    }
+    let kept = "SELECT count(*) FROM improvement_actions WHERE outcome_measured_at IS NOT NULL";
+    let (test_app, due_count) = (&app, due.len() as i64);
+    wait_until("the schedulers keep the due outcomes", || async move { test_app.count(kept) == due_count }).await;
+    // Both schedulers have looked again since: still one measurement per action.
+    for server in &servers {
+        wait_for_scheduler_passes(&app.client, server, 2).await;
+    }
+    assert_eq!(app.count(kept), due.len() as i64, "only the due outcomes are kept");
     assert_eq!(
-        outcome,
-        json!({
-            "baselineValue": 10_800.0, "baselineFrom": "2026-10-01T00:00:00+00:00", "baselineTo": "2026-10-08T00:00:00+00:00",
-            "from": "2026-10-08T00:00:00+00:00", "to": "2026-10-15T00:00:00+00:00", "complete": true,
-            "value": 2_700.0, "targetValue": 3_600.0, "absoluteChange": -8_100.0, "relativeChange": -0.75,
-            "targetMet": true,
-        })
+        app.count("SELECT count(*) FROM improvement_action_changes WHERE field = 'outcomeValue'"),
+        due.len() as i64,
+        "each kept once"
     );
-    // Its window has passed, so the outcome is kept, logged, and survives the tickets' removal.
+    assert_eq!(
+        app.count("SELECT count(DISTINCT action_id) FROM improvement_action_changes WHERE field = 'outcomeValue' AND actor = 'deskpulse' AND to_value = '2700'"),
+        due.len() as i64
+    );
+    assert_eq!(
+        app.count(&format!(
+            "SELECT count(*) FROM improvement_actions WHERE id = {running} AND outcome_measured_at IS NULL"
+        )),
+        1
+    );
+
+    // Kept: read back unchanged after retention removes the tickets it was measured on.
     diesel::RunQueryDsl::execute(diesel::sql_query("DELETE FROM tickets"), &mut app.database.connect()).unwrap();
-    let after_purge = read_outcome().await;
-    assert_eq!(after_purge["outcome"], outcome);
-    let log = after_purge["changes"].as_array().unwrap();
-    assert_eq!(log.len(), 5, "measured once: {log:?}");
-    assert_eq!(log[4], json!({ "actor": "deskpulse", "field": "outcomeValue", "toValue": "2700" }));
+    let data = app
+        .query_ok(
+            &app.supervisor(),
+            "query($id: ID!) { improvementAction(id: $id) { outcome { complete value measuredAt targetMet } } }",
+            json!({ "id": due[0] }),
+        )
+        .await;
+    let outcome = &data["improvementAction"]["outcome"];
+    assert_eq!(
+        (outcome["complete"].clone(), outcome["value"].clone(), outcome["targetMet"].clone()),
+        (json!(true), json!(2_700.0), json!(true))
+    );
+    assert!(outcome["measuredAt"].is_string(), "{outcome}");
 }
 
 #[tokio::test]

@@ -177,12 +177,12 @@ async fn a_customer_view_shows_tickets_and_the_whole_interaction_history_filtere
         json!([{ "summary": "reply" }, { "summary": "first call" }])
     );
 
-    // Supervisors read across customers; technicians do not.
+    // Across customers too, for every staff role.
     let all = "{ interactions(filter: { direction: INBOUND }) { totalCount } }";
-    let (code, _) = app.query_error(&tess, all, json!({})).await;
-    assert_eq!(code, "FORBIDDEN");
-    let data = app.query_ok(&app.supervisor(), all, json!({})).await;
-    assert_eq!(data["interactions"]["totalCount"], 5);
+    for token in [&tess, &app.supervisor()] {
+        let data = app.query_ok(token, all, json!({})).await;
+        assert_eq!(data["interactions"]["totalCount"], 5);
+    }
 
     // The log is append-only, also for SQL that bypasses the API.
     let edited = diesel::RunQueryDsl::execute(
@@ -193,4 +193,50 @@ async fn a_customer_view_shows_tickets_and_the_whole_interaction_history_filtere
         &mut app.database.connect(),
     );
     assert!(edited.is_err(), "the database refuses to edit an interaction");
+}
+
+/// One rule (domain::permissions::may_read_interactions) on every path: a technician reads the
+/// same entries as a supervisor through the root list, a customer and a ticket, also entries of
+/// tickets that are not theirs.
+#[tokio::test]
+async fn technicians_and_supervisors_read_the_same_interactions_on_every_path() {
+    let app = spawn_app().await;
+    let sam = app.supervisor();
+    let tess_id = app.create_technician("Tess", "L1").await;
+    let tom_id = app.create_technician("Tom", "L1").await;
+    let customer = app.create_customer("Shared").await;
+    let ticket = app.create_ticket(&sam, customer, json!({ "assigneeId": tom_id.to_string() })).await;
+    let ticket_id = ticket["id"].as_str().unwrap().to_owned();
+    for (technician, summary, on_ticket) in [(tom_id, "Tom called", true), (tess_id, "Tess wrote", false)] {
+        log(
+            &app,
+            &sam,
+            json!({ "customerId": customer.to_string(), "ticketId": on_ticket.then_some(&ticket_id),
+            "technicianId": technician.to_string(), "channel": "EMAIL", "direction": "OUTBOUND", "summary": summary }),
+        )
+        .await;
+    }
+    let paths = "query($customer: ID!, $ticket: ID!, $tom: ID!) {
+        all: interactions(filter: { technicianId: $tom }) { totalCount nodes { summary } }
+        customer(id: $customer) { interactions { totalCount nodes { summary } } }
+        ticket(id: $ticket) { interactions { totalCount nodes { summary } } }
+    }";
+    let variables = json!({ "customer": customer.to_string(), "ticket": ticket_id, "tom": tom_id.to_string() });
+    let supervisor_view = app.query_ok(&sam, paths, variables.clone()).await;
+    assert_eq!(supervisor_view["all"]["nodes"], json!([{ "summary": "Tom called" }]));
+    assert_eq!(supervisor_view["customer"]["interactions"]["totalCount"], 2);
+    assert_eq!(supervisor_view["ticket"]["interactions"]["nodes"], json!([{ "summary": "Tom called" }]));
+
+    let readers = [
+        ("Tess, whose ticket it is not", app.technician_token("tess", tess_id)),
+        ("Tom, its assignee", app.technician_token("tom", tom_id)),
+        ("a technician token without technician_id", app.token(deskpulse::auth::Role::Technician, "kiosk")),
+        ("an admin", app.admin()),
+    ];
+    for (who, token) in readers {
+        let (status, body) = app.graphql(Some(&token), paths, variables.clone()).await;
+        assert_eq!(status, 200, "{who}: {body}");
+        assert!(body.get("errors").is_none(), "{who}: {body}");
+        assert_eq!(body["data"], supervisor_view, "{who} reads what a supervisor reads");
+    }
 }

@@ -8,6 +8,7 @@ mod processes;
 mod auth;
 mod cli;
 mod concurrency;
+mod cursors;
 mod export;
 mod faults;
 mod health;

@@ -8,7 +8,9 @@ use deskpulse::domain::report::{ReportKind, ReportPeriod};
 use diesel::Connection;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, serve_settings, spawn_app, start_server, wait_for_status};
+use crate::helpers::{
+    PATIENCE, TestApp, serve_settings, spawn_app, start_server, wait_for_scheduler_passes, wait_for_status, wait_until,
+};
 
 /// Every KPI field, so that two answers can be compared whole.
 pub const KPI_VALUES: &str = "ticketsOpened ticketsResolved ticketsClosed backlog \
@@ -231,17 +233,19 @@ async fn two_servers_with_schedulers_store_last_week_and_last_month_once() {
     let first = start_server(&settings).await;
     let second = start_server(&settings).await;
     for address in [&first, &second] {
-        wait_for_status(&app.client, &format!("{address}/readyz"), 200, Duration::from_secs(30)).await;
+        wait_for_status(&app.client, &format!("{address}/readyz"), 200, PATIENCE).await;
     }
 
     let scheduled = "SELECT count(*) FROM performance_reports WHERE trigger = 'SCHEDULED'";
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while app.count(scheduled) < 2 {
-        assert!(std::time::Instant::now() < deadline, "the schedulers made no reports");
-        tokio::time::sleep(Duration::from_millis(50)).await;
+    let test_app = &app;
+    wait_until("the schedulers store last week's and last month's reports", || async move {
+        test_app.count(scheduled) >= 2
+    })
+    .await;
+    // Both schedulers have looked again (and again) since: still one report per period.
+    for server in [&first, &second] {
+        wait_for_scheduler_passes(&app.client, server, 3).await;
     }
-    // Many more rounds of both schedulers: still one report per period.
-    tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(app.count(scheduled), 2);
 
     // The period due when the test started (or, should a week or month have turned meanwhile,

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Timelike, Utc};
 use deskpulse::auth::TokenKeys;
@@ -13,7 +13,9 @@ use deskpulse::store::retention::RUN_LOCK_KEY;
 use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDatabase, client, serve_settings, spawn_app, start_server};
+use crate::helpers::{
+    PATIENCE, TestApp, TestDatabase, client, serve_settings, spawn_app, start_server, wait_for_counter, wait_until,
+};
 
 const RUN: &str = "mutation($dry: Boolean!) { runRetention(dryRun: $dry) {
     id dryRun status triggeredBy error startedAt finishedAt
@@ -365,7 +367,7 @@ async fn spawn_configured(configure: impl FnOnce(&mut ServeSettings)) -> TestApp
     configure(&mut settings);
     let address = start_server(&settings).await;
     let app = TestApp { address, client: client(), keys: TokenKeys::from_settings(&settings.jwt).unwrap(), database };
-    app.wait_until_ready(Duration::from_secs(30)).await;
+    app.wait_until_ready(PATIENCE).await;
     app
 }
 
@@ -431,11 +433,8 @@ async fn a_second_run_is_refused_while_one_is_in_progress() {
             response.unwrap().json::<Value>().await.unwrap()
         })
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while !run_lock_held(&app) {
-        assert!(Instant::now() < deadline, "the first run never took the lock");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let test_app = &app;
+    wait_until("the first run takes the lock", || async move { run_lock_held(test_app) }).await;
 
     let (code, error) = app.query_error(&app.admin(), RUN, json!({ "dry": true })).await;
     assert_eq!(code, "CONFLICT", "{error}");
@@ -549,18 +548,19 @@ async fn the_daily_run_happens_once_a_day_however_many_servers_share_the_databas
     settings.retention_schedule = RetentionSchedule { daily_at: Some(due), time_zone: "UTC".parse().unwrap() };
     settings.retention = RetentionSettings { tickets: Duration::from_secs(86_400), ..RetentionSettings::default() };
     let first = start_server(&settings).await;
-    let _second = start_server(&settings).await;
-    let app =
-        TestApp { address: first, client: client(), keys: TokenKeys::from_settings(&settings.jwt).unwrap(), database };
-    app.wait_until_ready(Duration::from_secs(30)).await;
+    let second = start_server(&settings).await;
+    let app = TestApp {
+        address: first.clone(),
+        client: client(),
+        keys: TokenKeys::from_settings(&settings.jwt).unwrap(),
+        database,
+    };
+    app.wait_until_ready(PATIENCE).await;
 
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while app.count("SELECT count(*) FROM retention_runs WHERE status <> 'RUNNING'") == 0 {
-        assert!(Instant::now() < deadline, "no scheduled run happened");
-        tokio::time::sleep(Duration::from_millis(200)).await;
+    // Both servers have made their attempt: one ran, the other found the run or the lock taken.
+    for server in [&first, &second] {
+        wait_for_counter(&app.client, server, "deskpulse_retention_daily_attempts_total", 1).await;
     }
-    // The other server's attempt is over by now: it found the run or the lock taken.
-    tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(
         texts(&app, "SELECT triggered_by || ' ' || dry_run || ' ' || status AS text FROM retention_runs"),
         set(&["scheduler false COMPLETED"])
@@ -593,4 +593,66 @@ fn a_scheduled_run_is_skipped_when_one_already_started_that_day() {
     assert!(
         deskpulse::retention::run_scheduled(&mut conn, &settings, &schedule, tomorrow, next_day).unwrap().is_some()
     );
+}
+
+/// A run that panics half-way (a bug, say) must not leave the run lock held in its pooled
+/// session, where every later run would answer CONFLICT until the connection died: the lock is
+/// released as the panic unwinds, inside a batch's transaction or between batches.
+#[tokio::test]
+async fn a_run_after_a_panicked_or_failed_run_is_not_refused() {
+    use deskpulse::config::DatabaseSettings;
+    use deskpulse::db::Db;
+    use deskpulse::error::AppError;
+    use diesel::Connection;
+
+    let app = spawn_app().await;
+    // A pool like the server's, of one connection: a lock left in its session would stay there.
+    let db = Db::new(&DatabaseSettings {
+        url: app.database.url.parse().unwrap(),
+        pool_size: 1,
+        pool_timeout: Duration::from_secs(5),
+        statement_timeout: Duration::from_secs(30),
+    });
+    for inside_a_transaction in [false, true] {
+        let panicked = db
+            .run(move |conn| {
+                deskpulse::retention::holding_run_lock(conn, |conn| -> Result<(), AppError> {
+                    if inside_a_transaction {
+                        conn.transaction::<(), AppError, _>(|conn| {
+                            diesel::sql_query("SELECT 1").execute(conn)?;
+                            panic!("a bug half-way through a batch")
+                        })?;
+                    }
+                    panic!("a bug half-way through a run")
+                })
+            })
+            .await;
+        assert!(matches!(panicked, Err(AppError::Internal(_))), "{panicked:?}");
+        assert!(
+            !run_lock_held(&app),
+            "the panic left the run lock held (inside a transaction: {inside_a_transaction})"
+        );
+
+        // The server's next run goes ahead, and so does one on the same pool.
+        let run = app.query_ok(&app.admin(), RUN, json!({ "dry": true })).await["runRetention"].clone();
+        assert_eq!(run["status"], "COMPLETED", "{run}");
+        let settings = RetentionSettings::default();
+        let again = db.run(move |conn| deskpulse::retention::run(conn, &settings, "ada.admin", true, Utc::now())).await;
+        assert!(again.is_ok_and(|run| run.status == deskpulse::retention::RetentionRunStatus::Completed));
+    }
+
+    // A run that fails with an error (a batch the database refuses) is recorded and lets the next one run.
+    let customer = app.create_customer("Fay Failing").await;
+    import(&app, vec![closed_ticket("fails", customer, days_ago(1000))]).await;
+    sql(
+        &app,
+        "CREATE FUNCTION refuse_removal() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'no'; END $$",
+    );
+    sql(&app, "CREATE TRIGGER refuse BEFORE DELETE ON tickets FOR EACH ROW EXECUTE FUNCTION refuse_removal()");
+    let failed = app.query_ok(&app.admin(), RUN, json!({ "dry": false })).await["runRetention"].clone();
+    assert_eq!(failed["status"], "FAILED", "{failed}");
+    assert!(!run_lock_held(&app));
+    sql(&app, "DROP TRIGGER refuse ON tickets");
+    let rerun = app.query_ok(&app.admin(), RUN, json!({ "dry": false })).await["runRetention"].clone();
+    assert_eq!((rerun["status"].clone(), rerun["counts"]["tickets"].clone()), (json!("COMPLETED"), json!(1)));
 }
