@@ -126,6 +126,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             survey_token_ttl: Duration::from_secs(3600),
             workers: Some(2),
             metrics: false,
+            metrics_bind: "127.0.0.1:0".parse()?,
         },
         database: DatabaseSettings {
             url: url.parse()?,

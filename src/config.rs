@@ -152,11 +152,20 @@ pub struct ServerSettings {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
 
-    /// Serve Prometheus metrics at GET /metrics (without authentication: bind the port or filter
-    /// the path where that matters).
+    /// Serve Prometheus metrics at GET /metrics on the metrics listener (`--metrics-bind`).
     #[arg(long = "metrics", env = "DESKPULSE_METRICS", value_name = "BOOL", default_value = "true",
           value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub metrics: bool,
+
+    /// Address and port of the metrics listener, which serves GET /metrics and nothing else,
+    /// without authentication: keep it on loopback or a private network only Prometheus reaches.
+    #[arg(
+        long = "metrics-bind",
+        env = "DESKPULSE_METRICS_BIND",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_bind: SocketAddr,
 }
 
 /// The bounds every GraphQL request is held to. The README's "Limits" table lists them; the

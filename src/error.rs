@@ -5,6 +5,7 @@
 //! `extensions.code`, and for internal errors an opaque message with the request id while the
 //! cause goes to the log.
 
+use actix_web::http::StatusCode;
 use async_graphql::{ErrorExtensionValues, ServerError};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
@@ -88,6 +89,47 @@ impl AppError {
             AppError::Internal(_) | AppError::Shared(_) => "INTERNAL",
         }
     }
+
+    /// The HTTP status of an answer that is this error alone: an export, or a request refused
+    /// before its GraphQL operation ran. The same code always gets the same status.
+    pub fn http_status(&self) -> StatusCode {
+        status_of_code(self.code())
+    }
+
+    /// What the client is told: the message, except for internal errors, whose cause only the
+    /// log gets (under `request_id`).
+    pub fn client_message(&self, request_id: &str) -> String {
+        match self.root() {
+            AppError::Internal(_) => format!("internal error (request id {request_id})"),
+            other => other.to_string(),
+        }
+    }
+
+    /// Logs what the client is not told: the cause of an internal error, and the server-side
+    /// trouble behind an unavailable database or a timeout.
+    pub fn log(&self, request_id: &str) {
+        match self.root() {
+            AppError::Internal(cause) => tracing::error!(request_id, error = %cause, debug = ?cause, "internal error"),
+            AppError::Unavailable(cause) => tracing::warn!(request_id, error = %cause, "database unavailable"),
+            AppError::Timeout(_) => tracing::warn!(request_id, "a statement ran into the statement timeout"),
+            AppError::PoolExhausted(waited) => tracing::warn!(request_id, ?waited, "no pooled connection became free"),
+            _ => {}
+        }
+    }
+}
+
+/// The HTTP status that goes with an `extensions.code`.
+pub fn status_of_code(code: &str) -> StatusCode {
+    match code {
+        "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
+        "FORBIDDEN" => StatusCode::FORBIDDEN,
+        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
+        "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "CONFLICT" => StatusCode::CONFLICT,
+        "TIMEOUT" => StatusCode::GATEWAY_TIMEOUT,
+        "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 impl From<DieselError> for AppError {
@@ -120,32 +162,21 @@ impl From<r2d2::Error> for AppError {
 /// [`AppError`] are async-graphql's own (parse, validation, input coercion): the client's input.
 pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
     for error in errors {
-        let (code, field, hide_message) = match error.source::<AppError>().map(AppError::root) {
+        let (code, field, hidden) = match error.source::<AppError>().map(AppError::root) {
             Some(app_error) => {
-                match app_error {
-                    AppError::Internal(cause) => {
-                        tracing::error!(request_id, error = %cause, debug = ?cause, "internal error");
-                    }
-                    AppError::Unavailable(cause) => {
-                        tracing::warn!(request_id, error = %cause, "database unavailable");
-                    }
-                    AppError::Timeout(_) => tracing::warn!(request_id, "a statement ran into the statement timeout"),
-                    AppError::PoolExhausted(waited) => {
-                        tracing::warn!(request_id, ?waited, "no pooled connection became free");
-                    }
-                    _ => {}
-                }
+                app_error.log(request_id);
                 let field = match app_error {
                     AppError::BadUserInput { field, .. } => Some(field.clone()),
                     _ => None,
                 };
-                (app_error.code(), field, matches!(app_error, AppError::Internal(_)))
+                let hidden = matches!(app_error, AppError::Internal(_)).then(|| app_error.client_message(request_id));
+                (app_error.code(), field, hidden)
             }
             None if error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some()) => continue,
-            None => ("BAD_USER_INPUT", None, false),
+            None => ("BAD_USER_INPUT", None, None),
         };
-        if hide_message {
-            error.message = format!("internal error (request id {request_id})");
+        if let Some(message) = hidden {
+            error.message = message;
         }
         let ext = extensions(error);
         ext.set("code", code);

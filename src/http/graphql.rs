@@ -3,7 +3,6 @@ use std::time::Instant;
 use actix_web::http::StatusCode;
 use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
 
 use super::metrics::OperationLabel;
 use super::{AppState, RequestId, refuse};
@@ -209,11 +208,4 @@ pub(super) fn authenticate(request: &HttpRequest, state: &AppState) -> Result<Ca
         return Err(TokenError::Missing);
     }
     Ok(state.keys.verify(token.trim())?.into())
-}
-
-/// GET /graphiql: the in-browser IDE (the token goes in its headers pane).
-pub async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(GraphiQLSource::build().endpoint("/graphql").title("deskpulse GraphiQL").finish())
 }

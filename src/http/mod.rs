@@ -2,6 +2,7 @@
 //! request logging.
 
 mod export;
+mod graphiql;
 mod graphql;
 mod health;
 pub mod metrics;
@@ -12,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::X_CONTENT_TYPE_OPTIONS;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -58,25 +61,27 @@ pub struct AppState {
     pub export_stall_timeout: Duration,
 }
 
-/// Which optional routes are served.
-#[derive(Debug, Clone, Copy)]
-pub struct OptionalRoutes {
-    pub graphiql: bool,
-    pub metrics: bool,
-}
-
-pub fn routes(config: &mut web::ServiceConfig, optional: OptionalRoutes) {
+/// The public listener's routes; GraphiQL's only when `graphiql` is on.
+pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {
     config
         .route("/graphql", web::post().to(graphql::execute))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .configure(export::routes);
-    if optional.graphiql {
-        config.route("/graphiql", web::get().to(graphql::graphiql));
+    if graphiql {
+        config.configure(graphiql::routes);
     }
-    if optional.metrics {
-        config.route("/metrics", web::get().to(metrics_endpoint));
-    }
+}
+
+/// The metrics listener's one route.
+pub fn metrics_routes(config: &mut web::ServiceConfig) {
+    config.route("/metrics", web::get().to(metrics_endpoint));
+}
+
+/// Headers on every answer: browsers must not guess a content type (a CSV or JSON export
+/// rendered as HTML).
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new().add((X_CONTENT_TYPE_OPTIONS, "nosniff"))
 }
 
 /// GET /metrics: Prometheus's text format.

@@ -180,7 +180,7 @@ async fn an_exhausted_pool_answers_a_clear_error_after_the_pool_timeout_instead_
         .collect();
     wait_for_lock_waiters(&app.database, 2).await;
 
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.get_metrics("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("deskpulse_db_pool_connections{state=\"in_use\"} 2"), "{metrics}");
 
     let asked = Instant::now();

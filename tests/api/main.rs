@@ -10,6 +10,7 @@ mod cli;
 mod concurrency;
 mod export;
 mod faults;
+mod headers;
 mod health;
 mod hostile;
 mod import;

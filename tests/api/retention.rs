@@ -364,7 +364,13 @@ async fn spawn_configured(configure: impl FnOnce(&mut ServeSettings)) -> TestApp
     let mut settings = serve_settings(&database.url);
     configure(&mut settings);
     let address = start_server(&settings).await;
-    let app = TestApp { address, client: client(), keys: TokenKeys::from_settings(&settings.jwt).unwrap(), database };
+    let app = TestApp {
+        address,
+        metrics_address: None,
+        client: client(),
+        keys: TokenKeys::from_settings(&settings.jwt).unwrap(),
+        database,
+    };
     app.wait_until_ready(Duration::from_secs(30)).await;
     app
 }
@@ -550,8 +556,13 @@ async fn the_daily_run_happens_once_a_day_however_many_servers_share_the_databas
     settings.retention = RetentionSettings { tickets: Duration::from_secs(86_400), ..RetentionSettings::default() };
     let first = start_server(&settings).await;
     let _second = start_server(&settings).await;
-    let app =
-        TestApp { address: first, client: client(), keys: TokenKeys::from_settings(&settings.jwt).unwrap(), database };
+    let app = TestApp {
+        address: first,
+        metrics_address: None,
+        client: client(),
+        keys: TokenKeys::from_settings(&settings.jwt).unwrap(),
+        database,
+    };
     app.wait_until_ready(Duration::from_secs(30)).await;
 
     let deadline = Instant::now() + Duration::from_secs(30);
