@@ -127,6 +127,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             workers: Some(2),
             metrics: false,
             metrics_bind: "127.0.0.1:0".parse()?,
+            survey_rate_per_address: "30/1m".parse()?,
+            survey_rate_per_link: "5/1h".parse()?,
         },
         database: DatabaseSettings {
             url: url.parse()?,

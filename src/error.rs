@@ -34,6 +34,9 @@ pub enum AppError {
     /// Every pooled connection stayed in use for the whole pool timeout.
     #[error("the server is busy: no database connection became free within {}; try again shortly", humantime::format_duration(*.0))]
     PoolExhausted(std::time::Duration),
+    /// Over a rate limit; `what` says what was counted ("from this address").
+    #[error("too many requests {what} (at most {}); retry in {} s", .limited.limit, retry_seconds(.limited.retry_after))]
+    RateLimited { what: &'static str, limited: crate::rate_limit::Limited },
     #[error("internal error")]
     Internal(#[source] BoxError),
     /// An error shared by several resolvers (a DataLoader's batch failed once for all of them).
@@ -86,6 +89,7 @@ impl AppError {
             AppError::Conflict(_) => "CONFLICT",
             AppError::Timeout(_) => "TIMEOUT",
             AppError::Unavailable(_) | AppError::PoolExhausted(_) => "SERVICE_UNAVAILABLE",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Internal(_) | AppError::Shared(_) => "INTERNAL",
         }
     }
@@ -118,6 +122,11 @@ impl AppError {
     }
 }
 
+/// Whole seconds to wait, at least 1 (what `Retry-After` says).
+pub fn retry_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
 /// The HTTP status that goes with an `extensions.code`.
 pub fn status_of_code(code: &str) -> StatusCode {
     match code {
@@ -126,6 +135,7 @@ pub fn status_of_code(code: &str) -> StatusCode {
         "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
         "NOT_FOUND" => StatusCode::NOT_FOUND,
         "CONFLICT" => StatusCode::CONFLICT,
+        "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
         "TIMEOUT" => StatusCode::GATEWAY_TIMEOUT,
         "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::INTERNAL_SERVER_ERROR,
@@ -162,18 +172,22 @@ impl From<r2d2::Error> for AppError {
 /// [`AppError`] are async-graphql's own (parse, validation, input coercion): the client's input.
 pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
     for error in errors {
-        let (code, field, hidden) = match error.source::<AppError>().map(AppError::root) {
+        let (code, field, retry_after, hidden) = match error.source::<AppError>().map(AppError::root) {
             Some(app_error) => {
                 app_error.log(request_id);
                 let field = match app_error {
                     AppError::BadUserInput { field, .. } => Some(field.clone()),
                     _ => None,
                 };
+                let retry_after = match app_error {
+                    AppError::RateLimited { limited, .. } => Some(retry_seconds(limited.retry_after)),
+                    _ => None,
+                };
                 let hidden = matches!(app_error, AppError::Internal(_)).then(|| app_error.client_message(request_id));
-                (app_error.code(), field, hidden)
+                (app_error.code(), field, retry_after, hidden)
             }
             None if error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some()) => continue,
-            None => ("BAD_USER_INPUT", None, None),
+            None => ("BAD_USER_INPUT", None, None, None),
         };
         if let Some(message) = hidden {
             error.message = message;
@@ -183,6 +197,9 @@ pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
         ext.set("requestId", request_id);
         if let Some(field) = field {
             ext.set("field", field);
+        }
+        if let Some(seconds) = retry_after {
+            ext.set("retryAfterSeconds", seconds);
         }
     }
 }

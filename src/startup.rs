@@ -15,6 +15,7 @@ use crate::config::{ConfigError, DatabaseSettings, JwtSettings, LimitSettings, S
 use crate::db::{self, Db};
 use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Metrics, Startup, log_requests, metrics_routes, routes, security_headers};
+use crate::rate_limit::SurveyLimits;
 use crate::retention::{RetentionSchedule, RetentionSettings};
 use crate::schedule::{ReportScheduleSettings, run_report_schedule};
 
@@ -51,6 +52,12 @@ pub struct Application {
     /// The metrics listener's port and server, when metrics are on.
     metrics: Option<(u16, Server)>,
 }
+
+/// Connections of the pool the per-request token check uses (one short statement each).
+const ACCESS_POOL_SIZE: u32 = 2;
+
+/// How often the rate limiters forget clients whose budget is whole again.
+const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(60);
 
 /// Added to the request timeout for the graceful shutdown: time to write the last answers.
 const SHUTDOWN_MARGIN_SECONDS: u64 = 5;
@@ -92,9 +99,14 @@ impl Application {
             startup.clone(),
         );
 
+        let survey_limits =
+            Arc::new(SurveyLimits::new(settings.server.survey_rate_per_address, settings.server.survey_rate_per_link));
+        tokio::spawn(forget_idle_clients(survey_limits.clone()));
+
         let limits = &settings.limits;
         let schema = schema_builder(limits)
             .data(keys.clone())
+            .data(survey_limits.clone())
             .data(SurveyTokenTtl(settings.server.survey_token_ttl))
             .data(settings.retention.clone())
             .data(settings.retention_schedule.clone())
@@ -102,7 +114,9 @@ impl Application {
         let state = web::Data::new(AppState {
             schema,
             keys,
+            access_db: Db::with_pool_size(&settings.database, ACCESS_POOL_SIZE),
             db,
+            survey_limits,
             startup,
             expose_statement_count: settings.server.expose_statement_count,
             document_limits: limits.into(),
@@ -189,6 +203,15 @@ fn metrics_server(address: SocketAddr, state: web::Data<AppState>) -> Result<(u1
             .map_err(listen_error)?
             .run();
     Ok((port, server))
+}
+
+/// Keeps the rate limiters' memory to the clients seen recently.
+async fn forget_idle_clients(limits: Arc<SurveyLimits>) {
+    let mut sweep = tokio::time::interval(RATE_LIMIT_SWEEP);
+    loop {
+        sweep.tick().await;
+        limits.forget_idle();
+    }
 }
 
 /// The first SIGTERM or SIGINT.

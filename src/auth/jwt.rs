@@ -64,6 +64,8 @@ pub enum TokenError {
     NotStaff(String),
     #[error("not a satisfaction survey token")]
     NotSurvey,
+    #[error("revoked: issued before its subject's tokens were revoked")]
+    Revoked,
 }
 
 /// The keys and rules for verifying (and, when a signing key is configured, issuing) tokens.
@@ -179,13 +181,14 @@ impl TokenKeys {
         })
     }
 
-    /// Verifies a staff token and returns its claims.
+    /// Verifies a staff token and returns its claims. Whether its subject's tokens were revoked
+    /// is for the caller to check (http::access does, against the database).
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
-        match claims.purpose {
-            Some(purpose) => Err(TokenError::NotStaff(purpose)),
-            None => Ok(claims),
+        if let Some(purpose) = claims.purpose {
+            return Err(TokenError::NotStaff(purpose));
         }
+        Ok(claims)
     }
 
     /// Signs a survey token for one ticket, valid for `ttl`.

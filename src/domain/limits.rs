@@ -24,6 +24,23 @@ pub const IMPORT_BATCH_MAX: usize = 1_000;
 pub const PERIOD_MAX_DAYS: i64 = 366 * 5;
 /// Largest page a list field returns.
 pub const PAGE_MAX: i32 = 100;
+/// Longest token subject (`sub`): it is recorded as the actor of every change.
+pub const TOKEN_SUBJECT_MAX: usize = 200;
+/// A token subject: 1 to [`TOKEN_SUBJECT_MAX`] characters, not blank, no control characters (it goes
+/// into logs and the audit trail as it is).
+pub fn subject(value: &str) -> Result<(), String> {
+    let length = value.chars().count();
+    if value.trim().is_empty() {
+        return Err("must not be empty".into());
+    }
+    if length > TOKEN_SUBJECT_MAX {
+        return Err(format!("at most {TOKEN_SUBJECT_MAX} characters, got {length}"));
+    }
+    if value.chars().any(char::is_control) {
+        return Err("must not contain control characters".into());
+    }
+    Ok(())
+}
 
 /// A required text: trimmed, non-empty, at most `max` characters.
 pub fn required_text(field: &str, value: &str, max: usize) -> Result<String, AppError> {
@@ -76,4 +93,18 @@ pub fn page_size(field: &str, first: Option<i32>, default: i32) -> Result<i64, A
         return Err(AppError::bad_input(field, format!("must be between 1 and {PAGE_MAX}, got {first}")));
     }
     Ok(i64::from(first))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subjects_are_bounded() {
+        assert!(subject("tess").is_ok() && subject(&"s".repeat(TOKEN_SUBJECT_MAX)).is_ok());
+        for bad in ["", "  ", "a\nb", "tab\there"] {
+            assert!(subject(bad).is_err(), "{bad:?}");
+        }
+        assert!(subject(&"s".repeat(TOKEN_SUBJECT_MAX + 1)).unwrap_err().contains("at most 200"));
+    }
 }

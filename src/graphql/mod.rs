@@ -3,6 +3,7 @@
 //! Resolvers check permissions, validate input shape and call store functions; they never build
 //! SQL.
 
+mod access;
 pub mod bounds;
 mod cost;
 mod import;
@@ -44,6 +45,7 @@ pub struct QueryRoot(
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(
     staff::StaffMutation,
+    access::AccessMutation,
     tickets::TicketMutation,
     interactions::InteractionMutation,
     satisfaction::SatisfactionMutation,

@@ -15,7 +15,7 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::graphql::authenticate;
+use super::access::{Refused, caller_of, verified_claims};
 use super::{AppState, RequestId, refuse};
 use crate::auth::{Role, TokenError};
 use crate::domain::limits::PERIOD_MAX_DAYS;
@@ -77,19 +77,10 @@ impl From<AppError> for Refusal {
 /// Exports carry customer data: no browser or proxy keeps a copy.
 const NO_STORE: &str = "no-store";
 
-/// Refuses callers below SUPERVISOR and requests made before the database is migrated.
-fn admit(request: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
-    match authenticate(request, state) {
-        Ok(caller) if caller.has_role(Role::Supervisor) => {}
-        Ok(_) => return Err(Refusal::new(StatusCode::FORBIDDEN, "FORBIDDEN", "exports need the SUPERVISOR role")),
-        Err(err) => {
-            let message = match err {
-                TokenError::Missing => "a bearer token is required",
-                _ => "the bearer token is invalid or expired",
-            };
-            return Err(Refusal::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message));
-        }
-    }
+/// Refuses requests made before the database is migrated, callers without a valid, unrevoked
+/// token, and callers below SUPERVISOR.
+async fn admit(request: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
+    let claims = verified_claims(request, state).map_err(unauthenticated)?;
     if !state.startup.is_migrated() {
         return Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -97,7 +88,24 @@ fn admit(request: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
             "the server is starting and the database is not ready yet",
         ));
     }
+    let caller = match caller_of(claims, state).await {
+        Ok(caller) => caller,
+        Err(Refused::Token(err)) => return Err(unauthenticated(err)),
+        Err(Refused::Unchecked(err)) => return Err(Refusal::Failed(err)),
+    };
+    if !caller.has_role(Role::Supervisor) {
+        return Err(Refusal::new(StatusCode::FORBIDDEN, "FORBIDDEN", "exports need the SUPERVISOR role"));
+    }
     Ok(())
+}
+
+fn unauthenticated(err: TokenError) -> Refusal {
+    tracing::info!(reason = %err, "export refused: not authenticated");
+    let message = match err {
+        TokenError::Missing => "a bearer token is required",
+        _ => "the bearer token is invalid, expired or revoked",
+    };
+    Refusal::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
 }
 
 #[derive(Deserialize)]
@@ -121,7 +129,7 @@ fn export_period(request: &HttpRequest) -> Result<PeriodQuery, Refusal> {
 /// The status line waits for the first batch, so a database that is down or busy is a 503, not a
 /// 200 with an empty body. After that, a failure can only cut the stream short.
 async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let period = match admit(&request, &state).and_then(|()| export_period(&request)) {
+    let period = match admit(&request, &state).await.and_then(|()| export_period(&request)) {
         Ok(period) => period,
         Err(refusal) => return refusal.respond(&request),
     };
@@ -277,7 +285,7 @@ fn report_id(request: &HttpRequest) -> Result<i64, Refusal> {
 }
 
 async fn load_report(request: &HttpRequest, state: &AppState) -> Result<PerformanceReport, Refusal> {
-    admit(request, state)?;
+    admit(request, state).await?;
     let id = report_id(request)?;
     Ok(state.db.run(move |conn| store::reports::find(conn, id)).await?)
 }

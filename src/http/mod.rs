@@ -1,6 +1,7 @@
 //! The HTTP surface: routes, the GraphQL endpoint, CSV/JSON exports, health checks, metrics and
 //! request logging.
 
+pub mod access;
 mod export;
 mod graphiql;
 mod graphql;
@@ -25,6 +26,7 @@ use crate::auth::TokenKeys;
 use crate::db::Db;
 use crate::graphql::AppSchema;
 use crate::graphql::bounds::DocumentLimits;
+use crate::rate_limit::SurveyLimits;
 
 /// Whether the start-up migrations have run; until then GraphQL answers 503.
 #[derive(Default)]
@@ -47,6 +49,10 @@ pub struct AppState {
     pub schema: AppSchema,
     pub keys: Arc<TokenKeys>,
     pub db: Db,
+    /// A small pool of its own for the token check every request makes, so that it never waits
+    /// behind slow work holding the main pool.
+    pub access_db: Db,
+    pub survey_limits: Arc<SurveyLimits>,
     pub startup: Arc<Startup>,
     /// Answer each GraphQL request with its SQL statement count (`X-Db-Statements`).
     pub expose_statement_count: bool,

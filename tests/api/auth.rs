@@ -294,3 +294,58 @@ async fn batches_and_malformed_requests_are_refused_with_a_clear_error() {
     assert_eq!(status, 200);
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
 }
+
+const REVOKE: &str = "mutation($subject: String!, $notBefore: DateTime) {
+    revokeTokens(subject: $subject, notBefore: $notBefore) { subject notBefore revokedBy revokedAt } }";
+
+#[tokio::test]
+async fn an_admin_revokes_a_subjects_tokens_before_they_expire() {
+    let app = spawn_app().await;
+    let key = EncodingKey::from_secret(TEST_SECRET.as_bytes());
+    let issued = |subject: &str, role: &str, iat: i64| {
+        let claims = json!({ "sub": subject, "role": role, "iat": iat, "exp": now() + 3600 });
+        sign_json(Algorithm::HS256, &claims, &key)
+    };
+    let tess = issued("tess", "TECHNICIAN", now() - 60);
+    let sam = issued("sam", "SUPERVISOR", now() - 60);
+    let other = issued("olga", "TECHNICIAN", now() - 60);
+    assert_accepted(&app, &tess).await;
+
+    // Only an ADMIN revokes.
+    for token in [&sam, &tess] {
+        let (code, _) = app.query_error(token, REVOKE, json!({ "subject": "olga" })).await;
+        assert_eq!(code, "FORBIDDEN");
+    }
+
+    let revoked = app.query_ok(&app.admin(), REVOKE, json!({ "subject": "tess" })).await;
+    assert_eq!(revoked["revokeTokens"]["subject"], "tess");
+    assert_eq!(revoked["revokeTokens"]["revokedBy"], "ada.admin");
+    app.query_ok(&app.admin(), REVOKE, json!({ "subject": "sam" })).await;
+
+    // Tokens issued before the instant are refused at once, on GraphQL and on the exports.
+    assert_refused(&app, "a revoked token", &tess).await;
+    let export = app
+        .client
+        .get(format!("{}/export/tickets.csv?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z", app.address))
+        .bearer_auth(&sam)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status().as_u16(), 401);
+    // Another subject's tokens, and tokens issued after the instant, are not touched.
+    let (status, body) = app.graphql(Some(&other), ME, json!({})).await;
+    assert_eq!((status, body["data"]["me"]["subject"].as_str()), (200, Some("olga")), "{body}");
+    assert_accepted(&app, &issued("tess", "TECHNICIAN", now() + 2)).await;
+
+    // The instant can be moved back (to an hour ago: the revoked token works again), never
+    // into the future.
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    app.query_ok(&app.admin(), REVOKE, json!({ "subject": "tess", "notBefore": hour_ago })).await;
+    assert_accepted(&app, &tess).await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let (code, error) =
+        app.query_error(&app.admin(), REVOKE, json!({ "subject": "tess", "notBefore": tomorrow })).await;
+    assert_eq!((code.as_str(), &error["extensions"]["field"]), ("BAD_USER_INPUT", &json!("notBefore")), "{error}");
+    let (code, _) = app.query_error(&app.admin(), REVOKE, json!({ "subject": "" })).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+}

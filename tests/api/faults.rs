@@ -121,8 +121,9 @@ async fn a_postgres_restart_under_load_answers_clean_errors_and_the_server_recov
     let (mut ok, mut failed) = (0, 0);
     for answer in &answers {
         let (status, body) = answer.as_ref().unwrap_or_else(|err| panic!("every request gets an HTTP answer: {err}"));
-        assert_eq!(*status, 200, "{body}");
         let codes = error_codes(body);
+        // 503: the token could not be checked against revocations, so nothing ran.
+        assert!(*status == 200 || (*status == 503 && codes == ["SERVICE_UNAVAILABLE"]), "{status} {body}");
         if codes.is_empty() {
             ok += 1;
             continue;

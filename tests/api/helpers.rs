@@ -153,6 +153,8 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             workers: Some(2),
             metrics: true,
             metrics_bind: "127.0.0.1:0".parse().unwrap(),
+            survey_rate_per_address: "30/1m".parse().unwrap(),
+            survey_rate_per_link: "5/1h".parse().unwrap(),
         },
         database: DatabaseSettings {
             url: database_url.parse::<Secret>().unwrap(),
