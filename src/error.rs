@@ -6,7 +6,7 @@
 //! cause goes to the log.
 
 use actix_web::http::StatusCode;
-use async_graphql::{ErrorExtensionValues, ServerError};
+use async_graphql::{ErrorExtensionValues, PathSegment, ServerError, Value};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -168,10 +168,15 @@ impl From<r2d2::Error> for AppError {
     }
 }
 
-/// Gives every error of a response its code and hides internals. Errors that did not come from
-/// [`AppError`] are async-graphql's own (parse, validation, input coercion): the client's input.
+/// Gives every error of a response its code, hides internals and cuts messages that quote long
+/// input short. Errors that did not come from [`AppError`] are async-graphql's own (parse,
+/// validation, input coercion): the client's input.
 pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
     for error in errors {
+        // async-graphql's own messages quote the input whole ("... does not contain the value").
+        if let Some(short) = crate::domain::limits::shortened_message(&error.message) {
+            error.message = short;
+        }
         let (code, field, retry_after, hidden) = match error.source::<AppError>().map(AppError::root) {
             Some(app_error) => {
                 app_error.log(request_id);
@@ -204,6 +209,84 @@ pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
     }
 }
 
+/// Puts `null` where a field error left a hole in `data`. async-graphql leaves a failed nullable
+/// field (or the nearest nullable field above a failed non-null one) out of its object, while the
+/// GraphQL spec (§6.4.4) and clients such as Apollo expect it present and null. Walking an
+/// error's path from the root, the first key missing from an object that is there is that field.
+pub fn null_failed_fields(data: &mut Value, errors: &[ServerError]) {
+    for error in errors {
+        let mut at = &mut *data;
+        for segment in &error.path {
+            at = match (at, segment) {
+                (Value::Object(object), PathSegment::Field(field)) => {
+                    let key = async_graphql::Name::new(field);
+                    if !object.contains_key(&key) {
+                        object.insert(key, Value::Null);
+                        break;
+                    }
+                    match object.get_mut(field.as_str()) {
+                        Some(next) => next,
+                        None => break,
+                    }
+                }
+                (Value::List(items), PathSegment::Index(index)) => match items.get_mut(*index) {
+                    Some(next) => next,
+                    None => break,
+                },
+                _ => break,
+            };
+        }
+    }
+}
+
 fn extensions(error: &mut ServerError) -> &mut ErrorExtensionValues {
     error.extensions.get_or_insert_with(ErrorExtensionValues::default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_at(path: &[PathSegment]) -> ServerError {
+        let mut error = ServerError::new("refused", None);
+        error.path = path.to_vec();
+        error
+    }
+
+    fn field(name: &str) -> PathSegment {
+        PathSegment::Field(name.to_owned())
+    }
+
+    #[test]
+    fn a_failed_field_is_null_where_async_graphql_left_it_out() {
+        let mut data = Value::from_json(serde_json::json!({
+            "me": { "subject": "tess" },
+            "tickets": { "nodes": [{ "number": "TS-1" }, { "number": "TS-2" }] },
+        }))
+        .unwrap();
+        let errors = [
+            // A nullable root field.
+            error_at(&[field("systemStatus")]),
+            // A non-null field inside a nullable one that async-graphql left out: the nullable one.
+            error_at(&[field("me"), field("technician"), field("name")]),
+            // Inside a list.
+            error_at(&[field("tickets"), field("nodes"), PathSegment::Index(1), field("assignee")]),
+            // Under a parent that is null itself: nothing to fill.
+            error_at(&[field("gone"), field("deeper")]),
+        ];
+        null_failed_fields(&mut data, &errors);
+        assert_eq!(
+            data.into_json().unwrap(),
+            serde_json::json!({
+                "me": { "subject": "tess", "technician": null },
+                "tickets": { "nodes": [{ "number": "TS-1" }, { "number": "TS-2", "assignee": null }] },
+                "systemStatus": null,
+                "gone": null,
+            })
+        );
+        // An answer without data stays without.
+        let mut nothing = Value::Null;
+        null_failed_fields(&mut nothing, &errors);
+        assert_eq!(nothing, Value::Null);
+    }
 }

@@ -94,8 +94,7 @@ pub fn db<'a>(ctx: &Context<'a>) -> Result<&'a Db, AppError> {
 
 /// A record id from a GraphQL `ID`.
 pub fn parse_id(field: &str, id: &ID) -> Result<i64, AppError> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| AppError::bad_input(field, format!("{:?} is not an id", id.as_str())))
+    id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        AppError::bad_input(field, format!("{} is not an id", crate::domain::limits::quoted(id.as_str())))
+    })
 }

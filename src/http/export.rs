@@ -18,7 +18,7 @@ use tracing::Instrument;
 use super::access::{Refused, caller_of, verified_claims};
 use super::{AppState, RequestId, refuse};
 use crate::auth::{Role, TokenError};
-use crate::domain::limits::PERIOD_MAX_DAYS;
+use crate::domain::limits::{self, PERIOD_MAX_DAYS};
 use crate::error::AppError;
 use crate::export::{REPORT_COLUMNS, TICKET_COLUMNS, report_json, report_records, ticket_record};
 use crate::models::PerformanceReport;
@@ -121,6 +121,7 @@ fn export_period(request: &HttpRequest) -> Result<PeriodQuery, Refusal> {
     if period.to <= period.from || (period.to - period.from).num_days() > PERIOD_MAX_DAYS {
         return Err(Refusal::bad_input(format!("to must be after from, at most {PERIOD_MAX_DAYS} days later")));
     }
+    limits::period_in_range("period", period.from, period.to)?;
     Ok(period)
 }
 

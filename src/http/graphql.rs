@@ -10,7 +10,7 @@ use super::metrics::OperationLabel;
 use super::{AppState, RequestId, refuse};
 use crate::auth::TokenError;
 use crate::domain::permissions;
-use crate::error::{AppError, finish_response_errors, retry_seconds};
+use crate::error::{AppError, finish_response_errors, null_failed_fields, retry_seconds};
 use crate::graphql::bounds::{self, LimitExceeded, OperationShape};
 use crate::graphql::prepare_request;
 use crate::rate_limit::Limited;
@@ -197,6 +197,7 @@ async fn answer(
         return Answer::refused(name, StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", &message, request_id);
     };
     finish_response_errors(&mut response.errors, request_id);
+    null_failed_fields(&mut response.data, &response.errors);
     let statements = db.statements_run();
     tracing::info!(statements, "graphql operation finished");
     let error_codes = response

@@ -108,6 +108,7 @@ pub fn refuse(status: StatusCode, code: &str, message: &str, request_id: &str) -
     if status == StatusCode::UNAUTHORIZED {
         response.insert_header(("WWW-Authenticate", "Bearer"));
     }
+    let message = crate::domain::limits::shortened_message(message).unwrap_or_else(|| message.to_owned());
     response.json(json!({
         "errors": [{ "message": message, "extensions": { "code": code, "requestId": request_id } }]
     }))
