@@ -126,6 +126,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             survey_token_ttl: Duration::from_secs(3600),
             workers: Some(2),
             metrics: false,
+            metrics_bind: "127.0.0.1:0".parse()?,
+            survey_rate_per_address: "30/1m".parse()?,
+            survey_rate_per_link: "5/1h".parse()?,
         },
         database: DatabaseSettings {
             url: url.parse()?,

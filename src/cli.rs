@@ -144,6 +144,9 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
         Command::Serve(settings) => {
             let application = Application::build(&settings)?;
             tracing::info!(address = %settings.server.bind, port = application.port(), "deskpulse listening");
+            if let Some(port) = application.metrics_port() {
+                tracing::info!(address = %settings.server.metrics_bind, port, "metrics listening");
+            }
             application.run_until_stopped().await?;
             tracing::info!("deskpulse stopped");
             Ok(())

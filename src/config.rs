@@ -152,11 +152,73 @@ pub struct ServerSettings {
           value_parser = clap::value_parser!(u16).range(1..=256))]
     pub workers: Option<u16>,
 
-    /// Serve Prometheus metrics at GET /metrics (without authentication: bind the port or filter
-    /// the path where that matters).
+    /// Serve Prometheus metrics at GET /metrics on the metrics listener (`--metrics-bind`).
     #[arg(long = "metrics", env = "DESKPULSE_METRICS", value_name = "BOOL", default_value = "true",
           value_parser = parse_bool, action = clap::ArgAction::Set)]
     pub metrics: bool,
+
+    /// Address and port of the metrics listener, which serves GET /metrics and nothing else,
+    /// without authentication: keep it on loopback or a private network only Prometheus reaches.
+    #[arg(
+        long = "metrics-bind",
+        env = "DESKPULSE_METRICS_BIND",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:9464"
+    )]
+    pub metrics_bind: SocketAddr,
+
+    /// Most `submitSatisfaction` requests without a staff token from one client address (an IPv6
+    /// client counts by its /64), as `COUNT/PERIOD`: the whole budget at once, then one more every
+    /// PERIOD/COUNT.
+    #[arg(
+        long = "survey-rate-per-address",
+        env = "DESKPULSE_SURVEY_RATE_PER_ADDRESS",
+        value_name = "COUNT/PERIOD",
+        default_value = "30/1m"
+    )]
+    pub survey_rate_per_address: RateLimit,
+
+    /// Most submissions through one survey link (one token), as `COUNT/PERIOD`.
+    #[arg(
+        long = "survey-rate-per-link",
+        env = "DESKPULSE_SURVEY_RATE_PER_LINK",
+        value_name = "COUNT/PERIOD",
+        default_value = "5/1h"
+    )]
+    pub survey_rate_per_link: RateLimit,
+}
+
+/// A rate: at most `count` events per `period`, e.g. `30/1m` or `5/1h`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    pub count: std::num::NonZeroU32,
+    pub period: Duration,
+}
+
+/// Most events a rate may allow per period; beyond it a limit protects nothing.
+const RATE_COUNT_MAX: u32 = 1_000_000;
+
+impl FromStr for RateLimit {
+    type Err = String;
+    fn from_str(value: &str) -> Result<Self, Self::Err> {
+        let shape = "expected COUNT/PERIOD, e.g. 30/1m or 5/1h";
+        let (count, period) = value.split_once('/').ok_or_else(|| shape.to_owned())?;
+        let count: u32 = count.trim().parse().map_err(|_| format!("{shape}: the count is not a whole number"))?;
+        let count = std::num::NonZeroU32::new(count)
+            .filter(|count| count.get() <= RATE_COUNT_MAX)
+            .ok_or_else(|| format!("the count must be 1 to {RATE_COUNT_MAX}"))?;
+        let period = parse_duration(period.trim())?;
+        if period < Duration::from_secs(1) || period > Duration::from_secs(7 * 86_400) {
+            return Err("the period must be 1s to 7days".into());
+        }
+        Ok(RateLimit { count, period })
+    }
+}
+
+impl fmt::Display for RateLimit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} per {}", self.count, humantime::format_duration(self.period))
+    }
 }
 
 /// The bounds every GraphQL request is held to. The README's "Limits" table lists them; the
@@ -278,6 +340,17 @@ mod tests {
     struct Limits {
         #[command(flatten)]
         limits: LimitSettings,
+    }
+
+    #[test]
+    fn rates_read_as_count_per_period() {
+        let rate: RateLimit = "30/1m".parse().unwrap();
+        assert_eq!((rate.count.get(), rate.period), (30, Duration::from_secs(60)));
+        assert_eq!(rate.to_string(), "30 per 1m");
+        assert_eq!(" 5 / 1h ".parse::<RateLimit>().unwrap().to_string(), "5 per 1h");
+        for bad in ["30", "0/1m", "-1/1m", "x/1m", "30/0s", "30/500ms", "30/30days", "2000000/1m", "30/soon"] {
+            assert!(bad.parse::<RateLimit>().is_err(), "{bad}");
+        }
     }
 
     #[test]

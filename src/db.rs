@@ -49,9 +49,14 @@ pub struct Db {
 impl Db {
     /// Builds the pool without connecting: the database may come up later.
     pub fn new(settings: &DatabaseSettings) -> Db {
+        Db::with_pool_size(settings, settings.pool_size)
+    }
+
+    /// Like [`Db::new`], with a pool of `pool_size` connections instead of the configured size.
+    pub fn with_pool_size(settings: &DatabaseSettings, pool_size: u32) -> Db {
         let manager = ConnectionManager::<PgConnection>::new(settings.url.expose());
         let pool = r2d2::Pool::builder()
-            .max_size(settings.pool_size)
+            .max_size(pool_size)
             .min_idle(Some(0))
             .connection_timeout(settings.pool_timeout)
             .test_on_check_out(true)

@@ -5,7 +5,8 @@
 //! `extensions.code`, and for internal errors an opaque message with the request id while the
 //! cause goes to the log.
 
-use async_graphql::{ErrorExtensionValues, ServerError};
+use actix_web::http::StatusCode;
+use async_graphql::{ErrorExtensionValues, PathSegment, ServerError, Value};
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -33,6 +34,9 @@ pub enum AppError {
     /// Every pooled connection stayed in use for the whole pool timeout.
     #[error("the server is busy: no database connection became free within {}; try again shortly", humantime::format_duration(*.0))]
     PoolExhausted(std::time::Duration),
+    /// Over a rate limit; `what` says what was counted ("from this address").
+    #[error("too many requests {what} (at most {}); retry in {} s", .limited.limit, retry_seconds(.limited.retry_after))]
+    RateLimited { what: &'static str, limited: crate::rate_limit::Limited },
     #[error("internal error")]
     Internal(#[source] BoxError),
     /// An error shared by several resolvers (a DataLoader's batch failed once for all of them).
@@ -85,8 +89,56 @@ impl AppError {
             AppError::Conflict(_) => "CONFLICT",
             AppError::Timeout(_) => "TIMEOUT",
             AppError::Unavailable(_) | AppError::PoolExhausted(_) => "SERVICE_UNAVAILABLE",
+            AppError::RateLimited { .. } => "RATE_LIMITED",
             AppError::Internal(_) | AppError::Shared(_) => "INTERNAL",
         }
+    }
+
+    /// The HTTP status of an answer that is this error alone: an export, or a request refused
+    /// before its GraphQL operation ran. The same code always gets the same status.
+    pub fn http_status(&self) -> StatusCode {
+        status_of_code(self.code())
+    }
+
+    /// What the client is told: the message, except for internal errors, whose cause only the
+    /// log gets (under `request_id`).
+    pub fn client_message(&self, request_id: &str) -> String {
+        match self.root() {
+            AppError::Internal(_) => format!("internal error (request id {request_id})"),
+            other => other.to_string(),
+        }
+    }
+
+    /// Logs what the client is not told: the cause of an internal error, and the server-side
+    /// trouble behind an unavailable database or a timeout.
+    pub fn log(&self, request_id: &str) {
+        match self.root() {
+            AppError::Internal(cause) => tracing::error!(request_id, error = %cause, debug = ?cause, "internal error"),
+            AppError::Unavailable(cause) => tracing::warn!(request_id, error = %cause, "database unavailable"),
+            AppError::Timeout(_) => tracing::warn!(request_id, "a statement ran into the statement timeout"),
+            AppError::PoolExhausted(waited) => tracing::warn!(request_id, ?waited, "no pooled connection became free"),
+            _ => {}
+        }
+    }
+}
+
+/// Whole seconds to wait, at least 1 (what `Retry-After` says).
+pub fn retry_seconds(wait: std::time::Duration) -> u64 {
+    wait.as_secs() + u64::from(wait.subsec_nanos() > 0)
+}
+
+/// The HTTP status that goes with an `extensions.code`.
+pub fn status_of_code(code: &str) -> StatusCode {
+    match code {
+        "UNAUTHENTICATED" => StatusCode::UNAUTHORIZED,
+        "FORBIDDEN" => StatusCode::FORBIDDEN,
+        "BAD_USER_INPUT" => StatusCode::BAD_REQUEST,
+        "NOT_FOUND" => StatusCode::NOT_FOUND,
+        "CONFLICT" => StatusCode::CONFLICT,
+        "RATE_LIMITED" => StatusCode::TOO_MANY_REQUESTS,
+        "TIMEOUT" => StatusCode::GATEWAY_TIMEOUT,
+        "SERVICE_UNAVAILABLE" => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -116,36 +168,34 @@ impl From<r2d2::Error> for AppError {
     }
 }
 
-/// Gives every error of a response its code and hides internals. Errors that did not come from
-/// [`AppError`] are async-graphql's own (parse, validation, input coercion): the client's input.
+/// Gives every error of a response its code, hides internals and cuts messages that quote long
+/// input short. Errors that did not come from [`AppError`] are async-graphql's own (parse,
+/// validation, input coercion): the client's input.
 pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
     for error in errors {
-        let (code, field, hide_message) = match error.source::<AppError>().map(AppError::root) {
+        // async-graphql's own messages quote the input whole ("... does not contain the value").
+        if let Some(short) = crate::domain::limits::shortened_message(&error.message) {
+            error.message = short;
+        }
+        let (code, field, retry_after, hidden) = match error.source::<AppError>().map(AppError::root) {
             Some(app_error) => {
-                match app_error {
-                    AppError::Internal(cause) => {
-                        tracing::error!(request_id, error = %cause, debug = ?cause, "internal error");
-                    }
-                    AppError::Unavailable(cause) => {
-                        tracing::warn!(request_id, error = %cause, "database unavailable");
-                    }
-                    AppError::Timeout(_) => tracing::warn!(request_id, "a statement ran into the statement timeout"),
-                    AppError::PoolExhausted(waited) => {
-                        tracing::warn!(request_id, ?waited, "no pooled connection became free");
-                    }
-                    _ => {}
-                }
+                app_error.log(request_id);
                 let field = match app_error {
                     AppError::BadUserInput { field, .. } => Some(field.clone()),
                     _ => None,
                 };
-                (app_error.code(), field, matches!(app_error, AppError::Internal(_)))
+                let retry_after = match app_error {
+                    AppError::RateLimited { limited, .. } => Some(retry_seconds(limited.retry_after)),
+                    _ => None,
+                };
+                let hidden = matches!(app_error, AppError::Internal(_)).then(|| app_error.client_message(request_id));
+                (app_error.code(), field, retry_after, hidden)
             }
             None if error.extensions.as_ref().is_some_and(|ext| ext.get("code").is_some()) => continue,
-            None => ("BAD_USER_INPUT", None, false),
+            None => ("BAD_USER_INPUT", None, None, None),
         };
-        if hide_message {
-            error.message = format!("internal error (request id {request_id})");
+        if let Some(message) = hidden {
+            error.message = message;
         }
         let ext = extensions(error);
         ext.set("code", code);
@@ -153,9 +203,90 @@ pub fn finish_response_errors(errors: &mut [ServerError], request_id: &str) {
         if let Some(field) = field {
             ext.set("field", field);
         }
+        if let Some(seconds) = retry_after {
+            ext.set("retryAfterSeconds", seconds);
+        }
+    }
+}
+
+/// Puts `null` where a field error left a hole in `data`. async-graphql leaves a failed nullable
+/// field (or the nearest nullable field above a failed non-null one) out of its object, while the
+/// GraphQL spec (§6.4.4) and clients such as Apollo expect it present and null. Walking an
+/// error's path from the root, the first key missing from an object that is there is that field.
+pub fn null_failed_fields(data: &mut Value, errors: &[ServerError]) {
+    for error in errors {
+        let mut at = &mut *data;
+        for segment in &error.path {
+            at = match (at, segment) {
+                (Value::Object(object), PathSegment::Field(field)) => {
+                    let key = async_graphql::Name::new(field);
+                    if !object.contains_key(&key) {
+                        object.insert(key, Value::Null);
+                        break;
+                    }
+                    match object.get_mut(field.as_str()) {
+                        Some(next) => next,
+                        None => break,
+                    }
+                }
+                (Value::List(items), PathSegment::Index(index)) => match items.get_mut(*index) {
+                    Some(next) => next,
+                    None => break,
+                },
+                _ => break,
+            };
+        }
     }
 }
 
 fn extensions(error: &mut ServerError) -> &mut ErrorExtensionValues {
     error.extensions.get_or_insert_with(ErrorExtensionValues::default)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error_at(path: &[PathSegment]) -> ServerError {
+        let mut error = ServerError::new("refused", None);
+        error.path = path.to_vec();
+        error
+    }
+
+    fn field(name: &str) -> PathSegment {
+        PathSegment::Field(name.to_owned())
+    }
+
+    #[test]
+    fn a_failed_field_is_null_where_async_graphql_left_it_out() {
+        let mut data = Value::from_json(serde_json::json!({
+            "me": { "subject": "tess" },
+            "tickets": { "nodes": [{ "number": "TS-1" }, { "number": "TS-2" }] },
+        }))
+        .unwrap();
+        let errors = [
+            // A nullable root field.
+            error_at(&[field("systemStatus")]),
+            // A non-null field inside a nullable one that async-graphql left out: the nullable one.
+            error_at(&[field("me"), field("technician"), field("name")]),
+            // Inside a list.
+            error_at(&[field("tickets"), field("nodes"), PathSegment::Index(1), field("assignee")]),
+            // Under a parent that is null itself: nothing to fill.
+            error_at(&[field("gone"), field("deeper")]),
+        ];
+        null_failed_fields(&mut data, &errors);
+        assert_eq!(
+            data.into_json().unwrap(),
+            serde_json::json!({
+                "me": { "subject": "tess", "technician": null },
+                "tickets": { "nodes": [{ "number": "TS-1" }, { "number": "TS-2", "assignee": null }] },
+                "systemStatus": null,
+                "gone": null,
+            })
+        );
+        // An answer without data stays without.
+        let mut nothing = Value::Null;
+        null_failed_fields(&mut nothing, &errors);
+        assert_eq!(nothing, Value::Null);
+    }
 }

@@ -17,6 +17,7 @@ pub mod http;
 pub mod import;
 pub mod kpi;
 pub mod models;
+pub mod rate_limit;
 pub mod retention;
 pub mod schedule;
 pub mod schema;

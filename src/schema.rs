@@ -171,6 +171,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    token_revocations (subject) {
+        subject -> Text,
+        not_before -> Timestamptz,
+        revoked_by -> Text,
+        revoked_at -> Timestamptz,
+    }
+}
+
 diesel::joinable!(improvement_action_changes -> improvement_actions (action_id));
 diesel::joinable!(improvement_actions -> performance_reports (source_report_id));
 diesel::joinable!(interactions -> customers (customer_id));
@@ -192,4 +201,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     technicians,
     ticket_events,
     tickets,
+    token_revocations,
 );

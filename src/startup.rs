@@ -1,7 +1,7 @@
 //! Builds the running server: the HTTP app on a bound listener (port 0 in tests), the schema with
 //! its data, and the start-up migration that retries until the database is there.
 
-use std::net::TcpListener;
+use std::net::{SocketAddr, TcpListener};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
@@ -14,7 +14,8 @@ use crate::auth::TokenKeys;
 use crate::config::{ConfigError, DatabaseSettings, JwtSettings, LimitSettings, Secret, ServerSettings};
 use crate::db::{self, Db};
 use crate::graphql::{SurveyTokenTtl, schema_builder};
-use crate::http::{AppState, Metrics, OptionalRoutes, Startup, log_requests, routes};
+use crate::http::{AppState, Metrics, Startup, log_requests, metrics_routes, routes, security_headers};
+use crate::rate_limit::SurveyLimits;
 use crate::retention::{RetentionSchedule, RetentionSettings};
 use crate::schedule::{ReportScheduleSettings, run_report_schedule};
 use crate::sealer::{SealerSettings, run_sealer};
@@ -51,7 +52,15 @@ pub enum StartupError {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The metrics listener's port and server, when metrics are on.
+    metrics: Option<(u16, Server)>,
 }
+
+/// Connections of the pool the per-request token check uses (one short statement each).
+const ACCESS_POOL_SIZE: u32 = 2;
+
+/// How often the rate limiters forget clients whose budget is whole again.
+const RATE_LIMIT_SWEEP: Duration = Duration::from_secs(60);
 
 /// Added to the request timeout for the graceful shutdown: time to write the last answers.
 const SHUTDOWN_MARGIN_SECONDS: u64 = 5;
@@ -94,9 +103,14 @@ impl Application {
             startup.clone(),
         );
 
+        let survey_limits =
+            Arc::new(SurveyLimits::new(settings.server.survey_rate_per_address, settings.server.survey_rate_per_link));
+        tokio::spawn(forget_idle_clients(survey_limits.clone()));
+
         let limits = &settings.limits;
         let schema = schema_builder(limits)
             .data(keys.clone())
+            .data(survey_limits.clone())
             .data(SurveyTokenTtl(settings.server.survey_token_ttl))
             .data(settings.retention.clone())
             .data(settings.retention_schedule.clone())
@@ -104,7 +118,9 @@ impl Application {
         let state = web::Data::new(AppState {
             schema,
             keys,
+            access_db: Db::with_pool_size(&settings.database, ACCESS_POOL_SIZE),
             db,
+            survey_limits,
             startup,
             expose_statement_count: settings.server.expose_statement_count,
             document_limits: limits.into(),
@@ -115,14 +131,20 @@ impl Application {
             export_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_exports as usize)),
             export_stall_timeout: limits.export_stall_timeout,
         });
-        let optional = OptionalRoutes { graphiql: settings.server.graphiql, metrics: settings.server.metrics };
+        let graphiql = settings.server.graphiql;
         let body_limit = usize::try_from(settings.server.max_body_bytes).unwrap_or(usize::MAX);
+        let metrics = if settings.server.metrics {
+            Some(metrics_server(settings.server.metrics_bind, state.clone())?)
+        } else {
+            None
+        };
         let mut server = HttpServer::new(move || {
             App::new()
+                .wrap(security_headers())
                 .wrap(from_fn(log_requests))
                 .app_data(state.clone())
                 .app_data(web::PayloadConfig::new(body_limit))
-                .configure(|config| routes(config, optional))
+                .configure(|config| routes(config, graphiql))
         })
         // On SIGTERM or SIGINT, requests in flight get as long as a request may take. The signals
         // are handled in `run_until_stopped`, so that background work hears of them at once.
@@ -133,11 +155,16 @@ impl Application {
         if let Some(workers) = settings.server.workers {
             server = server.workers(usize::from(workers));
         }
-        Ok(Application { port, server: server.run() })
+        Ok(Application { port, server: server.run(), metrics })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The metrics listener's port, when metrics are on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     /// Serves until the process is told to stop (SIGTERM or SIGINT): the server stops accepting,
@@ -145,14 +172,49 @@ impl Application {
     /// so that a request waiting on it can finish too.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let handle = self.server.handle();
+        let metrics = self.metrics.map(|(_, server)| {
+            let handle = server.handle();
+            tokio::spawn(server);
+            handle
+        });
         tokio::spawn(async move {
             if stop_signal().await.is_ok() {
                 tracing::info!("stopping: finishing the requests in flight");
                 STOPPING.store(true, Ordering::Release);
+                if let Some(metrics) = metrics {
+                    metrics.stop(false).await;
+                }
                 handle.stop(true).await;
             }
         });
         self.server.await
+    }
+}
+
+/// The metrics listener: GET /metrics and nothing else, on an address of its own, so that the
+/// public listener never answers it.
+fn metrics_server(address: SocketAddr, state: web::Data<AppState>) -> Result<(u16, Server), StartupError> {
+    let listen_error = |source| StartupError::Listen { address: address.to_string(), source };
+    let listener = TcpListener::bind(address).map_err(listen_error)?;
+    let port = listener.local_addr().map_err(listen_error)?.port();
+    let server =
+        HttpServer::new(move || App::new().wrap(security_headers()).app_data(state.clone()).configure(metrics_routes))
+            // One worker is plenty for a scrape every few seconds.
+            .workers(1)
+            .shutdown_timeout(SHUTDOWN_MARGIN_SECONDS)
+            .disable_signals()
+            .listen(listener)
+            .map_err(listen_error)?
+            .run();
+    Ok((port, server))
+}
+
+/// Keeps the rate limiters' memory to the clients seen recently.
+async fn forget_idle_clients(limits: Arc<SurveyLimits>) {
+    let mut sweep = tokio::time::interval(RATE_LIMIT_SWEEP);
+    loop {
+        sweep.tick().await;
+        limits.forget_idle();
     }
 }
 

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::Role;
 use crate::config::{ConfigError, JwtAlgorithm, JwtSettings};
+use crate::domain::limits;
 
 /// Shortest accepted HS256 secret, in bytes (RFC 7518 §3.2: at least the hash size).
 pub const MIN_SECRET_BYTES: usize = 32;
@@ -64,6 +65,32 @@ pub enum TokenError {
     NotStaff(String),
     #[error("not a satisfaction survey token")]
     NotSurvey,
+    /// RFC 7515 §4.1.11: extensions the server must understand, and it understands none.
+    #[error("the header names critical extensions ({0:?}); none is supported")]
+    CriticalHeader(Vec<String>),
+    #[error("claim {claim}: {reason}")]
+    Claim { claim: &'static str, reason: String },
+    #[error("revoked: issued before its subject's tokens were revoked")]
+    Revoked,
+}
+
+/// Refuses a token whose header has `crit`: jsonwebtoken ignores it, RFC 7515 says a recipient
+/// that does not understand every extension listed must refuse the token, and an empty list is
+/// invalid too.
+fn refuse_critical_headers(token: &str) -> Result<(), TokenError> {
+    match jsonwebtoken::decode_header(token)?.crit {
+        Some(critical) => Err(TokenError::CriticalHeader(critical)),
+        None => Ok(()),
+    }
+}
+
+/// Refuses an `iat` further in the future than the clock skew allows: no issuer sends one.
+fn issued_in_the_past(iat: i64) -> Result<(), TokenError> {
+    let latest = Utc::now().timestamp().saturating_add(LEEWAY_SECONDS as i64);
+    if iat > latest {
+        return Err(TokenError::Claim { claim: "iat", reason: format!("{iat} is in the future") });
+    }
+    Ok(())
 }
 
 /// The keys and rules for verifying (and, when a signing key is configured, issuing) tokens.
@@ -179,13 +206,17 @@ impl TokenKeys {
         })
     }
 
-    /// Verifies a staff token and returns its claims.
+    /// Verifies a staff token and returns its claims. Whether its subject's tokens were revoked
+    /// is for the caller to check (http::access does, against the database).
     pub fn verify(&self, token: &str) -> Result<Claims, TokenError> {
+        refuse_critical_headers(token)?;
         let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)?.claims;
-        match claims.purpose {
-            Some(purpose) => Err(TokenError::NotStaff(purpose)),
-            None => Ok(claims),
+        if let Some(purpose) = claims.purpose {
+            return Err(TokenError::NotStaff(purpose));
         }
+        limits::subject(&claims.sub).map_err(|reason| TokenError::Claim { claim: "sub", reason })?;
+        issued_in_the_past(claims.iat)?;
+        Ok(claims)
     }
 
     /// Signs a survey token for one ticket, valid for `ttl`.
@@ -205,10 +236,12 @@ impl TokenKeys {
 
     /// Verifies a survey token and returns the ticket it rates. Staff tokens are refused.
     pub fn verify_survey(&self, token: &str) -> Result<i64, TokenError> {
+        refuse_critical_headers(token)?;
         let claims = jsonwebtoken::decode::<SurveyClaims>(token, &self.decoding, &self.survey_validation)?.claims;
         if claims.purpose != SURVEY_PURPOSE {
             return Err(TokenError::NotSurvey);
         }
+        issued_in_the_past(claims.iat)?;
         Ok(claims.ticket_id)
     }
 

@@ -46,7 +46,8 @@ impl Role {
     }
 }
 
-/// The authenticated caller of one request, taken from a verified token.
+/// The authenticated caller of one request, taken from a verified token and what the database
+/// says about it (http::access makes it, in one place).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
     /// The token's `sub`: recorded as the actor of everything this caller changes.
@@ -54,16 +55,19 @@ pub struct Caller {
     pub role: Role,
     /// The technician this caller acts as, when the token names one.
     pub technician_id: Option<i64>,
+    /// False when the token names a technician that is deactivated or does not exist: such a
+    /// caller reads but writes nothing.
+    pub technician_active: bool,
 }
 
 impl Caller {
+    /// The caller a verified token stands for, given whether the technician it names (if any) is
+    /// active.
+    pub fn new(claims: Claims, technician_active: bool) -> Self {
+        Caller { subject: claims.sub, role: claims.role, technician_id: claims.technician_id, technician_active }
+    }
+
     pub fn has_role(&self, required: Role) -> bool {
         self.role.includes(required)
-    }
-}
-
-impl From<Claims> for Caller {
-    fn from(claims: Claims) -> Self {
-        Caller { subject: claims.sub, role: claims.role, technician_id: claims.technician_id }
     }
 }

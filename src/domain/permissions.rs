@@ -1,7 +1,28 @@
-//! Who may read the interaction log and who may change a ticket.
+//! Who may read the interaction log, who may change a ticket, who may write at all, and
+//! whether a token still stands.
+
+use chrono::{DateTime, Utc};
 
 use crate::auth::{Caller, Role};
 use crate::error::AppError;
+
+/// Whether a token issued at `issued_at` (its `iat`, in whole seconds) is revoked: issued before
+/// its subject's not-before instant. A token from the very second of the revocation counts as
+/// before it.
+pub fn is_revoked(issued_at: i64, not_before: Option<DateTime<Utc>>) -> bool {
+    let Some(not_before) = not_before else { return false };
+    DateTime::from_timestamp(issued_at, 0).is_none_or(|issued| issued < not_before)
+}
+
+/// Every write needs the technician the caller acts as (when the token names one) to be active.
+pub fn may_write(caller: &Caller) -> Result<(), AppError> {
+    match caller.technician_id {
+        Some(id) if !caller.technician_active => Err(AppError::Forbidden(format!(
+            "technician {id}, whom your token acts for, is deactivated or does not exist: this token may read, not write"
+        ))),
+        _ => Ok(()),
+    }
+}
 
 /// SUPERVISOR and ADMIN change any ticket; a TECHNICIAN changes only tickets assigned to them.
 pub fn may_change_ticket(caller: &Caller, assignee_id: Option<i64>) -> Result<(), AppError> {
@@ -62,13 +83,18 @@ mod tests {
     use super::*;
 
     fn technician(id: i64) -> Caller {
-        Caller { subject: format!("tech-{id}"), role: Role::Technician, technician_id: Some(id) }
+        Caller {
+            subject: format!("tech-{id}"),
+            role: Role::Technician,
+            technician_id: Some(id),
+            technician_active: true,
+        }
     }
 
     #[test]
     fn every_staff_role_reads_the_interaction_log() {
         for role in [Role::Technician, Role::Supervisor, Role::Admin] {
-            let caller = Caller { subject: "someone".into(), role, technician_id: None };
+            let caller = Caller { subject: "someone".into(), role, technician_id: None, technician_active: false };
             assert!(may_read_interactions(&caller).is_ok(), "{role:?}");
         }
         assert!(may_read_interactions(&technician(1)).is_ok());
@@ -79,8 +105,28 @@ mod tests {
         assert!(may_change_ticket(&technician(1), Some(1)).is_ok());
         assert!(may_change_ticket(&technician(1), Some(2)).is_err());
         assert!(may_change_ticket(&technician(1), None).is_err());
-        let supervisor = Caller { subject: "s".into(), role: Role::Supervisor, technician_id: None };
+        let supervisor =
+            Caller { subject: "s".into(), role: Role::Supervisor, technician_id: None, technician_active: true };
         assert!(may_change_ticket(&supervisor, Some(2)).is_ok());
+    }
+
+    #[test]
+    fn a_deactivated_technicians_caller_writes_nothing() {
+        assert!(may_write(&technician(1)).is_ok());
+        let gone = Caller { technician_active: false, ..technician(1) };
+        assert_eq!(may_write(&gone).map_err(|err| err.code()), Err("FORBIDDEN"));
+        let supervisor = Caller { technician_id: None, technician_active: false, ..technician(1) };
+        assert!(may_write(&supervisor).is_ok(), "no technician named, none to be inactive");
+    }
+
+    #[test]
+    fn a_token_issued_before_the_not_before_instant_is_revoked() {
+        let at = |text: &str| text.parse::<DateTime<Utc>>().unwrap();
+        let revoked_at = at("2026-12-01T12:00:00.500Z");
+        assert!(!is_revoked(at("2026-12-01T11:00:00Z").timestamp(), None));
+        assert!(is_revoked(at("2026-12-01T11:59:59Z").timestamp(), Some(revoked_at)));
+        assert!(is_revoked(at("2026-12-01T12:00:00Z").timestamp(), Some(revoked_at)), "the same second");
+        assert!(!is_revoked(at("2026-12-01T12:00:01Z").timestamp(), Some(revoked_at)));
     }
 
     #[test]

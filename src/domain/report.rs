@@ -6,6 +6,7 @@ use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
 use super::kpi::{CategoryTrend, MetricChange};
+use super::limits::{EARLIEST_DATE, LATEST_DATE};
 use crate::store::kpis::KpiValues;
 
 text_enum! {
@@ -61,12 +62,18 @@ impl ReportPeriod {
             };
             date.ok_or_else(|| format!("{start_date} is out of range"))
         };
+        let end_date = shifted(true)?;
+        if start_date < EARLIEST_DATE || end_date > LATEST_DATE {
+            return Err(format!(
+                "a report covers days from {EARLIEST_DATE} to before {LATEST_DATE}; {start_date} is outside"
+            ));
+        }
         Ok(ReportPeriod {
             kind,
             time_zone,
             start_date,
             start: local_midnight(time_zone, start_date),
-            end: local_midnight(time_zone, shifted(true)?),
+            end: local_midnight(time_zone, end_date),
             previous_start: local_midnight(time_zone, shifted(false)?),
         })
     }

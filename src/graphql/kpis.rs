@@ -8,7 +8,7 @@ use super::staff::{CustomerNode, TechnicianNode};
 use super::{caller, cost, db, loaders::Loaders, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::kpi::{self, CategoryTrend, KpiMetric, MetricChange, metric_value};
-use crate::domain::limits::PERIOD_MAX_DAYS;
+use crate::domain::limits::{self, PERIOD_MAX_DAYS};
 use crate::domain::{Direction, InteractionChannel, Priority, TicketChannel};
 use crate::error::AppError;
 use crate::store;
@@ -34,6 +34,7 @@ impl PeriodInput {
         if (self.to - self.from).num_days() > PERIOD_MAX_DAYS {
             return Err(AppError::bad_input("period", format!("may span at most {PERIOD_MAX_DAYS} days")));
         }
+        limits::period_in_range("period", self.from, self.to)?;
         Ok((self.from, self.to))
     }
 
@@ -90,7 +91,7 @@ fn series_length(period: PeriodInput, bucket: KpiBucket) -> usize {
 pub(super) fn checked_time_zone(time_zone: &str) -> Result<chrono_tz::Tz, AppError> {
     time_zone
         .parse::<chrono_tz::Tz>()
-        .map_err(|_| AppError::bad_input("timeZone", format!("{time_zone:?} is not an IANA time zone")))
+        .map_err(|_| AppError::bad_input("timeZone", format!("{} is not an IANA time zone", limits::quoted(time_zone))))
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq)]

@@ -3,6 +3,7 @@
 //! Resolvers check permissions, validate input shape and call store functions; they never build
 //! SQL.
 
+mod access;
 pub mod bounds;
 mod cost;
 mod import;
@@ -44,6 +45,7 @@ pub struct QueryRoot(
 #[graphql(name = "Mutation")]
 pub struct MutationRoot(
     staff::StaffMutation,
+    access::AccessMutation,
     tickets::TicketMutation,
     interactions::InteractionMutation,
     satisfaction::SatisfactionMutation,
@@ -92,8 +94,7 @@ pub fn db<'a>(ctx: &Context<'a>) -> Result<&'a Db, AppError> {
 
 /// A record id from a GraphQL `ID`.
 pub fn parse_id(field: &str, id: &ID) -> Result<i64, AppError> {
-    id.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| AppError::bad_input(field, format!("{:?} is not an id", id.as_str())))
+    id.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        AppError::bad_input(field, format!("{} is not an id", crate::domain::limits::quoted(id.as_str())))
+    })
 }

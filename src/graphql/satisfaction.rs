@@ -13,6 +13,7 @@ use crate::domain::limits::{self, COMMENT_MAX};
 use crate::domain::permissions;
 use crate::error::AppError;
 use crate::models::SatisfactionRating;
+use crate::rate_limit::SurveyLimits;
 use crate::store;
 use crate::store::ratings::RatingInput;
 
@@ -106,9 +107,11 @@ impl SatisfactionMutation {
     /// A survey link token for the customer of a ticket: it rates that ticket only, through
     /// `submitSatisfaction`, and expires.
     async fn satisfaction_survey_link(&self, ctx: &Context<'_>, ticket_id: ID) -> Result<SurveyLink, AppError> {
-        caller(ctx)?;
+        let caller = caller(ctx)?;
         let id = parse_id("ticketId", &ticket_id)?;
         let ticket = db(ctx)?.run(move |conn| store::tickets::find(conn, id)).await?;
+        // A link rates the ticket anonymously: whoever may not rate it may not hand out a link.
+        permissions::may_change_ticket(caller, ticket.assignee_id)?;
         let ttl = ctx.data_opt::<SurveyTokenTtl>().map_or(Duration::from_secs(14 * 86_400), |ttl| ttl.0);
         let (token, expires) = survey_keys(ctx)?.issue_survey(ticket.id, ttl).map_err(AppError::internal)?;
         Ok(SurveyLink {
@@ -132,6 +135,11 @@ impl SatisfactionMutation {
             tracing::info!(reason = %err, "survey token refused");
             AppError::Unauthenticated("the survey link is invalid or has expired".into())
         })?;
+        if let Some(limits) = ctx.data_opt::<Arc<SurveyLimits>>() {
+            limits
+                .check_link(&token)
+                .map_err(|limited| AppError::RateLimited { what: "through this survey link", limited })?;
+        }
         let number = limits::required_text("ticketNumber", &ticket_number, 32)?;
         let new = RatingInput {
             ticket_id: token_ticket,

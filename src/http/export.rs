@@ -3,7 +3,7 @@
 //! snapshot and written to the client as they come, so memory stays flat however many there are.
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
+use actix_web::http::header::{CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE, HeaderValue};
 use actix_web::web::Bytes;
 use actix_web::{HttpRequest, HttpResponse, web};
 use chrono::{DateTime, Utc};
@@ -15,10 +15,10 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 use tracing::Instrument;
 
-use super::graphql::authenticate;
+use super::access::{Refused, caller_of, verified_claims};
 use super::{AppState, RequestId, refuse};
 use crate::auth::{Role, TokenError};
-use crate::domain::limits::PERIOD_MAX_DAYS;
+use crate::domain::limits::{self, PERIOD_MAX_DAYS};
 use crate::error::AppError;
 use crate::export::{REPORT_COLUMNS, TICKET_COLUMNS, report_json, report_records, ticket_record};
 use crate::models::PerformanceReport;
@@ -36,16 +36,18 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .route("/export/reports/{id}.json", web::get().to(report_json_file));
 }
 
-/// Why an export is refused; answered as a GraphQL-shaped error with a matching status.
-struct Refusal {
-    status: StatusCode,
-    code: &'static str,
-    message: String,
+/// Why an export is refused; answered as a GraphQL-shaped error, with the status that goes with
+/// its code, the same mapping as GraphQL's (`AppError::http_status`).
+enum Refusal {
+    /// Refused here, before any work.
+    Here { status: StatusCode, code: &'static str, message: String },
+    /// The work failed.
+    Failed(AppError),
 }
 
 impl Refusal {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Refusal {
-        Refusal { status, code, message: message.into() }
+        Refusal::Here { status, code, message: message.into() }
     }
 
     fn bad_input(message: impl Into<String>) -> Refusal {
@@ -53,39 +55,32 @@ impl Refusal {
     }
 
     fn respond(self, request: &HttpRequest) -> HttpResponse {
-        refuse(self.status, self.code, &self.message, &RequestId::of(request))
+        let request_id = RequestId::of(request);
+        let mut response = match self {
+            Refusal::Here { status, code, message } => refuse(status, code, &message, &request_id),
+            Refusal::Failed(err) => {
+                err.log(&request_id);
+                refuse(err.http_status(), err.code(), &err.client_message(&request_id), &request_id)
+            }
+        };
+        response.headers_mut().insert(CACHE_CONTROL, HeaderValue::from_static(NO_STORE));
+        response
     }
 }
 
 impl From<AppError> for Refusal {
     fn from(err: AppError) -> Refusal {
-        match &err {
-            AppError::NotFound(_) => Refusal::new(StatusCode::NOT_FOUND, "NOT_FOUND", err.to_string()),
-            AppError::BadUserInput { .. } => Refusal::bad_input(err.to_string()),
-            AppError::Unavailable(_) => {
-                Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", "the database is unavailable")
-            }
-            _ => {
-                tracing::error!(error = %err, "export failed");
-                Refusal::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the export failed")
-            }
-        }
+        Refusal::Failed(err)
     }
 }
 
-/// Refuses callers below SUPERVISOR and requests made before the database is migrated.
-fn admit(request: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
-    match authenticate(request, state) {
-        Ok(caller) if caller.has_role(Role::Supervisor) => {}
-        Ok(_) => return Err(Refusal::new(StatusCode::FORBIDDEN, "FORBIDDEN", "exports need the SUPERVISOR role")),
-        Err(err) => {
-            let message = match err {
-                TokenError::Missing => "a bearer token is required",
-                _ => "the bearer token is invalid or expired",
-            };
-            return Err(Refusal::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message));
-        }
-    }
+/// Exports carry customer data: no browser or proxy keeps a copy.
+const NO_STORE: &str = "no-store";
+
+/// Refuses requests made before the database is migrated, callers without a valid, unrevoked
+/// token, and callers below SUPERVISOR.
+async fn admit(request: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
+    let claims = verified_claims(request, state).map_err(unauthenticated)?;
     if !state.startup.is_migrated() {
         return Err(Refusal::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -93,7 +88,24 @@ fn admit(request: &HttpRequest, state: &AppState) -> Result<(), Refusal> {
             "the server is starting and the database is not ready yet",
         ));
     }
+    let caller = match caller_of(claims, state).await {
+        Ok(caller) => caller,
+        Err(Refused::Token(err)) => return Err(unauthenticated(err)),
+        Err(Refused::Unchecked(err)) => return Err(Refusal::Failed(err)),
+    };
+    if !caller.has_role(Role::Supervisor) {
+        return Err(Refusal::new(StatusCode::FORBIDDEN, "FORBIDDEN", "exports need the SUPERVISOR role"));
+    }
     Ok(())
+}
+
+fn unauthenticated(err: TokenError) -> Refusal {
+    tracing::info!(reason = %err, "export refused: not authenticated");
+    let message = match err {
+        TokenError::Missing => "a bearer token is required",
+        _ => "the bearer token is invalid, expired or revoked",
+    };
+    Refusal::new(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message)
 }
 
 #[derive(Deserialize)]
@@ -109,6 +121,7 @@ fn export_period(request: &HttpRequest) -> Result<PeriodQuery, Refusal> {
     if period.to <= period.from || (period.to - period.from).num_days() > PERIOD_MAX_DAYS {
         return Err(Refusal::bad_input(format!("to must be after from, at most {PERIOD_MAX_DAYS} days later")));
     }
+    limits::period_in_range("period", period.from, period.to)?;
     Ok(period)
 }
 
@@ -117,7 +130,7 @@ fn export_period(request: &HttpRequest) -> Result<PeriodQuery, Refusal> {
 /// The status line waits for the first batch, so a database that is down or busy is a 503, not a
 /// 200 with an empty body. After that, a failure can only cut the stream short.
 async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
-    let period = match admit(&request, &state).and_then(|()| export_period(&request)) {
+    let period = match admit(&request, &state).await.and_then(|()| export_period(&request)) {
         Ok(period) => period,
         Err(refusal) => return refusal.respond(&request),
     };
@@ -163,6 +176,7 @@ async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpRe
     }
     HttpResponse::Ok()
         .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, NO_STORE))
         .insert_header((
             CONTENT_DISPOSITION,
             format!(
@@ -272,7 +286,7 @@ fn report_id(request: &HttpRequest) -> Result<i64, Refusal> {
 }
 
 async fn load_report(request: &HttpRequest, state: &AppState) -> Result<PerformanceReport, Refusal> {
-    admit(request, state)?;
+    admit(request, state).await?;
     let id = report_id(request)?;
     Ok(state.db.run(move |conn| store::reports::find(conn, id)).await?)
 }
@@ -281,6 +295,7 @@ async fn load_report(request: &HttpRequest, state: &AppState) -> Result<Performa
 async fn report_json_file(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     match load_report(&request, &state).await {
         Ok(report) => HttpResponse::Ok()
+            .insert_header((CACHE_CONTROL, NO_STORE))
             .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"report-{}.json\"", report.id)))
             .json(report_json(&report)),
         Err(refusal) => refusal.respond(&request),
@@ -299,9 +314,31 @@ async fn report_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpRes
             body.extend(csv_chunk(&records));
             HttpResponse::Ok()
                 .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+                .insert_header((CACHE_CONTROL, NO_STORE))
                 .insert_header((CONTENT_DISPOSITION, format!("attachment; filename=\"report-{}.csv\"", report.id)))
                 .body(body)
         }
         Err(err) => Refusal::from(err).respond(&request),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status_of(err: AppError) -> u16 {
+        let request = actix_web::test::TestRequest::default().to_http_request();
+        Refusal::from(err).respond(&request).status().as_u16()
+    }
+
+    #[test]
+    fn a_failed_export_answers_the_status_of_its_graphql_code() {
+        assert_eq!(status_of(AppError::Conflict("a concurrent change got there first; retry".into())), 409);
+        assert_eq!(status_of(AppError::Timeout("too slow".into())), 504);
+        assert_eq!(status_of(AppError::PoolExhausted(Duration::from_secs(5))), 503);
+        assert_eq!(status_of(AppError::Unavailable("down".into())), 503);
+        assert_eq!(status_of(AppError::NotFound("no such report".into())), 404);
+        assert_eq!(status_of(AppError::bad_input("period", "too long")), 400);
+        assert_eq!(status_of(AppError::internal("boom")), 500);
     }
 }

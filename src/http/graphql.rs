@@ -1,16 +1,19 @@
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{AUTHORIZATION, CONTENT_TYPE};
+use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
-use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::OperationType;
 
+use super::access::{Refused, caller_of, verified_claims};
 use super::metrics::OperationLabel;
 use super::{AppState, RequestId, refuse};
-use crate::auth::{Caller, TokenError};
-use crate::error::finish_response_errors;
+use crate::auth::TokenError;
+use crate::domain::permissions;
+use crate::error::{AppError, finish_response_errors, null_failed_fields, retry_seconds};
 use crate::graphql::bounds::{self, LimitExceeded, OperationShape};
 use crate::graphql::prepare_request;
+use crate::rate_limit::Limited;
 
 /// Response header with the number of SQL statements the operation ran (when enabled).
 pub const STATEMENT_COUNT_HEADER: &str = "x-db-statements";
@@ -116,20 +119,42 @@ async fn answer(
     // client merely sent (a client could otherwise use up the label slots).
     let name = shape.and_then(|shape| shape.name.clone());
 
-    let caller = match authenticate(request, state) {
-        Ok(caller) => Some(caller),
-        Err(TokenError::Missing) if shape.is_some_and(|shape| shape.is_mutation_of_only(&PUBLIC_MUTATION_FIELDS)) => {
-            None
-        }
-        Err(err) => {
-            tracing::info!(reason = %err, "request refused: not authenticated");
-            let message = match err {
-                TokenError::Missing => "a bearer token is required",
-                _ => "the bearer token is invalid or expired",
-            };
-            // Unauthenticated requests name no label: anyone could send any name.
-            return Answer::refused(None, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message, request_id);
-        }
+    let public = shape.is_some_and(|shape| shape.is_mutation_of_only(&PUBLIC_MUTATION_FIELDS));
+    let claims = match verified_claims(request, state) {
+        Ok(claims) => Some(claims),
+        Err(TokenError::Missing) if public => None,
+        Err(err) => return unauthenticated(&err, request_id),
+    };
+    if claims.is_none()
+        && let Err(limited) = address_budget(request, state)
+    {
+        let error = AppError::RateLimited { what: "from this address", limited };
+        let mut answer = Answer::refused(None, error.http_status(), error.code(), &error.to_string(), request_id);
+        answer.response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(retry_seconds(limited.retry_after)));
+        return answer;
+    }
+
+    if !state.startup.is_migrated() {
+        return Answer::refused(
+            name,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "SERVICE_UNAVAILABLE",
+            "the server is starting and the database is not ready yet",
+            request_id,
+        );
+    }
+    let caller = match claims {
+        Some(claims) => match caller_of(claims, state).await {
+            Ok(caller) => Some(caller),
+            Err(Refused::Token(err)) => return unauthenticated(&err, request_id),
+            Err(Refused::Unchecked(err)) => {
+                err.log(request_id);
+                // Nothing runs for a token that could not be checked, and it names no label.
+                let message = err.client_message(request_id);
+                return Answer::refused(None, err.http_status(), err.code(), &message, request_id);
+            }
+        },
+        None => None,
     };
 
     // Like async-graphql's own depth and complexity errors: a GraphQL error in a 200 answer.
@@ -144,15 +169,15 @@ async fn answer(
         let message = "introspection is disabled on this server";
         return Answer::refused(name, StatusCode::OK, "FORBIDDEN", message, request_id);
     }
-
-    if !state.startup.is_migrated() {
-        return Answer::refused(
-            name,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "SERVICE_UNAVAILABLE",
-            "the server is starting and the database is not ready yet",
-            request_id,
-        );
+    // Every mutation writes. The one check that a caller acting for a deactivated technician
+    // writes nothing, before any resolver runs.
+    let writes = shape.as_ref().is_some_and(|shape| shape.kind == OperationType::Mutation);
+    if writes
+        && let Some(caller) = &caller
+        && let Err(err) = permissions::may_write(caller)
+    {
+        tracing::info!(subject = %caller.subject, "write refused: the caller's technician is not active");
+        return Answer::refused(name, StatusCode::OK, err.code(), &err.to_string(), request_id);
     }
 
     let anonymous = caller.is_none();
@@ -172,6 +197,7 @@ async fn answer(
         return Answer::refused(name, StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", &message, request_id);
     };
     finish_response_errors(&mut response.errors, request_id);
+    null_failed_fields(&mut response.data, &response.errors);
     let statements = db.statements_run();
     tracing::info!(statements, "graphql operation finished");
     let error_codes = response
@@ -186,6 +212,11 @@ async fn answer(
         })
         .collect();
     let mut http_response = HttpResponse::Ok();
+    // A survey link used too often: say so in the status too, with when to retry.
+    if let Some(wait) = rate_limited_wait(&response.errors) {
+        http_response.status(StatusCode::TOO_MANY_REQUESTS);
+        http_response.insert_header((RETRY_AFTER, HeaderValue::from(wait)));
+    }
     if state.expose_statement_count {
         http_response.insert_header((STATEMENT_COUNT_HEADER, statements.to_string()));
     }
@@ -201,19 +232,39 @@ fn is_json(request: &HttpRequest) -> bool {
         .is_some_and(|media_type| media_type.trim().eq_ignore_ascii_case("application/json"))
 }
 
-pub(super) fn authenticate(request: &HttpRequest, state: &AppState) -> Result<Caller, TokenError> {
-    let header = request.headers().get(AUTHORIZATION).ok_or(TokenError::Missing)?;
-    let value = header.to_str().map_err(|_| TokenError::Missing)?;
-    let (scheme, token) = value.trim().split_once(' ').ok_or(TokenError::Missing)?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(TokenError::Missing);
-    }
-    Ok(state.keys.verify(token.trim())?.into())
+/// 401 for a request without a usable token. It names no metrics label: anyone could send any
+/// name.
+fn unauthenticated(err: &TokenError, request_id: &str) -> Answer {
+    tracing::info!(reason = %err, "request refused: not authenticated");
+    let message = match err {
+        TokenError::Missing => "a bearer token is required",
+        _ => "the bearer token is invalid, expired or revoked",
+    };
+    Answer::refused(None, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message, request_id)
 }
 
-/// GET /graphiql: the in-browser IDE (the token goes in its headers pane).
-pub async fn graphiql() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(GraphiQLSource::build().endpoint("/graphql").title("deskpulse GraphiQL").finish())
+/// Counts an anonymous (survey) request against its client address's budget.
+fn address_budget(request: &HttpRequest, state: &AppState) -> Result<(), Limited> {
+    match request.peer_addr() {
+        Some(peer) => state.survey_limits.check_address(peer.ip()),
+        None => Ok(()),
+    }
+}
+
+/// The longest wait any RATE_LIMITED error of a response asks for, in seconds.
+fn rate_limited_wait(errors: &[async_graphql::ServerError]) -> Option<u64> {
+    errors
+        .iter()
+        .filter_map(|error| {
+            let extensions = error.extensions.as_ref()?;
+            match (extensions.get("code"), extensions.get("retryAfterSeconds")) {
+                (Some(async_graphql::Value::String(code)), Some(async_graphql::Value::Number(wait)))
+                    if code == "RATE_LIMITED" =>
+                {
+                    wait.as_u64()
+                }
+                _ => None,
+            }
+        })
+        .max()
 }

@@ -1,7 +1,9 @@
 //! The HTTP surface: routes, the GraphQL endpoint, CSV/JSON exports, health checks, metrics and
 //! request logging.
 
+pub mod access;
 mod export;
+mod graphiql;
 mod graphql;
 mod health;
 pub mod metrics;
@@ -12,6 +14,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
+use actix_web::http::header::X_CONTENT_TYPE_OPTIONS;
+use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
 
@@ -22,6 +26,7 @@ use crate::auth::TokenKeys;
 use crate::db::Db;
 use crate::graphql::AppSchema;
 use crate::graphql::bounds::DocumentLimits;
+use crate::rate_limit::SurveyLimits;
 
 /// Whether the start-up migrations have run (until then GraphQL answers 503), and what the
 /// background tasks have done since: operators and tests read it at /metrics to know that a task
@@ -67,6 +72,10 @@ pub struct AppState {
     pub schema: AppSchema,
     pub keys: Arc<TokenKeys>,
     pub db: Db,
+    /// A small pool of its own for the token check every request makes, so that it never waits
+    /// behind slow work holding the main pool.
+    pub access_db: Db,
+    pub survey_limits: Arc<SurveyLimits>,
     pub startup: Arc<Startup>,
     /// Answer each GraphQL request with its SQL statement count (`X-Db-Statements`).
     pub expose_statement_count: bool,
@@ -81,25 +90,27 @@ pub struct AppState {
     pub export_stall_timeout: Duration,
 }
 
-/// Which optional routes are served.
-#[derive(Debug, Clone, Copy)]
-pub struct OptionalRoutes {
-    pub graphiql: bool,
-    pub metrics: bool,
-}
-
-pub fn routes(config: &mut web::ServiceConfig, optional: OptionalRoutes) {
+/// The public listener's routes; GraphiQL's only when `graphiql` is on.
+pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {
     config
         .route("/graphql", web::post().to(graphql::execute))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .configure(export::routes);
-    if optional.graphiql {
-        config.route("/graphiql", web::get().to(graphql::graphiql));
+    if graphiql {
+        config.configure(graphiql::routes);
     }
-    if optional.metrics {
-        config.route("/metrics", web::get().to(metrics_endpoint));
-    }
+}
+
+/// The metrics listener's one route.
+pub fn metrics_routes(config: &mut web::ServiceConfig) {
+    config.route("/metrics", web::get().to(metrics_endpoint));
+}
+
+/// Headers on every answer: browsers must not guess a content type (a CSV or JSON export
+/// rendered as HTML).
+pub fn security_headers() -> DefaultHeaders {
+    DefaultHeaders::new().add((X_CONTENT_TYPE_OPTIONS, "nosniff"))
 }
 
 /// GET /metrics: Prometheus's text format.
@@ -131,6 +142,7 @@ pub fn refuse(status: StatusCode, code: &str, message: &str, request_id: &str) -
     if status == StatusCode::UNAUTHORIZED {
         response.insert_header(("WWW-Authenticate", "Bearer"));
     }
+    let message = crate::domain::limits::shortened_message(message).unwrap_or_else(|| message.to_owned());
     response.json(json!({
         "errors": [{ "message": message, "extensions": { "code": code, "requestId": request_id } }]
     }))

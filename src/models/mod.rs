@@ -15,7 +15,7 @@ use crate::domain::report::{ReportKind, ReportTrigger};
 use crate::domain::{Direction, EventKind, InteractionChannel, Priority, RatingSource, TicketChannel, TicketStatus};
 use crate::schema::{
     customers, improvement_action_changes, improvement_actions, interactions, performance_reports,
-    satisfaction_ratings, technicians, ticket_events, tickets,
+    satisfaction_ratings, technicians, ticket_events, tickets, token_revocations,
 };
 
 #[derive(Queryable, Selectable, Identifiable, Debug, Clone)]
@@ -28,6 +28,16 @@ pub struct Technician {
     pub active: bool,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// A subject's revocation instant: its tokens issued before `not_before` are refused.
+#[derive(Queryable, Selectable, Insertable, Debug, Clone, PartialEq, Eq)]
+#[diesel(table_name = token_revocations, check_for_backend(diesel::pg::Pg))]
+pub struct TokenRevocation {
+    pub subject: String,
+    pub not_before: DateTime<Utc>,
+    pub revoked_by: String,
+    pub revoked_at: DateTime<Utc>,
 }
 
 #[derive(Insertable, Debug)]

@@ -1,6 +1,7 @@
 //! Store functions: the diesel queries. They take a connection, return row structs or plain
 //! values, and know nothing about GraphQL.
 
+pub mod access;
 pub mod customers;
 pub mod exports;
 pub mod import;

@@ -294,3 +294,108 @@ async fn batches_and_malformed_requests_are_refused_with_a_clear_error() {
     assert_eq!(status, 200);
     assert_eq!(error_codes(&body), ["BAD_USER_INPUT"]);
 }
+
+#[tokio::test]
+async fn subjects_issue_times_and_critical_headers_no_issuer_sends_are_refused() {
+    let app = spawn_app().await;
+    let key = EncodingKey::from_secret(TEST_SECRET.as_bytes());
+    let with = |claim: &str, value: Value| {
+        let mut claims = json_claims();
+        claims[claim] = value;
+        sign_json(Algorithm::HS256, &claims, &key)
+    };
+    // Controls: a 200-character subject, and an `iat` a few seconds ahead (clock skew).
+    let longest = "s".repeat(200);
+    let (status, body) = app.graphql(Some(&with("sub", json!(longest))), ME, json!({})).await;
+    assert_eq!((status, body["data"]["me"]["subject"].as_str()), (200, Some(longest.as_str())), "{body}");
+    assert_accepted(&app, &with("iat", json!(now() + 10))).await;
+
+    let cases = [
+        ("an empty sub", with("sub", json!(""))),
+        ("a blank sub", with("sub", json!("   "))),
+        ("a 201-character sub", with("sub", json!("s".repeat(201)))),
+        ("a 5 KB sub", with("sub", json!("s".repeat(5_000)))),
+        ("a 50 KB sub", with("sub", json!("s".repeat(50_000)))),
+        ("a sub with a control character", with("sub", json!("tess\n2026-01-01 forged log line"))),
+        ("an iat an hour ahead", with("iat", json!(now() + 3600))),
+        ("an iat as a string", with("iat", json!(now().to_string()))),
+    ];
+    for (case, token) in cases {
+        assert_refused(&app, case, &token).await;
+    }
+
+    // RFC 7515 §4.1.11: a `crit` header naming extensions the server does not understand.
+    for crit in [vec!["x-unknown-extension"], vec!["exp"], vec![]] {
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = Some(crit.iter().map(|name| name.to_string()).collect());
+        let token = jsonwebtoken::encode(&header, &json_claims(), &key).unwrap();
+        assert_refused(&app, &format!("crit {crit:?}"), &token).await;
+    }
+}
+
+const REVOKE: &str = "mutation($subject: String!, $notBefore: DateTime) {
+    revokeTokens(subject: $subject, notBefore: $notBefore) { subject notBefore revokedBy revokedAt } }";
+
+#[tokio::test]
+async fn an_admin_revokes_a_subjects_tokens_before_they_expire() {
+    let app = spawn_app().await;
+    let key = EncodingKey::from_secret(TEST_SECRET.as_bytes());
+    let issued = |subject: &str, role: &str, iat: i64| {
+        let claims = json!({ "sub": subject, "role": role, "iat": iat, "exp": now() + 3600 });
+        sign_json(Algorithm::HS256, &claims, &key)
+    };
+    let tess = issued("tess", "TECHNICIAN", now() - 60);
+    let sam = issued("sam", "SUPERVISOR", now() - 60);
+    let other = issued("olga", "TECHNICIAN", now() - 60);
+    assert_accepted(&app, &tess).await;
+
+    // Only an ADMIN revokes.
+    for token in [&sam, &tess] {
+        let (code, _) = app.query_error(token, REVOKE, json!({ "subject": "olga" })).await;
+        assert_eq!(code, "FORBIDDEN");
+    }
+
+    let revoked = app.query_ok(&app.admin(), REVOKE, json!({ "subject": "tess" })).await;
+    assert_eq!(revoked["revokeTokens"]["subject"], "tess");
+    assert_eq!(revoked["revokeTokens"]["revokedBy"], "ada.admin");
+    app.query_ok(&app.admin(), REVOKE, json!({ "subject": "sam" })).await;
+
+    // Tokens issued before the instant are refused at once, on GraphQL and on the exports.
+    assert_refused(&app, "a revoked token", &tess).await;
+    let export = app
+        .client
+        .get(format!("{}/export/tickets.csv?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z", app.address))
+        .bearer_auth(&sam)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status().as_u16(), 401);
+    // Another subject's tokens, and tokens issued after the instant, are not touched.
+    let (status, body) = app.graphql(Some(&other), ME, json!({})).await;
+    assert_eq!((status, body["data"]["me"]["subject"].as_str()), (200, Some("olga")), "{body}");
+    assert_accepted(&app, &issued("tess", "TECHNICIAN", now() + 2)).await;
+
+    // The instant can be moved back (to an hour ago: the revoked token works again), never
+    // into the future.
+    let hour_ago = (chrono::Utc::now() - chrono::Duration::hours(1)).to_rfc3339();
+    app.query_ok(&app.admin(), REVOKE, json!({ "subject": "tess", "notBefore": hour_ago })).await;
+    assert_accepted(&app, &tess).await;
+    let tomorrow = (chrono::Utc::now() + chrono::Duration::days(1)).to_rfc3339();
+    let (code, error) =
+        app.query_error(&app.admin(), REVOKE, json!({ "subject": "tess", "notBefore": tomorrow })).await;
+    assert_eq!((code.as_str(), &error["extensions"]["field"]), ("BAD_USER_INPUT", &json!("notBefore")), "{error}");
+    let (code, _) = app.query_error(&app.admin(), REVOKE, json!({ "subject": "" })).await;
+    assert_eq!(code, "BAD_USER_INPUT");
+}
+
+#[tokio::test]
+async fn a_forbidden_field_is_null_in_data_beside_its_error() {
+    let app = spawn_app().await;
+    let technician = app.token(Role::Technician, "tess");
+    let (status, body) = app.graphql(Some(&technician), "{ me { subject } systemStatus { version } }", json!({})).await;
+    assert_eq!(status, 200);
+    let data = body["data"].as_object().expect("data is an object");
+    assert_eq!(data.get("me"), Some(&json!({ "subject": "tess" })), "{body}");
+    assert_eq!(data.get("systemStatus"), Some(&Value::Null), "the field is present and null: {body}");
+    assert_eq!(error_codes(&body), ["FORBIDDEN"]);
+}

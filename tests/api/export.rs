@@ -7,7 +7,10 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::json;
 
-use crate::helpers::{TEST_SECRET, TestApp, client, spawn_app, wait_for_status};
+use crate::helpers::{
+    TEST_SECRET, TableLock, TestApp, client, error_codes, spawn_app, spawn_app_with, wait_for_lock_waiters,
+    wait_for_status,
+};
 use crate::reports::import;
 
 async fn export(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Response {
@@ -132,6 +135,87 @@ async fn a_stored_report_exports_as_long_format_csv() {
     }
 }
 
+const OCTOBER: &str = "/export/tickets.csv?from=2026-10-01T00:00:00Z&to=2026-11-01T00:00:00Z";
+
+/// The status and the error codes of a refused export.
+async fn refusal(response: reqwest::Response) -> (u16, Vec<String>, String) {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    let message = body["errors"][0]["message"].as_str().unwrap_or_default().to_owned();
+    (status, error_codes(&body), message)
+}
+
+#[tokio::test]
+async fn an_export_past_the_statement_timeout_answers_504_timeout() {
+    let app = spawn_app_with(|settings| settings.database.statement_timeout = Duration::from_secs(1)).await;
+    let lock = TableLock::take(&app.database, "tickets");
+    let response = export(&app, OCTOBER, Some(&app.supervisor())).await;
+    lock.release();
+    let (status, codes, message) = refusal(response).await;
+    assert_eq!((status, codes), (504, vec!["TIMEOUT".to_owned()]), "{message}");
+    assert!(message.contains("longer than the database allows"), "{message}");
+}
+
+#[tokio::test]
+async fn an_export_without_a_free_connection_answers_503_like_graphql() {
+    let app = spawn_app_with(|settings| {
+        settings.database.pool_size = 1;
+        settings.database.pool_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let sam = app.supervisor();
+    let report = app
+        .query_ok(&sam, "mutation { generateReport(kind: WEEK, periodStart: \"2026-11-16\") { id } }", json!({}))
+        .await["generateReport"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // A slow GraphQL query holds the only pooled connection, waiting for a lock.
+    let lock = TableLock::take(&app.database, "tickets");
+    let slow = {
+        let (client, address, token) = (app.client.clone(), app.address.clone(), sam.clone());
+        tokio::spawn(async move {
+            client
+                .post(format!("{address}/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": "{ tickets { totalCount } }" }))
+                .send()
+                .await
+                .map(|response| response.status().as_u16())
+        })
+    };
+    wait_for_lock_waiters(&app.database, 1).await;
+    for path in [OCTOBER.to_owned(), format!("/export/reports/{report}.json"), format!("/export/reports/{report}.csv")]
+    {
+        let (status, codes, message) = refusal(export(&app, &path, Some(&sam)).await).await;
+        assert_eq!((status, codes), (503, vec!["SERVICE_UNAVAILABLE".to_owned()]), "{path}: {message}");
+        assert!(message.contains("busy"), "the same message as GraphQL's: {message}");
+    }
+    lock.release();
+    assert_eq!(slow.await.unwrap().unwrap(), 200);
+}
+
+#[tokio::test]
+async fn exports_are_never_cached() {
+    let app = spawn_app().await;
+    let sam = app.supervisor();
+    let report = app
+        .query_ok(&sam, "mutation { generateReport(kind: WEEK, periodStart: \"2026-11-16\") { id } }", json!({}))
+        .await["generateReport"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    for path in [OCTOBER.to_owned(), format!("/export/reports/{report}.json"), format!("/export/reports/{report}.csv")]
+    {
+        let response = export(&app, &path, Some(&sam)).await;
+        assert_eq!(response.status(), 200, "{path}");
+        assert_eq!(response.headers()["cache-control"], "no-store", "{path}");
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{path}");
+    }
+    let refused = export(&app, OCTOBER, None).await;
+    assert_eq!(refused.headers()["cache-control"], "no-store", "refusals neither");
+}
+
 /// A `deskpulse serve` child process, killed when dropped.
 struct Server(Child);
 
@@ -176,6 +260,7 @@ async fn the_ticket_export_streams_100_000_rows_in_flat_memory() {
             .env("DATABASE_URL", &app.database.url)
             .env("DESKPULSE_JWT_SECRET", TEST_SECRET)
             .env("DESKPULSE_REPORT_SCHEDULE", "false")
+            .env("DESKPULSE_METRICS_BIND", "127.0.0.1:0")
             .env("DESKPULSE_LOG", "warn")
             .spawn()
             .unwrap(),

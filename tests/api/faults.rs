@@ -131,8 +131,9 @@ async fn a_postgres_restart_under_load_answers_clean_errors_and_the_server_recov
     let (mut ok, mut failed) = (0, 0);
     for answer in &answers {
         let (status, body) = answer.as_ref().unwrap_or_else(|err| panic!("every request gets an HTTP answer: {err}"));
-        assert_eq!(*status, 200, "{body}");
         let codes = error_codes(body);
+        // 503: the token could not be checked against revocations, so nothing ran.
+        assert!(*status == 200 || (*status == 503 && codes == ["SERVICE_UNAVAILABLE"]), "{status} {body}");
         if codes.is_empty() {
             ok += 1;
             continue;
@@ -190,7 +191,7 @@ async fn an_exhausted_pool_answers_a_clear_error_after_the_pool_timeout_instead_
         .collect();
     wait_for_lock_waiters(&app.database, 2).await;
 
-    let metrics = app.get("/metrics").await.text().await.unwrap();
+    let metrics = app.get_metrics("/metrics").await.text().await.unwrap();
     assert!(metrics.contains("deskpulse_db_pool_connections{state=\"in_use\"} 2"), "{metrics}");
 
     let asked = Instant::now();

@@ -152,6 +152,9 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             survey_token_ttl: Duration::from_secs(3600),
             workers: Some(2),
             metrics: true,
+            metrics_bind: "127.0.0.1:0".parse().unwrap(),
+            survey_rate_per_address: "30/1m".parse().unwrap(),
+            survey_rate_per_link: "5/1h".parse().unwrap(),
         },
         database: DatabaseSettings {
             url: database_url.parse::<Secret>().unwrap(),
@@ -177,6 +180,8 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
 
 pub struct TestApp {
     pub address: String,
+    /// The metrics listener's base address (`DESKPULSE_METRICS_BIND`), when metrics are on.
+    pub metrics_address: Option<String>,
     pub client: reqwest::Client,
     pub keys: TokenKeys,
     pub database: TestDatabase,
@@ -192,18 +197,30 @@ pub async fn spawn_app_with(configure: impl FnOnce(&mut ServeSettings)) -> TestA
     let database = TestDatabase::migrated();
     let mut settings = serve_settings(&database.url);
     configure(&mut settings);
-    let address = start_server(&settings).await;
-    let app = TestApp { address, client: client(), keys: TokenKeys::from_settings(&settings.jwt).unwrap(), database };
+    let (address, metrics_address) = start_servers(&settings).await;
+    let app = TestApp {
+        address,
+        metrics_address,
+        client: client(),
+        keys: TokenKeys::from_settings(&settings.jwt).unwrap(),
+        database,
+    };
     app.wait_until_ready(Duration::from_secs(30)).await;
     app
 }
 
 /// Starts a server with `settings` and returns its base address (it may not be ready yet).
 pub async fn start_server(settings: &ServeSettings) -> String {
+    start_servers(settings).await.0
+}
+
+/// Like [`start_server`], also returning the metrics listener's address (when metrics are on).
+pub async fn start_servers(settings: &ServeSettings) -> (String, Option<String>) {
     let application = Application::build(settings).expect("build the application");
     let address = format!("http://127.0.0.1:{}", application.port());
+    let metrics = application.metrics_port().map(|port| format!("http://127.0.0.1:{port}"));
     tokio::spawn(application.run_until_stopped());
-    address
+    (address, metrics)
 }
 
 pub fn client() -> reqwest::Client {
@@ -318,6 +335,12 @@ impl TestApp {
         data["createTicket"].clone()
     }
 
+    /// GET on the metrics listener.
+    pub async fn get_metrics(&self, path: &str) -> reqwest::Response {
+        let address = self.metrics_address.as_deref().expect("metrics are on");
+        self.client.get(format!("{address}{path}")).send().await.expect("send the request")
+    }
+
     pub async fn get(&self, path: &str) -> reqwest::Response {
         self.client.get(format!("{}{path}", self.address)).send().await.expect("send the request")
     }
@@ -348,7 +371,8 @@ where
     }
 }
 
-/// The value of the unlabelled counter `name` at the /metrics of the server at `address`.
+/// The value of the unlabelled counter `name` at the /metrics of the metrics listener at
+/// `address` (`DESKPULSE_METRICS_BIND`: [`start_servers`] gives it).
 pub async fn counter(client: &reqwest::Client, address: &str, name: &str) -> u64 {
     let text = client
         .get(format!("{address}/metrics"))

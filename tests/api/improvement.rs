@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PATIENCE, TestApp, serve_settings, spawn_app, start_server, table_counts, wait_for_scheduler_passes,
+    PATIENCE, TestApp, serve_settings, spawn_app, start_servers, table_counts, wait_for_scheduler_passes,
     wait_for_status, wait_until,
 };
 use crate::reports::import;
@@ -234,16 +234,16 @@ async fn two_schedulers_keep_each_due_outcome_exactly_once_and_reads_then_read_i
     let mut settings = serve_settings(&app.database.url);
     settings.reports.enabled = true;
     settings.reports.check_interval = Duration::from_millis(50);
-    let servers = [start_server(&settings).await, start_server(&settings).await];
-    for server in &servers {
+    let servers = [start_servers(&settings).await, start_servers(&settings).await];
+    for (server, _) in &servers {
         wait_for_status(&app.client, &format!("{server}/readyz"), 200, PATIENCE).await;
     }
     let kept = "SELECT count(*) FROM improvement_actions WHERE outcome_measured_at IS NOT NULL";
     let (test_app, due_count) = (&app, due.len() as i64);
     wait_until("the schedulers keep the due outcomes", || async move { test_app.count(kept) == due_count }).await;
     // Both schedulers have looked again since: still one measurement per action.
-    for server in &servers {
-        wait_for_scheduler_passes(&app.client, server, 2).await;
+    for (_, metrics) in &servers {
+        wait_for_scheduler_passes(&app.client, metrics.as_deref().expect("metrics are on"), 2).await;
     }
     assert_eq!(app.count(kept), due.len() as i64, "only the due outcomes are kept");
     assert_eq!(

@@ -190,3 +190,77 @@ async fn a_statement_past_the_statement_timeout_is_cancelled_and_answered_timeou
     wait_for_lock_waiters(&app.database, 0).await;
     lock.release();
 }
+
+#[tokio::test]
+async fn periods_outside_the_supported_years_are_refused_naming_the_bounds() {
+    let app = spawn_app().await;
+    let sam = app.supervisor();
+    let kpis = "query($period: PeriodInput!) { kpis(period: $period) { current { ticketsOpened } } }";
+    let periods = [
+        ("-4000-01-01T00:00:00Z", "-3999-01-01T00:00:00Z"),
+        ("9999-01-01T00:00:00Z", "9999-06-01T00:00:00Z"),
+        ("1969-12-01T00:00:00Z", "1970-02-01T00:00:00Z"),
+        ("2099-12-01T00:00:00Z", "2100-01-02T00:00:00Z"),
+    ];
+    for (from, to) in periods {
+        let (status, body) = app.graphql(Some(&sam), kpis, json!({ "period": { "from": from, "to": to } })).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{from}..{to}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("1970-01-01") && message.contains("2100-01-01"), "the bounds: {message}");
+    }
+    // The bounds themselves are fine.
+    app.query_ok(&sam, kpis, json!({ "period": { "from": "1970-01-01T00:00:00Z", "to": "1970-02-01T00:00:00Z" } }))
+        .await;
+    app.query_ok(&sam, kpis, json!({ "period": { "from": "2099-12-01T00:00:00Z", "to": "2100-01-01T00:00:00Z" } }))
+        .await;
+
+    let report = "mutation($start: NaiveDate!) { generateReport(kind: MONTH, periodStart: $start) { id } }";
+    for start in ["0001-01-01", "1969-12-01", "2100-01-01", "9999-12-01"] {
+        let (code, error) = app.query_error(&sam, report, json!({ "start": start })).await;
+        assert_eq!(
+            (code.as_str(), &error["extensions"]["field"]),
+            ("BAD_USER_INPUT", &json!("periodStart")),
+            "{start}"
+        );
+    }
+    assert_eq!(app.count("SELECT count(*) FROM performance_reports"), 0);
+
+    let export = app
+        .client
+        .get(format!("{}/export/tickets.csv?from=9999-01-01T00:00:00Z&to=9999-02-01T00:00:00Z", app.address))
+        .bearer_auth(&sam)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status().as_u16(), 400);
+    let body: Value = export.json().await.unwrap();
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("2100-01-01"), "{body}");
+}
+
+#[tokio::test]
+async fn errors_quote_at_most_the_start_of_a_long_input() {
+    let app = spawn_app().await;
+    let sam = app.supervisor();
+    let long = format!("X{}", "y".repeat(4_999));
+    let cases = [
+        ("query($id: ID!) { ticket(id: $id) { id } }", json!({ "id": long })),
+        (
+            "query($period: PeriodInput!, $zone: String!) { kpis(period: $period, timeZone: $zone) { current { ticketsOpened } } }",
+            json!({ "period": { "from": "2026-01-01T00:00:00Z", "to": "2026-02-01T00:00:00Z" }, "zone": long }),
+        ),
+        (
+            "query($status: [TicketStatus!]) { tickets(filter: { status: $status }) { totalCount } }",
+            json!({ "status": [long] }),
+        ),
+        (&format!("{{ {long} }}"), json!({})),
+    ];
+    for (query, variables) in cases {
+        let (status, body) = app.graphql(Some(&sam), query, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.chars().count() <= 300, "{} characters: {}…", message.len(), &message[..200]);
+        assert!(message.contains("Xyyy"), "the start of the input is quoted: {message}");
+    }
+}

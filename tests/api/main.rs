@@ -11,6 +11,7 @@ mod concurrency;
 mod cursors;
 mod export;
 mod faults;
+mod headers;
 mod health;
 mod hostile;
 mod import;

@@ -19,7 +19,7 @@ fn samples(text: &str) -> HashMap<String, f64> {
 }
 
 async fn scrape(app: &TestApp) -> HashMap<String, f64> {
-    let response = app.get("/metrics").await;
+    let response = app.get_metrics("/metrics").await;
     assert_eq!(response.status().as_u16(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
     assert!(content_type.starts_with("text/plain; version=0.0.4"), "{content_type}");
@@ -72,7 +72,21 @@ async fn metrics_count_operations_latencies_errors_responses_and_pool_connection
 }
 
 #[tokio::test]
+async fn metrics_are_served_on_their_own_listener_and_not_on_the_public_one() {
+    let app = spawn_app().await;
+    assert_ne!(app.metrics_address.as_deref(), Some(app.address.as_str()));
+    assert_eq!(app.get("/metrics").await.status().as_u16(), 404, "the public listener has no /metrics");
+    let metrics = scrape(&app).await;
+    assert_eq!(metrics.get("deskpulse_db_pool_max_connections"), Some(&8.0));
+    // The metrics listener serves nothing else.
+    for path in ["/healthz", "/graphiql", "/export/tickets.csv"] {
+        assert_eq!(app.get_metrics(path).await.status().as_u16(), 404, "{path}");
+    }
+}
+
+#[tokio::test]
 async fn metrics_can_be_turned_off() {
     let app = spawn_app_with(|settings| settings.server.metrics = false).await;
     assert_eq!(app.get("/metrics").await.status().as_u16(), 404);
+    assert_eq!(app.metrics_address, None, "no metrics listener is opened");
 }

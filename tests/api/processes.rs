@@ -33,6 +33,7 @@ impl ServerProcess {
             .env("DATABASE_URL", database_url)
             .env("DESKPULSE_JWT_SECRET", TEST_SECRET)
             .env("DESKPULSE_BIND", "127.0.0.1:0")
+            .env("DESKPULSE_METRICS_BIND", "127.0.0.1:0")
             .env("DESKPULSE_WORKERS", "2")
             .env("DESKPULSE_LOG_FORMAT", "json")
             .envs(env.iter().copied())

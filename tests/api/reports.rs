@@ -9,7 +9,7 @@ use diesel::Connection;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PATIENCE, TestApp, serve_settings, spawn_app, start_server, wait_for_scheduler_passes, wait_for_status, wait_until,
+    PATIENCE, TestApp, serve_settings, spawn_app, start_servers, wait_for_scheduler_passes, wait_for_status, wait_until,
 };
 
 /// Every KPI field, so that two answers can be compared whole.
@@ -230,9 +230,9 @@ async fn two_servers_with_schedulers_store_last_week_and_last_month_once() {
     settings.reports.time_zone = chrono_tz::America::New_York;
     settings.reports.check_interval = Duration::from_millis(50);
     settings.reports.delay = Duration::from_secs(3600);
-    let first = start_server(&settings).await;
-    let second = start_server(&settings).await;
-    for address in [&first, &second] {
+    let first = start_servers(&settings).await;
+    let second = start_servers(&settings).await;
+    for (address, _) in [&first, &second] {
         wait_for_status(&app.client, &format!("{address}/readyz"), 200, PATIENCE).await;
     }
 
@@ -243,8 +243,8 @@ async fn two_servers_with_schedulers_store_last_week_and_last_month_once() {
     })
     .await;
     // Both schedulers have looked again (and again) since: still one report per period.
-    for server in [&first, &second] {
-        wait_for_scheduler_passes(&app.client, server, 3).await;
+    for (_, metrics) in [&first, &second] {
+        wait_for_scheduler_passes(&app.client, metrics.as_deref().expect("metrics are on"), 3).await;
     }
     assert_eq!(app.count(scheduled), 2);
 

@@ -14,7 +14,8 @@ use diesel::RunQueryDsl;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    PATIENCE, TestApp, TestDatabase, client, serve_settings, spawn_app, start_server, wait_for_counter, wait_until,
+    PATIENCE, TestApp, TestDatabase, client, serve_settings, spawn_app, start_server, start_servers, wait_for_counter,
+    wait_until,
 };
 
 const RUN: &str = "mutation($dry: Boolean!) { runRetention(dryRun: $dry) {
@@ -366,7 +367,13 @@ async fn spawn_configured(configure: impl FnOnce(&mut ServeSettings)) -> TestApp
     let mut settings = serve_settings(&database.url);
     configure(&mut settings);
     let address = start_server(&settings).await;
-    let app = TestApp { address, client: client(), keys: TokenKeys::from_settings(&settings.jwt).unwrap(), database };
+    let app = TestApp {
+        address,
+        metrics_address: None,
+        client: client(),
+        keys: TokenKeys::from_settings(&settings.jwt).unwrap(),
+        database,
+    };
     app.wait_until_ready(PATIENCE).await;
     app
 }
@@ -547,10 +554,11 @@ async fn the_daily_run_happens_once_a_day_however_many_servers_share_the_databas
     let due = (Utc::now() + chrono::Duration::seconds(10)).time().with_nanosecond(0).unwrap();
     settings.retention_schedule = RetentionSchedule { daily_at: Some(due), time_zone: "UTC".parse().unwrap() };
     settings.retention = RetentionSettings { tickets: Duration::from_secs(86_400), ..RetentionSettings::default() };
-    let first = start_server(&settings).await;
-    let second = start_server(&settings).await;
+    let (first, first_metrics) = start_servers(&settings).await;
+    let (_, second_metrics) = start_servers(&settings).await;
     let app = TestApp {
-        address: first.clone(),
+        address: first,
+        metrics_address: None,
         client: client(),
         keys: TokenKeys::from_settings(&settings.jwt).unwrap(),
         database,
@@ -558,8 +566,9 @@ async fn the_daily_run_happens_once_a_day_however_many_servers_share_the_databas
     app.wait_until_ready(PATIENCE).await;
 
     // Both servers have made their attempt: one ran, the other found the run or the lock taken.
-    for server in [&first, &second] {
-        wait_for_counter(&app.client, server, "deskpulse_retention_daily_attempts_total", 1).await;
+    for metrics in [first_metrics, second_metrics] {
+        let metrics = metrics.expect("metrics are on");
+        wait_for_counter(&app.client, &metrics, "deskpulse_retention_daily_attempts_total", 1).await;
     }
     assert_eq!(
         texts(&app, "SELECT triggered_by || ' ' || dry_run || ' ' || status AS text FROM retention_runs"),

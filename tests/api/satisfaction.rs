@@ -3,7 +3,7 @@
 use deskpulse::auth::SurveyClaims;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, error_codes, spawn_app};
+use crate::helpers::{TestApp, error_codes, spawn_app, spawn_app_with};
 
 const RECORD: &str = "mutation($id: ID!, $rating: Int!, $comment: String) {
     recordSatisfaction(ticketId: $id, rating: $rating, comment: $comment) { rating comment source } }";
@@ -142,4 +142,115 @@ async fn a_survey_token_rates_its_own_ticket_only_and_nothing_else() {
         app.count(&format!("SELECT rating FROM satisfaction_ratings WHERE ticket_id = {id} AND superseded_at IS NULL")),
         5
     );
+}
+
+const LINK: &str = "mutation($id: ID!) { satisfactionSurveyLink(ticketId: $id) { token } }";
+
+/// A RESOLVED ticket assigned to `assignee`: its id and number.
+async fn resolved_ticket_of(app: &TestApp, assignee: i64) -> (String, String) {
+    let sam = app.supervisor();
+    let customer = app.create_customer("Assigned rater").await;
+    let ticket = app.create_ticket(&sam, customer, json!({ "assigneeId": assignee.to_string() })).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    app.query_ok(
+        &sam,
+        "mutation($id: ID!, $version: Int!) { transitionTicket(id: $id, version: $version, to: RESOLVED) { status } }",
+        json!({ "id": id, "version": ticket["version"] }),
+    )
+    .await;
+    (id, ticket["number"].as_str().unwrap().to_owned())
+}
+
+#[tokio::test]
+async fn a_survey_link_needs_the_same_permission_as_recording_a_rating() {
+    let app = spawn_app().await;
+    let ann = app.create_technician("Ann", "L1").await;
+    let ben = app.create_technician("Ben", "L1").await;
+    let (id, _) = resolved_ticket_of(&app, ann).await;
+
+    // Ben may neither rate Ann's ticket nor mint a link that would let him rate it anonymously.
+    let ben_token = app.technician_token("ben", ben);
+    let (code, _) = app.query_error(&ben_token, RECORD, json!({ "id": id, "rating": 1 })).await;
+    assert_eq!(code, "FORBIDDEN");
+    let (code, error) = app.query_error(&ben_token, LINK, json!({ "id": id })).await;
+    assert_eq!(code, "FORBIDDEN", "{error}");
+    // A technician token linked to no technician changes no ticket, so mints no link either.
+    let (code, _) =
+        app.query_error(&app.token(deskpulse::auth::Role::Technician, "nobody"), LINK, json!({ "id": id })).await;
+    assert_eq!(code, "FORBIDDEN");
+
+    // Ann (the assignee) and a supervisor may.
+    app.query_ok(&app.technician_token("ann", ann), LINK, json!({ "id": id })).await;
+    app.query_ok(&app.supervisor(), LINK, json!({ "id": id })).await;
+}
+
+/// Submits `rating` through a survey link without any staff token.
+async fn submit(app: &TestApp, number: &str, token: &str, rating: i32) -> (u16, Value) {
+    anonymous(app, SUBMIT, json!({ "number": number, "token": token, "rating": rating })).await
+}
+
+#[tokio::test]
+async fn one_survey_link_is_used_a_few_times_at_most() {
+    let app = spawn_app().await;
+    let (id, number) = resolved_ticket(&app).await;
+    let link = app.query_ok(&app.supervisor(), LINK, json!({ "id": id })).await;
+    let token = link["satisfactionSurveyLink"]["token"].as_str().unwrap().to_owned();
+
+    // The default allows 5 submissions per link per hour: a customer changing their mind.
+    for rating in 1..=5 {
+        let (status, body) = submit(&app, &number, &token, rating).await;
+        assert_eq!((status, error_codes(&body)), (200, vec![]), "submission {rating}: {body}");
+    }
+    let (status, body) = submit(&app, &number, &token, 1).await;
+    assert_eq!(status, 429, "{body}");
+    assert_eq!(error_codes(&body), ["RATE_LIMITED"], "{body}");
+    let message = body["errors"][0]["message"].as_str().unwrap();
+    assert!(message.contains("5 per 1h"), "the limit is in the message: {message}");
+    assert_eq!(
+        app.count(&format!("SELECT rating FROM satisfaction_ratings WHERE ticket_id = {id} AND superseded_at IS NULL")),
+        5,
+        "the refused submission changed nothing"
+    );
+}
+
+#[tokio::test]
+async fn anonymous_survey_submissions_are_limited_per_address_and_staff_are_not() {
+    let app = spawn_app().await;
+    // Guessing tokens from one address: the default allows 30 a minute.
+    let mut statuses = Vec::new();
+    for attempt in 0..40 {
+        let (status, body) = submit(&app, "TS-000001", &format!("guess-{attempt}"), 5).await;
+        let codes = error_codes(&body);
+        assert!(codes == ["UNAUTHENTICATED"] || codes == ["RATE_LIMITED"], "{body}");
+        statuses.push(status);
+    }
+    assert!(statuses[..30].iter().all(|status| *status == 200), "{statuses:?}");
+    assert!(statuses[30..].iter().all(|status| *status == 429), "{statuses:?}");
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .json(&json!({ "query": SUBMIT, "variables": { "number": "TS-000001", "token": "again", "rating": 5 } }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 429);
+    let retry_after: u64 = response.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry_after), "{retry_after}");
+
+    // Staff requests are not counted against it.
+    app.query_ok(&app.supervisor(), "{ me { subject } }", json!({})).await;
+}
+#[tokio::test]
+async fn the_survey_limits_follow_their_settings() {
+    let app = spawn_app_with(|settings| {
+        settings.server.survey_rate_per_address = "2/1m".parse().unwrap();
+    })
+    .await;
+    for _ in 0..2 {
+        let (status, _) = submit(&app, "TS-000001", "guess", 5).await;
+        assert_eq!(status, 200);
+    }
+    let (status, body) = submit(&app, "TS-000001", "guess", 5).await;
+    assert_eq!((status, error_codes(&body)), (429, vec!["RATE_LIMITED".to_owned()]), "{body}");
+    assert!(body["errors"][0]["message"].as_str().unwrap().contains("2 per 1m"), "{body}");
 }

@@ -29,6 +29,7 @@ async fn the_demo_set_loads_once_and_the_api_carries_on_after_it() {
     wait_for_status(&http, &format!("{address}/readyz"), 200, std::time::Duration::from_secs(30)).await;
     let app = TestApp {
         address,
+        metrics_address: None,
         client: http,
         keys: deskpulse::auth::TokenKeys::from_settings(&jwt_settings()).unwrap(),
         database,

@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::spawn_app;
+use crate::helpers::{error_codes, spawn_app};
 
 const CREATE_TECHNICIAN: &str =
     "mutation($input: CreateTechnicianInput!) { createTechnician(input: $input) { id name email team active } }";
@@ -107,7 +107,8 @@ async fn bad_technician_and_customer_input_names_the_field_and_writes_nothing() 
 #[tokio::test]
 async fn customers_are_created_updated_and_searched_page_by_page() {
     let app = spawn_app().await;
-    let token = app.technician_token("tess", 1);
+    let tess = app.create_technician("Tess", "L1").await;
+    let token = app.technician_token("tess", tess);
     let create = "mutation($input: CustomerInput!) { createCustomer(input: $input) { id name email } }";
     let people = [
         json!({ "name": "Alice Archer", "email": "alice@acme.test", "organization": "Acme" }),
@@ -153,4 +154,69 @@ async fn customers_are_created_updated_and_searched_page_by_page() {
     assert_eq!(by_phone["customers"]["edges"][0]["node"]["name"], "Bob Baker");
     let literal = app.query_ok(&token, search, json!({ "search": "%" })).await;
     assert_eq!(literal["customers"]["totalCount"], 0, "% is matched literally");
+}
+
+#[tokio::test]
+async fn a_deactivated_technicians_token_still_reads_but_writes_nothing() {
+    let app = spawn_app().await;
+    let tess_id = app.create_technician("Tess", "L1").await;
+    let tess = app.technician_token("tess", tess_id);
+    let customer = app.create_customer("Client").await;
+    let ticket = app.create_ticket(&tess, customer, json!({ "assigneeId": tess_id.to_string() })).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let version = ticket["version"].as_i64().unwrap();
+    app.query_ok(
+        &app.admin(),
+        "mutation($id: ID!) { deactivateTechnician(id: $id) { active } }",
+        json!({ "id": id_of(tess_id) }),
+    )
+    .await;
+    let before = crate::helpers::table_counts(&app.database);
+
+    let writes = [
+        (
+            "mutation($id: ID!, $version: Int!) { addTicketNote(id: $id, version: $version, note: \"still here\") { id } }",
+            json!({ "id": id, "version": version }),
+        ),
+        (
+            "mutation($input: LogInteractionInput!) { logInteraction(input: $input) { id } }",
+            json!({ "input": { "customerId": customer.to_string(), "ticketId": id, "channel": "EMAIL", "direction": "OUTBOUND", "summary": "after leaving" } }),
+        ),
+        (
+            "mutation($id: ID!, $version: Int!) { transitionTicket(id: $id, version: $version, to: IN_PROGRESS) { id } }",
+            json!({ "id": id, "version": version }),
+        ),
+        ("mutation { createCustomer(input: { name: \"New\" }) { id } }", json!({})),
+        (
+            "mutation($customer: ID!) { createTicket(input: { customerId: $customer, subject: \"x\", category: \"c\", channel: WEB }) { id } }",
+            json!({ "customer": customer.to_string() }),
+        ),
+    ];
+    for (mutation, variables) in writes {
+        let (status, body) = app.graphql(Some(&tess), mutation, variables).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(error_codes(&body), ["FORBIDDEN"], "{mutation}: {body}");
+        let message = body["errors"][0]["message"].as_str().unwrap();
+        assert!(message.contains("deactivated"), "{message}");
+    }
+    assert_eq!(crate::helpers::table_counts(&app.database), before, "nothing was written");
+
+    // Reading goes on (an ADMIN revokes the subject's tokens to end that too).
+    let data = app.query_ok(&tess, "query($id: ID!) { ticket(id: $id) { version } }", json!({ "id": id })).await;
+    assert_eq!(data["ticket"]["version"], version);
+
+    // Reactivated, the same token writes again.
+    app.query_ok(
+        &app.admin(),
+        "mutation($id: ID!) { reactivateTechnician(id: $id) { active } }",
+        json!({ "id": id_of(tess_id) }),
+    )
+    .await;
+    let note =
+        "mutation($id: ID!, $version: Int!) { addTicketNote(id: $id, version: $version, note: \"back\") { id } }";
+    app.query_ok(&tess, note, json!({ "id": id, "version": version })).await;
+}
+
+fn id_of(id: i64) -> String {
+    id.to_string()
 }

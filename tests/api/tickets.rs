@@ -50,7 +50,7 @@ async fn assert_forbidden_transitions_refused(app: &TestApp, token: &str, id: &s
 async fn a_ticket_walks_its_lifecycle_and_the_timeline_records_every_step() {
     let app = spawn_app().await;
     let customer = app.create_customer("Walker").await;
-    let tess = app.technician_token("tess", 1);
+    let tess = app.technician_token("tess", app.create_technician("Tess", "L1").await);
     let sam = app.supervisor();
     let ticket = app.create_ticket(&tess, customer, json!({})).await;
     let id = ticket["id"].as_str().unwrap().to_owned();
@@ -250,7 +250,7 @@ async fn priority_changes_and_notes_write_their_events() {
 async fn bad_ticket_input_names_the_field_and_writes_nothing() {
     let app = spawn_app().await;
     let customer = app.create_customer("Careful").await.to_string();
-    let tess = app.technician_token("tess", 1);
+    let tess = app.technician_token("tess", app.create_technician("Tess", "L1").await);
     let create = "mutation($input: CreateTicketInput!) { createTicket(input: $input) { id } }";
     let base = json!({ "customerId": customer, "subject": "Fine", "category": "network", "channel": "EMAIL" });
     let with = |key: &str, value: Value| {

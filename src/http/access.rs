@@ -1,0 +1,55 @@
+//! The one place a bearer token becomes the caller, for GraphQL and the exports alike: the
+//! signature and claims are checked in memory, then one statement reads the subject's
+//! revocation instant and the standing of the technician the token acts for. Nothing is cached,
+//! so a revocation or a deactivation holds on every instance from the next request on.
+
+use actix_web::HttpRequest;
+use actix_web::http::header::AUTHORIZATION;
+
+use super::AppState;
+use crate::auth::{Caller, Claims, TokenError};
+use crate::domain::permissions;
+use crate::error::AppError;
+use crate::store;
+
+/// Why a request has no caller.
+#[derive(Debug)]
+pub enum Refused {
+    /// No token, or one that is invalid, expired or revoked: 401.
+    Token(TokenError),
+    /// The database could not say whether the token stands: refused rather than trusted.
+    Unchecked(AppError),
+}
+
+/// The bearer token's verified claims (no I/O).
+pub fn verified_claims(request: &HttpRequest, state: &AppState) -> Result<Claims, TokenError> {
+    let header = request.headers().get(AUTHORIZATION).ok_or(TokenError::Missing)?;
+    let value = header.to_str().map_err(|_| TokenError::Missing)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(TokenError::Missing)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(TokenError::Missing);
+    }
+    state.keys.verify(token.trim())
+}
+
+/// The caller that verified `claims` stand for, unless their subject's tokens were revoked since
+/// they were issued. Needs the migrated database.
+pub async fn caller_of(claims: Claims, state: &AppState) -> Result<Caller, Refused> {
+    let (subject, technician_id) = (claims.sub.clone(), claims.technician_id);
+    let standing = state
+        .access_db
+        .run(move |conn| store::access::standing(conn, &subject, technician_id))
+        .await
+        .map_err(Refused::Unchecked)?;
+    if permissions::is_revoked(claims.iat, standing.not_before) {
+        return Err(Refused::Token(TokenError::Revoked));
+    }
+    let technician_active = technician_id.is_none() || standing.technician_active == Some(true);
+    Ok(Caller::new(claims, technician_active))
+}
+
+/// [`verified_claims`] and [`caller_of`] together.
+pub async fn authenticate(request: &HttpRequest, state: &AppState) -> Result<Caller, Refused> {
+    let claims = verified_claims(request, state).map_err(Refused::Token)?;
+    caller_of(claims, state).await
+}
