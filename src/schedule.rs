@@ -45,7 +45,7 @@ pub struct ReportScheduleSettings {
 }
 
 /// At least a second: a zero interval would spin (and tokio refuses it).
-fn parse_check_interval(value: &str) -> Result<Duration, String> {
+pub(crate) fn parse_check_interval(value: &str) -> Result<Duration, String> {
     let interval = parse_duration(value)?;
     if interval < Duration::from_secs(1) {
         return Err("must be at least 1s".into());

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::config::parse_duration;
 use crate::db::Db;
 use crate::http::Startup;
+use crate::schedule::parse_check_interval;
 use crate::store;
 
 /// Days sealed per pass at most, so that one pass stays short after a large import.
@@ -18,17 +18,8 @@ const DAYS_PER_PASS: i64 = 400;
 pub struct SealerSettings {
     /// How often the KPI block sealer looks for days whose facts changed, e.g. 10s, 1m.
     #[arg(id = "kpi_seal_interval", long = "kpi-seal-interval", env = "DESKPULSE_KPI_SEAL_INTERVAL", value_name = "DURATION",
-          default_value = "30s", value_parser = parse_seal_interval)]
+          default_value = "30s", value_parser = parse_check_interval)]
     pub interval: Duration,
-}
-
-/// At least a second: a zero interval would spin (and tokio refuses it).
-fn parse_seal_interval(value: &str) -> Result<Duration, String> {
-    let interval = parse_duration(value)?;
-    if interval < Duration::from_secs(1) {
-        return Err("must be at least 1s".into());
-    }
-    Ok(interval)
 }
 
 /// Runs for the life of the server.

@@ -133,3 +133,10 @@ pub struct KpiQuery<'a> {
     /// per ticket.
     pub count_customers: bool,
 }
+
+impl<'a> KpiQuery<'a> {
+    /// The whole of `[from, to)` as one bucket in UTC, grouped by `grouping`.
+    pub fn whole(from: DateTime<Utc>, to: DateTime<Utc>, grouping: Grouping, filter: &'a KpiFilter) -> KpiQuery<'a> {
+        KpiQuery { from, to, time_zone: "UTC", bucket: None, grouping, filter, count_customers: false }
+    }
+}

@@ -134,15 +134,7 @@ pub fn keep_outcome(
             return Ok(None);
         }
         let scope = scope_of(&action)?;
-        let query = KpiQuery {
-            from,
-            to,
-            time_zone: "UTC",
-            bucket: None,
-            grouping: Grouping::None,
-            filter: &scope,
-            count_customers: false,
-        };
+        let query = KpiQuery::whole(from, to, Grouping::None, &scope);
         let measured = kpis::compute_many(conn, &[query])?;
         let values = measured.into_iter().next().and_then(|frame| frame.points.into_iter().next()).map(|p| p.values);
         let value = metric_value(&values.unwrap_or_default(), action.target_metric);

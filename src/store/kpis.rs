@@ -101,15 +101,7 @@ pub fn top_customers(
     limit: usize,
 ) -> Result<Vec<(i64, i64)>, AppError> {
     let filter = KpiFilter::default();
-    let query = KpiQuery {
-        from,
-        to,
-        time_zone: "UTC",
-        bucket: None,
-        grouping: Grouping::None,
-        filter: &filter,
-        count_customers: true,
-    };
+    let query = KpiQuery { count_customers: true, ..KpiQuery::whole(from, to, Grouping::None, &filter) };
     let result = compute_many(conn, std::slice::from_ref(&query))?.pop();
     Ok(result.map(|result| top_of(&result.opened_by_customer, limit)).unwrap_or_default())
 }

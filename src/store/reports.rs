@@ -24,13 +24,8 @@ pub fn build_snapshot(conn: &mut PgConnection, period: &ReportPeriod) -> Result<
     kpis::in_snapshot(conn, |conn| {
         let no_filter = KpiFilter::default();
         let whole = |from, to, grouping| KpiQuery {
-            from,
-            to,
-            time_zone: "UTC",
-            bucket: None,
-            grouping,
-            filter: &no_filter,
             count_customers: from == period.start && grouping == Grouping::None,
+            ..KpiQuery::whole(from, to, grouping, &no_filter)
         };
         // Every figure of the report from one read of the rows.
         let mut results = kpis::compute_many(
