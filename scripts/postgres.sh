@@ -40,6 +40,15 @@ ensure_postgres_server_programs() {
     fi
 }
 
+# Pages are tested in a real browser (tests/api/headers.rs opens GraphiQL in headless Chromium).
+ensure_browser() {
+    if ! command -v chromium >/dev/null 2>&1; then
+        say "installing Chromium (the page tests open the pages in a real browser)"
+        as_root apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null
+    fi
+}
+
 local_postgres_answers() {
     command -v pg_isready >/dev/null 2>&1 && pg_isready -q -h 127.0.0.1 -p 5432 -t 2
 }

@@ -97,3 +97,49 @@ async fn graphiql_loads_pinned_assets_from_the_server_under_a_strict_csp() {
     assert_eq!(app.get("/graphiql/assets/../../Cargo.toml").await.status(), 404);
     assert_eq!(app.get("/graphiql/assets/nope.js").await.status(), 404);
 }
+
+/// What headless Chromium (Debian's `chromium`, which `scripts/test` installs) made of a page: the
+/// DOM after its scripts ran, and the browser's log (console messages, refused loads).
+fn open_in_chromium(url: &str) -> (String, String) {
+    let profile = tempfile_dir("deskpulse-chromium");
+    let output = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--enable-logging=stderr",
+            "--v=0",
+            "--virtual-time-budget=10000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.display()))
+        .arg(url)
+        .output()
+        .expect("run chromium (scripts/test installs Debian's chromium)");
+    let _ = std::fs::remove_dir_all(&profile);
+    (String::from_utf8_lossy(&output.stdout).into_owned(), String::from_utf8_lossy(&output.stderr).into_owned())
+}
+
+fn tempfile_dir(prefix: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("{prefix}-{}-{}", std::process::id(), uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[tokio::test]
+async fn graphiql_renders_in_a_real_browser_under_its_csp() {
+    let app = spawn_app().await;
+    let url = format!("{}/graphiql", app.address);
+    let (dom, log) = tokio::task::spawn_blocking(move || open_in_chromium(&url)).await.unwrap();
+    for part in ["graphiql-container", "graphiql-execute-button", "graphiql-editor"] {
+        assert!(dom.contains(part), "GraphiQL rendered no {part}: {dom}\n{log}");
+    }
+    let refused: Vec<&str> =
+        log.lines().filter(|line| line.contains("Content Security Policy") || line.contains("Refused to")).collect();
+    assert!(refused.is_empty(), "the browser refused parts of the page: {refused:#?}");
+}
