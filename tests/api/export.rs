@@ -21,6 +21,15 @@ async fn export(app: &TestApp, path: &str, token: Option<&str>) -> reqwest::Resp
     request.send().await.unwrap()
 }
 
+/// Generates the report of the week of 2026-11-16 and returns its id.
+async fn week_report(app: &TestApp, token: &str) -> String {
+    app.query_ok(token, "mutation { generateReport(kind: WEEK, periodStart: \"2026-11-16\") { id } }", json!({})).await
+        ["generateReport"]["id"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
 #[tokio::test]
 async fn the_ticket_csv_holds_one_row_per_ticket_of_the_period() {
     let app = spawn_app().await;
@@ -98,16 +107,7 @@ async fn a_stored_report_exports_as_long_format_csv() {
                  "channel": "EMAIL", "openedAt": "2026-11-17T08:00:00Z" }]),
     )
     .await;
-    let id = app
-        .query_ok(
-            &app.supervisor(),
-            "mutation { generateReport(kind: WEEK, periodStart: \"2026-11-16\") { id } }",
-            json!({}),
-        )
-        .await["generateReport"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let id = week_report(&app, &app.supervisor()).await;
     let response = export(&app, &format!("/export/reports/{id}.csv"), Some(&app.supervisor())).await;
     assert_eq!(response.status(), 200);
     let body = response.text().await.unwrap();
@@ -164,12 +164,7 @@ async fn an_export_without_a_free_connection_answers_503_like_graphql() {
     })
     .await;
     let sam = app.supervisor();
-    let report = app
-        .query_ok(&sam, "mutation { generateReport(kind: WEEK, periodStart: \"2026-11-16\") { id } }", json!({}))
-        .await["generateReport"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let report = week_report(&app, &sam).await;
     // A slow GraphQL query holds the only pooled connection, waiting for a lock.
     let lock = TableLock::take(&app.database, "tickets");
     let slow = {
@@ -199,12 +194,7 @@ async fn an_export_without_a_free_connection_answers_503_like_graphql() {
 async fn exports_are_never_cached() {
     let app = spawn_app().await;
     let sam = app.supervisor();
-    let report = app
-        .query_ok(&sam, "mutation { generateReport(kind: WEEK, periodStart: \"2026-11-16\") { id } }", json!({}))
-        .await["generateReport"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let report = week_report(&app, &sam).await;
     for path in [OCTOBER.to_owned(), format!("/export/reports/{report}.json"), format!("/export/reports/{report}.csv")]
     {
         let response = export(&app, &path, Some(&sam)).await;

@@ -115,28 +115,35 @@ async fn a_batch_with_one_bad_row_writes_nothing_and_names_the_row_and_field() {
     assert_eq!(app.count("SELECT (SELECT count(*) FROM tickets) + (SELECT count(*) FROM customers) + (SELECT count(*) FROM ticket_events)"), 0);
 }
 
+/// A CSV file holding `contents`, in a folder of its own.
+fn csv_file(contents: impl AsRef<[u8]>) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("deskpulse-import-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("history.csv");
+    std::fs::write(&file, contents).unwrap();
+    file
+}
+
+/// `deskpulse import FILE` against the test's database.
+fn import_with_the_cli(app: &TestApp, file: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .arg("import")
+        .arg(file)
+        .env("DATABASE_URL", &app.database.url)
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn the_cli_imports_a_csv_through_the_same_path_and_only_once() {
     let app = spawn_app().await;
     app.create_technician("Cal Csv", "L2").await;
-    let dir = std::env::temp_dir().join(format!("deskpulse-import-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("history.csv");
-    std::fs::write(
-        &file,
+    let file = csv_file(
         "external_ref,customer_id,customer_name,customer_email,customer_phone,customer_organization,subject,description,category,priority,channel,assignee_id,assignee_email,opened_at,first_response_at,resolved_at,reopened_at,closed_at,rating,rating_comment,rated_at\n\
          CSV-1,,Dana,dana@csv.test,,Initech,Mail stuck,\"long, with comma\",email,URGENT,EMAIL,,cal.csv@example.test,2026-04-01T08:00:00Z,2026-04-01T08:10:00Z,2026-04-01T09:00:00Z;2026-04-03T09:00:00Z,2026-04-02T09:00:00Z,2026-04-04T09:00:00Z,5,great,2026-04-03T10:00:00Z\n\
          CSV-2,,Dana,dana@csv.test,,,Second,,email,,CHAT,,,2026-04-05T08:00:00Z,,,,,,,\n",
-    )
-    .unwrap();
-    let run = || {
-        Command::new(env!("CARGO_BIN_EXE_deskpulse"))
-            .arg("import")
-            .arg(&file)
-            .env("DATABASE_URL", &app.database.url)
-            .output()
-            .unwrap()
-    };
+    );
+    let run = || import_with_the_cli(&app, &file);
     let output = run();
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(String::from_utf8_lossy(&output.stdout).contains("imported 2 tickets"));
@@ -153,7 +160,7 @@ async fn the_cli_imports_a_csv_through_the_same_path_and_only_once() {
     let output = run();
     assert!(!output.status.success());
     assert!(String::from_utf8_lossy(&output.stderr).contains("lacks the columns"));
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(file.parent().unwrap()).ok();
 }
 
 const HISTORY: &str = "mutation($batch: [ImportTicketInput!]!) { importTickets(batch: $batch) { tickets { ticket {
@@ -320,24 +327,12 @@ async fn the_csv_names_actors_and_carries_every_rating() {
     let app = spawn_app().await;
     let ivy = app.create_technician("Ivy Importer", "L1").await;
     app.create_technician("Cal Csv", "L2").await;
-    let dir = std::env::temp_dir().join(format!("deskpulse-import-{}", uuid::Uuid::new_v4().simple()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let file = dir.join("history.csv");
-    std::fs::write(
-        &file,
-        format!(
-            "external_ref,customer_id,customer_name,customer_email,customer_phone,customer_organization,subject,description,category,priority,channel,assignee_id,assignee_email,opened_at,first_response_at,resolved_at,reopened_at,closed_at,rating,rating_comment,rated_at,opened_by,first_response_by,resolved_by,reopened_by,closed_by,rated_by\n\
+    let file = csv_file(format!(
+        "external_ref,customer_id,customer_name,customer_email,customer_phone,customer_organization,subject,description,category,priority,channel,assignee_id,assignee_email,opened_at,first_response_at,resolved_at,reopened_at,closed_at,rating,rating_comment,rated_at,opened_by,first_response_by,resolved_by,reopened_by,closed_by,rated_by\n\
              CSV-1,,Dana,dana@csv.test,,,Mail stuck,,email,,EMAIL,,cal.csv@example.test,2026-04-01T08:00:00Z,2026-04-01T08:10:00Z,2026-04-01T09:00:00Z;2026-04-03T09:00:00Z,2026-04-02T09:00:00Z,2026-04-04T09:00:00Z,\
              2;5,\"slow\\; very;great\",2026-04-01T10:00:00Z;2026-04-03T10:00:00Z,cal.csv@example.test,{ivy},{ivy};cal.csv@example.test,{ivy},cal.csv@example.test,{ivy};cal.csv@example.test\n"
-        ),
-    )
-    .unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_deskpulse"))
-        .arg("import")
-        .arg(&file)
-        .env("DATABASE_URL", &app.database.url)
-        .output()
-        .unwrap();
+    ));
+    let output = import_with_the_cli(&app, &file);
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     #[derive(diesel::QueryableByName)]
     struct Text {
@@ -360,5 +355,5 @@ async fn the_csv_names_actors_and_carries_every_rating() {
         "2 slow; very false, 5 great true"
     );
     assert_facts_verify_clean(&app);
-    std::fs::remove_dir_all(&dir).ok();
+    std::fs::remove_dir_all(file.parent().unwrap()).ok();
 }
