@@ -4,10 +4,12 @@
 //!
 //!     DATABASE_URL=postgres://.../seedbench cargo bench --bench kpis
 //!
-//! For each scenario it times three things, medians and p90s of repeated runs after a warm-up:
-//! the **floor** (the statements the engine sends, their rows read but not decoded: what
-//! PostgreSQL alone takes), the **engine** (the store function the resolvers call, in process)
-//! and the same question end to end over **HTTP**: a GraphQL request to a release server started
+//! For each scenario it times, as medians and p90s of repeated runs after a warm-up: the **floor**
+//! (the statements the engine sends, their values received but not decoded: what PostgreSQL and
+//! the connection alone take), the **engine** (the store function the resolvers call, in
+//! process), each first **cold** (no sealed block kept in memory: the database sends every
+//! block) and then **warm** (the blocks kept from earlier reads, as in a running server), and the
+//! same question end to end over **HTTP** (warm): a GraphQL request to a release server started
 //! in-process on a free port, with a real JWT. Not a test: nothing here passes or fails.
 
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ use deskpulse::auth::{Role, TokenKeys};
 use deskpulse::config::{DatabaseSettings, JwtSettings, LimitSettings, ServerSettings};
 use deskpulse::schedule::ReportScheduleSettings;
 use deskpulse::startup::{Application, ServeSettings};
+use deskpulse::store::kpi_block_cache;
 use deskpulse::store::kpis::{self, Bucket, Grouping, KpiFilter, KpiQuery};
 use diesel::{Connection, PgConnection};
 use serde_json::{Value, json};
@@ -41,6 +44,21 @@ fn stats(mut samples: Vec<Duration>) -> (f64, f64) {
     samples.sort();
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     (ms(samples[samples.len() / 2]), ms(samples[(samples.len() * 9) / 10]))
+}
+
+/// Times `run` WARM_UP + `runs` times and keeps the last `runs`.
+fn timed(
+    runs: usize,
+    mut run: impl FnMut() -> Result<Duration, Box<dyn std::error::Error>>,
+) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
+    let mut samples = Vec::with_capacity(runs);
+    for round in 0..WARM_UP + runs {
+        let took = run()?;
+        if round >= WARM_UP {
+            samples.push(took);
+        }
+    }
+    Ok(samples)
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -146,7 +164,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         limits: LimitSettings { request_timeout: Duration::from_secs(120), ..LimitSettings::default() },
         retention: deskpulse::retention::RetentionSettings::default(),
         retention_schedule: deskpulse::retention::RetentionSchedule::default(),
-        sealer: deskpulse::sealer::SealerSettings { interval: Duration::from_secs(30) },
+        kpi_blocks: deskpulse::sealer::KpiBlockSettings {
+            seal_interval: Duration::from_secs(30),
+            cache_mb: deskpulse::store::kpi_block_cache::DEFAULT_CAPACITY_MB,
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;
@@ -167,9 +188,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // BENCH_ONLY=text keeps the scenarios whose name contains it.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     println!(
-        "| question | engine median | engine p90 | HTTP median | HTTP p90 | floor median | floor p90 | MB read | points |"
+        "| question | HTTP median | HTTP p90 | engine median | engine p90 | floor median | floor p90 | cold engine median | cold engine p90 | cold floor median | cold floor p90 | MB | points |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for scenario in scenarios.iter().filter(|s| s.name.contains(only.as_str())) {
         let filter = KpiFilter::default();
         let queries: Vec<KpiQuery<'_>> = scenario
@@ -187,28 +208,30 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             .collect();
         let span_from = scenario.periods.iter().map(|p| p.0).min().ok_or("no period")?;
         let span_to = scenario.periods.iter().map(|p| p.1).max().ok_or("no period")?;
-        // The floor: the statements the engine sends, their rows read but not decoded.
-        let mut floor = Vec::new();
+        // The floor: the statements the engine sends, their values received but not decoded;
+        // then the engine. Cold, with no block kept in memory (every block sent by the
+        // database); then warm, as a running server answers, its blocks kept from earlier reads.
         let mut bytes = 0;
-        for run in 0..WARM_UP + runs {
-            let started = Instant::now();
-            bytes = kpis::in_snapshot(&mut conn, |conn| kpis::read_facts_only(conn, span_from, span_to))
-                .map_err(|err| format!("{}: {err:?}", scenario.name))?;
-            if run >= WARM_UP {
-                floor.push(started.elapsed());
-            }
-        }
-        let mut engine = Vec::new();
         let mut points = 0;
-        for run in 0..WARM_UP + runs {
+        let mut floor = |conn: &mut PgConnection| -> Result<Duration, Box<dyn std::error::Error>> {
             let started = Instant::now();
-            let results = kpis::in_snapshot(&mut conn, |conn| kpis::compute_many(conn, &queries))
+            bytes = kpis::in_snapshot(conn, |conn| kpis::read_facts_only(conn, span_from, span_to))
+                .map_err(|err| format!("{}: {err:?}", scenario.name))?;
+            Ok(started.elapsed())
+        };
+        let mut engine = |conn: &mut PgConnection| -> Result<Duration, Box<dyn std::error::Error>> {
+            let started = Instant::now();
+            let results = kpis::in_snapshot(conn, |conn| kpis::compute_many(conn, &queries))
                 .map_err(|err| format!("{}: {err:?}", scenario.name))?;
             points = results.iter().map(|r| r.points.len()).sum();
-            if run >= WARM_UP {
-                engine.push(started.elapsed());
-            }
-        }
+            Ok(started.elapsed())
+        };
+        kpi_block_cache::set_capacity(0);
+        let cold_floor = timed(runs, || floor(&mut conn))?;
+        let cold_engine = timed(runs, || engine(&mut conn))?;
+        kpi_block_cache::set_capacity(kpi_block_cache::DEFAULT_CAPACITY_MB << 20);
+        let warm_floor = timed(runs, || floor(&mut conn))?;
+        let warm_engine = timed(runs, || engine(&mut conn))?;
         let mut http = Vec::new();
         for run in 0..WARM_UP + runs {
             let started = Instant::now();
@@ -230,11 +253,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 http.push(started.elapsed());
             }
         }
-        let (engine_median, engine_p90) = stats(engine);
         let (http_median, http_p90) = stats(http);
-        let (floor_median, floor_p90) = stats(floor);
+        let (engine_median, engine_p90) = stats(warm_engine);
+        let (floor_median, floor_p90) = stats(warm_floor);
+        let (cold_engine_median, cold_engine_p90) = stats(cold_engine);
+        let (cold_floor_median, cold_floor_p90) = stats(cold_floor);
         println!(
-            "| {} ({} to {}) | {engine_median:.1} ms | {engine_p90:.1} ms | {http_median:.1} ms | {http_p90:.1} ms | {floor_median:.1} ms | {floor_p90:.1} ms | {:.1} | {points} |",
+            "| {} ({} to {}) | {http_median:.1} ms | {http_p90:.1} ms | {engine_median:.1} ms | {engine_p90:.1} ms | {floor_median:.1} ms | {floor_p90:.1} ms | {cold_engine_median:.1} ms | {cold_engine_p90:.1} ms | {cold_floor_median:.1} ms | {cold_floor_p90:.1} ms | {:.1} | {points} |",
             scenario.name,
             scenario.from.date_naive(),
             scenario.to.date_naive(),

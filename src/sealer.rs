@@ -14,17 +14,24 @@ use crate::store;
 /// Days sealed per pass at most, so that one pass stays short after a large import.
 const DAYS_PER_PASS: i64 = 400;
 
+/// The sealed KPI blocks: how often they are sealed, and how much of them this server keeps in
+/// memory (src/store/kpi_block_cache.rs).
 #[derive(Debug, Clone, clap::Args)]
-pub struct SealerSettings {
+pub struct KpiBlockSettings {
     /// How often the KPI block sealer looks for days whose facts changed, e.g. 10s, 1m.
     #[arg(id = "kpi_seal_interval", long = "kpi-seal-interval", env = "DESKPULSE_KPI_SEAL_INTERVAL", value_name = "DURATION",
           default_value = "30s", value_parser = parse_check_interval)]
-    pub interval: Duration,
+    pub seal_interval: Duration,
+    /// Memory for sealed KPI blocks read from the database, kept to answer later KPI questions
+    /// without reading them again (0: keep none).
+    #[arg(long = "kpi-block-cache-mb", env = "DESKPULSE_KPI_BLOCK_CACHE_MB", value_name = "MB",
+          default_value_t = store::kpi_block_cache::DEFAULT_CAPACITY_MB)]
+    pub cache_mb: usize,
 }
 
 /// Runs for the life of the server.
-pub async fn run_sealer(db: Db, settings: SealerSettings, startup: Arc<Startup>) {
-    let mut ticker = tokio::time::interval(settings.interval);
+pub async fn run_sealer(db: Db, settings: KpiBlockSettings, startup: Arc<Startup>) {
+    let mut ticker = tokio::time::interval(settings.seal_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;

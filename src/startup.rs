@@ -18,7 +18,7 @@ use crate::http::{AppState, Metrics, Startup, log_requests, metrics_routes, rout
 use crate::rate_limit::SurveyLimits;
 use crate::retention::{RetentionSchedule, RetentionSettings};
 use crate::schedule::{ReportScheduleSettings, run_report_schedule};
-use crate::sealer::{SealerSettings, run_sealer};
+use crate::sealer::{KpiBlockSettings, run_sealer};
 
 /// Everything `serve` is configured with.
 #[derive(Debug, Clone, clap::Args)]
@@ -38,7 +38,7 @@ pub struct ServeSettings {
     #[command(flatten)]
     pub retention_schedule: RetentionSchedule,
     #[command(flatten)]
-    pub sealer: SealerSettings,
+    pub kpi_blocks: KpiBlockSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,7 +94,8 @@ impl Application {
         if settings.reports.enabled {
             tokio::spawn(run_report_schedule(db.clone(), settings.reports.clone(), startup.clone()));
         }
-        tokio::spawn(run_sealer(db.clone(), settings.sealer.clone(), startup.clone()));
+        crate::store::kpi_block_cache::set_capacity(settings.kpi_blocks.cache_mb.saturating_mul(1 << 20));
+        tokio::spawn(run_sealer(db.clone(), settings.kpi_blocks.clone(), startup.clone()));
 
         crate::retention::spawn_daily_runs(
             db.clone(),

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::calendar::{self, Span};
-use super::facts::{InteractionFact, Micros, TicketFact, micros};
+use super::facts::{DecodedFacts, InteractionFact, Micros, TicketFact, micros};
 use super::{Bucket, DurationStats, Grouping, InteractionTotal, KpiFilter, KpiPoint, KpiValues};
 
 /// One question the engine answers.
@@ -105,9 +105,10 @@ struct BucketTotals {
     csat_count: i64,
     csat_sum: i64,
     csat_satisfied: i64,
-    first_response: Vec<f64>,
-    resolution: Vec<f64>,
-    first_resolution: Vec<f64>,
+    /// Durations as microsecond spans (exact, so that sums do not depend on the order).
+    first_response: Vec<Micros>,
+    resolution: Vec<Micros>,
+    first_resolution: Vec<Micros>,
     /// Count and seconds per channel and direction ([`InteractionFact::kind_index`]).
     interactions: [(i64, i64); 6],
 }
@@ -121,6 +122,36 @@ struct GroupTotals {
 impl GroupTotals {
     fn new(buckets: usize) -> GroupTotals {
         GroupTotals { buckets: vec![BucketTotals::default(); buckets], backlog_steps: vec![0; buckets + 1] }
+    }
+
+    fn add(&mut self, other: GroupTotals) {
+        for (mine, theirs) in self.buckets.iter_mut().zip(other.buckets) {
+            mine.add(theirs);
+        }
+        for (mine, theirs) in self.backlog_steps.iter_mut().zip(other.backlog_steps) {
+            *mine += theirs;
+        }
+    }
+}
+
+impl BucketTotals {
+    fn add(&mut self, other: BucketTotals) {
+        self.opened += other.opened;
+        self.awaiting += other.awaiting;
+        self.opened_now_resolved += other.opened_now_resolved;
+        self.resolved += other.resolved;
+        self.resolved_reopened += other.resolved_reopened;
+        self.closed += other.closed;
+        self.csat_count += other.csat_count;
+        self.csat_sum += other.csat_sum;
+        self.csat_satisfied += other.csat_satisfied;
+        self.first_response.extend(other.first_response);
+        self.resolution.extend(other.resolution);
+        self.first_resolution.extend(other.first_resolution);
+        for (mine, theirs) in self.interactions.iter_mut().zip(other.interactions) {
+            mine.0 += theirs.0;
+            mine.1 += theirs.1;
+        }
     }
 }
 
@@ -179,12 +210,26 @@ struct Frame {
     spans: Vec<Span>,
     starts: Vec<Micros>,
     ends: Vec<Micros>,
+    /// The bucket of the start of each [`CELL`] of the period, so that finding an instant's
+    /// bucket takes a look-up and a step or two instead of a binary search.
+    cell_buckets: Vec<u32>,
+    cell: Micros,
     grouping: Grouping,
     filter: CompiledFilter,
-    groups: IdMap<GroupKey, GroupTotals>,
+    groups: Vec<GroupTotals>,
+    group_keys: Vec<GroupKey>,
+    group_index: IdMap<GroupKey, usize>,
+    /// The group used last: a ticket's records and interactions mostly share it.
+    last_group: Option<(GroupKey, usize)>,
     count_customers: bool,
     opened_by_customer: IdMap<i64, i64>,
 }
+
+/// The finest cell of a frame's bucket look-up table: no bucket is shorter (the shortest is a
+/// local day, 23 hours), and zones' offsets are whole quarter hours.
+const CELL: Micros = 15 * 60 * 1_000_000;
+/// Cells per frame at most (a long period gets coarser cells and a few more steps).
+const MAX_CELLS: i64 = 1 << 18;
 
 impl Frame {
     /// The bucket holding instant `at`, if it is in the period.
@@ -192,12 +237,29 @@ impl Frame {
         if at < self.from || at >= self.to {
             return None;
         }
-        Some(self.starts.partition_point(|start| *start <= at) - 1)
+        let cell = usize::try_from((at - self.from) / self.cell).ok()?;
+        let mut bucket = *self.cell_buckets.get(cell)? as usize;
+        while self.starts.get(bucket + 1).is_some_and(|next| *next <= at) {
+            bucket += 1;
+        }
+        Some(bucket)
     }
 
     fn group(&mut self, key: GroupKey) -> &mut GroupTotals {
-        let buckets = self.spans.len();
-        self.groups.entry(key).or_insert_with(|| GroupTotals::new(buckets))
+        let index = match self.last_group {
+            Some((last, index)) if last == key => index,
+            _ => {
+                let next = self.groups.len();
+                let index = *self.group_index.entry(key).or_insert(next);
+                if index == next {
+                    self.groups.push(GroupTotals::new(self.spans.len()));
+                    self.group_keys.push(key);
+                }
+                self.last_group = Some((key, index));
+                index
+            }
+        };
+        &mut self.groups[index]
     }
 
     fn in_bucket(&mut self, key: GroupKey, at: Option<Micros>) -> Option<&mut BucketTotals> {
@@ -221,7 +283,7 @@ pub struct Engine {
     /// Each technician's team, as a name number.
     teams: IdMap<i64, i64>,
     stints: Vec<Stint>,
-    interactions: Vec<(InteractionFact, Option<i64>)>,
+    interaction_teams: Vec<Option<i64>>,
 }
 
 impl Engine {
@@ -243,15 +305,33 @@ impl Engine {
                     priorities: compile(&spec.filter.priorities),
                     channels: compile(&spec.filter.channels),
                 };
+                let (from, to) = (micros(spec.from), micros(spec.to));
+                let starts: Vec<Micros> = spans.iter().map(|span| micros(span.starts)).collect();
+                let cell = CELL.max((to - from) / MAX_CELLS + 1);
+                let cells = usize::try_from((to - from) / cell + 1).unwrap_or(0);
+                let cell_buckets = (0..cells)
+                    .scan(0usize, |bucket, n| {
+                        let at = from + n as i64 * cell;
+                        while starts.get(*bucket + 1).is_some_and(|next| *next <= at) {
+                            *bucket += 1;
+                        }
+                        Some(u32::try_from(*bucket).unwrap_or(u32::MAX))
+                    })
+                    .collect();
                 let mut frame = Frame {
-                    from: micros(spec.from),
-                    to: micros(spec.to),
-                    starts: spans.iter().map(|span| micros(span.starts)).collect(),
+                    from,
+                    to,
                     ends: spans.iter().map(|span| micros(span.ends)).collect(),
+                    starts,
+                    cell_buckets,
+                    cell,
                     spans,
                     grouping: spec.grouping,
                     filter,
-                    groups: IdMap::default(),
+                    groups: Vec::new(),
+                    group_keys: Vec::new(),
+                    group_index: IdMap::default(),
+                    last_group: None,
                     count_customers: spec.count_customers,
                     opened_by_customer: IdMap::default(),
                 };
@@ -261,47 +341,86 @@ impl Engine {
                 frame
             })
             .collect();
-        Engine { frames, names, teams, stints: Vec::new(), interactions: Vec::new() }
+        Engine { frames, names, teams, stints: Vec::new(), interaction_teams: Vec::new() }
     }
 
     fn team_of(&self, technician: Option<i64>) -> Option<i64> {
         technician.and_then(|id| self.teams.get(&id).copied())
     }
 
-    /// Adds one ticket's records (and its interactions') to every frame.
-    pub fn ticket(&mut self, fact: &TicketFact<'_>) {
-        let keys = TicketKeys {
-            technician: fact.assignee_id,
-            team: self.team_of(fact.assignee_id),
-            category: self.names.id(fact.category),
-            priority: self.names.id(fact.priority),
-            channel: self.names.id(fact.channel),
-        };
+    /// Adds every ticket (with its interactions) and every loose interaction of a decoded value
+    /// to every frame.
+    pub fn facts(&mut self, facts: &DecodedFacts) {
+        // The value's names as this engine's numbers, looked up once per value.
+        let names: Vec<i64> = facts.names.iter().map(|name| self.names.id(name)).collect();
+        let name = |number: u32| names.get(number as usize).copied().unwrap_or(-1);
+        for fact in &facts.tickets {
+            let keys = TicketKeys {
+                technician: fact.assignee_id,
+                team: self.team_of(fact.assignee_id),
+                category: name(fact.category),
+                priority: name(fact.priority),
+                channel: name(fact.channel),
+            };
+            self.ticket(fact, &keys, facts.status_changes_of(fact), facts.interactions_of(fact));
+        }
+        for interaction in &facts.loose_interactions {
+            self.loose_interaction(interaction);
+        }
+    }
+
+    /// Adds one ticket's records (and its interactions') to every frame it can count in.
+    fn ticket(
+        &mut self,
+        fact: &TicketFact,
+        keys: &TicketKeys,
+        status_changes: &[(Micros, i16)],
+        interactions: &[InteractionFact],
+    ) {
         // Scratch lists kept across tickets: no allocation per ticket.
         let mut stints = std::mem::take(&mut self.stints);
-        backlog_stints(fact, &mut stints);
-        let mut interactions = std::mem::take(&mut self.interactions);
-        interactions.clear();
-        interactions
-            .extend(fact.interactions.iter().map(|interaction| (interaction, self.team_of(interaction.technician_id))));
+        backlog_stints(fact, status_changes, &mut stints);
+        let mut teams = std::mem::take(&mut self.interaction_teams);
+        teams.clear();
+        teams.extend(interactions.iter().map(|interaction| self.team_of(interaction.technician_id)));
+        let reach = Reach::of(fact, status_changes, interactions, &stints);
         for frame in &mut self.frames {
-            if frame.filter.passes_ticket(&keys) {
-                let key = ticket_group(frame.grouping, &keys);
-                add_ticket(frame, key, fact, &stints);
+            if !reach.touches(frame.from, frame.to) {
+                continue;
             }
-            for (interaction, team) in &interactions {
-                add_interaction(frame, interaction, *team, Some(&keys));
+            if frame.filter.passes_ticket(keys) {
+                let key = ticket_group(frame.grouping, keys);
+                add_ticket(frame, key, fact, status_changes, &stints);
+            }
+            for (interaction, team) in interactions.iter().zip(&teams) {
+                add_interaction(frame, interaction, *team, Some(keys));
             }
         }
         self.stints = stints;
-        self.interactions = interactions;
+        self.interaction_teams = teams;
     }
 
     /// Adds an interaction that has no ticket.
-    pub fn loose_interaction(&mut self, interaction: &InteractionFact) {
+    fn loose_interaction(&mut self, interaction: &InteractionFact) {
         let team = self.team_of(interaction.technician_id);
         for frame in &mut self.frames {
             add_interaction(frame, interaction, team, None);
+        }
+    }
+
+    /// Adds what `other` (an engine of the same frames, fed other rows) has counted.
+    pub fn absorb(&mut self, other: Engine) {
+        // Names other numbered on its own: renumber them as this engine's.
+        let renumbered: Vec<i64> = other.names.names.iter().map(|name| self.names.id(name.as_bytes())).collect();
+        let rename = |key: GroupKey| key.and_then(|key| usize::try_from(key).ok()).and_then(|i| renumbered.get(i).copied());
+        for (frame, theirs) in self.frames.iter_mut().zip(other.frames) {
+            let by_name = !matches!(frame.grouping, Grouping::None | Grouping::Technician);
+            for (key, totals) in theirs.group_keys.into_iter().zip(theirs.groups) {
+                frame.group(if by_name { rename(key) } else { key }).add(totals);
+            }
+            for (customer, opened) in theirs.opened_by_customer {
+                *frame.opened_by_customer.entry(customer).or_default() += opened;
+            }
         }
     }
 
@@ -320,7 +439,7 @@ impl Engine {
                     })
                 };
                 let mut groups: Vec<(Option<String>, GroupTotals)> =
-                    frame.groups.into_iter().map(|(key, totals)| (label(key), totals)).collect();
+                    frame.group_keys.into_iter().map(label).zip(frame.groups).collect();
                 groups.sort_by(|a, b| a.0.cmp(&b.0));
                 let mut points = Vec::with_capacity(groups.len() * frame.spans.len());
                 for (group, totals) in groups {
@@ -367,10 +486,44 @@ impl Stint {
     }
 }
 
+/// The instants over which a ticket can count in a frame: from its earliest record to its
+/// latest, or for ever while it is in the backlog. A frame outside them gets nothing from it:
+/// no record in its period, no backlog at its bucket ends, and not even an empty group.
+struct Reach {
+    earliest: Micros,
+    latest: Micros,
+}
+
+impl Reach {
+    fn of(fact: &TicketFact, status_changes: &[(Micros, i16)], interactions: &[InteractionFact], stints: &[Stint]) -> Reach {
+        let instants = [fact.first_response_at, fact.first_resolved_at, fact.resolved_at, fact.closed_at]
+            .into_iter()
+            .flatten()
+            .chain(fact.rating.map(|(_, at)| at))
+            .chain(status_changes.iter().map(|(at, _)| *at))
+            .chain(interactions.iter().map(|interaction| interaction.occurred_at));
+        let (mut earliest, mut latest) = (fact.opened_at, fact.opened_at);
+        for at in instants {
+            earliest = earliest.min(at);
+            latest = latest.max(at);
+        }
+        if stints.last().is_some_and(|stint| stint.leaves.is_none()) {
+            latest = Micros::MAX;
+        }
+        Reach { earliest, latest }
+    }
+
+    /// Whether anything of the ticket can count in `[from, to]` (a reopen at `to` itself counts
+    /// in the backlog at the last bucket's end).
+    fn touches(&self, from: Micros, to: Micros) -> bool {
+        self.earliest <= to && self.latest >= from
+    }
+}
+
 /// The ticket's backlog stints by its status history: opened (it counts from just after its
 /// opening), then each resolution and reopen. A ticket never reopened has one resolution, its
 /// first; a reopened one replays its status changes.
-fn backlog_stints(fact: &TicketFact<'_>, stints: &mut Vec<Stint>) {
+fn backlog_stints(fact: &TicketFact, status_changes: &[(Micros, i16)], stints: &mut Vec<Stint>) {
     stints.clear();
     stints.push(Stint { enters: fact.opened_at, enters_inclusive: false, leaves: None });
     if !fact.reopened {
@@ -378,7 +531,7 @@ fn backlog_stints(fact: &TicketFact<'_>, stints: &mut Vec<Stint>) {
         return;
     }
     let mut in_backlog = true;
-    for (at, change) in fact.status_changes.iter() {
+    for &(at, change) in status_changes {
         match (in_backlog, change < 0) {
             (true, true) => {
                 if let Some(stint) = stints.last_mut() {
@@ -395,7 +548,13 @@ fn backlog_stints(fact: &TicketFact<'_>, stints: &mut Vec<Stint>) {
     }
 }
 
-fn add_ticket(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &[Stint]) {
+fn add_ticket(
+    frame: &mut Frame,
+    key: GroupKey,
+    fact: &TicketFact,
+    status_changes: &[(Micros, i16)],
+    stints: &[Stint],
+) {
     let opened = frame.bucket(fact.opened_at);
     let resolved = fact.resolved_at.and_then(|at| frame.bucket(at));
     let first_resolved = fact.first_resolved_at.and_then(|at| frame.bucket(at));
@@ -411,7 +570,7 @@ fn add_ticket(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &
             totals.opened += 1;
             totals.opened_now_resolved += i64::from(fact.now_resolved);
             match fact.first_response_at {
-                Some(at) => totals.first_response.push(seconds_between(at, fact.opened_at)),
+                Some(at) => totals.first_response.push(at - fact.opened_at),
                 None => totals.awaiting += 1,
             }
         }
@@ -419,10 +578,10 @@ fn add_ticket(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &
             let totals = &mut buckets[bucket];
             totals.resolved += 1;
             totals.resolved_reopened += i64::from(fact.reopened);
-            totals.resolution.push(seconds_between(at, fact.opened_at));
+            totals.resolution.push(at - fact.opened_at);
         }
         if let (Some(bucket), Some(at)) = (first_resolved, fact.first_resolved_at) {
-            buckets[bucket].first_resolution.push(seconds_between(at, fact.opened_at));
+            buckets[bucket].first_resolution.push(at - fact.opened_at);
         }
         if let Some(bucket) = closed {
             buckets[bucket].closed += 1;
@@ -434,15 +593,21 @@ fn add_ticket(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &
             totals.csat_satisfied += i64::from(rating >= 4);
         }
     }
-    add_backlog(frame, key, fact, stints);
+    add_backlog(frame, key, fact, status_changes, stints);
 }
 
 /// Adds the ticket's stints to the backlog at each bucket end: +1 at the first end it holds,
 /// -1 at the first end after that it no longer holds. A ticket in the backlog at the period's
 /// start, or whose status changes in the period, makes its group seen.
-fn add_backlog(frame: &mut Frame, key: GroupKey, fact: &TicketFact<'_>, stints: &[Stint]) {
+fn add_backlog(
+    frame: &mut Frame,
+    key: GroupKey,
+    fact: &TicketFact,
+    status_changes: &[(Micros, i16)],
+    stints: &[Stint],
+) {
     let (from, to) = (frame.from, frame.to);
-    let changes_in_period = fact.status_changes.iter().any(|(at, _)| at > from && at <= to)
+    let changes_in_period = status_changes.iter().any(|&(at, _)| at > from && at <= to)
         || fact.first_resolved_at.is_some_and(|at| at > from && at <= to);
     let mut seen = changes_in_period;
     for stint in stints {
@@ -501,30 +666,33 @@ fn values_of(bucket: BucketTotals, backlog: i64) -> KpiValues {
     }
 }
 
-fn duration_stats(mut values: Vec<f64>) -> DurationStats {
-    if values.is_empty() {
+/// Mean and percentiles of microsecond spans, in seconds. The mean is taken from the exact sum.
+fn duration_stats(mut spans: Vec<Micros>) -> DurationStats {
+    if spans.is_empty() {
         return DurationStats::default();
     }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
+    let total: i128 = spans.iter().map(|span| i128::from(*span)).sum();
+    let mean = total as f64 / 1_000_000.0 / spans.len() as f64;
     DurationStats {
         mean: Some(mean),
-        median: Some(percentile_cont(&mut values, 0.5)),
-        p90: Some(percentile_cont(&mut values, 0.9)),
+        median: Some(percentile_cont(&mut spans, 0.5)),
+        p90: Some(percentile_cont(&mut spans, 0.9)),
     }
 }
 
-/// PostgreSQL's `percentile_cont(fraction)`: the value at position fraction x (n - 1) of the
-/// sorted values, interpolated linearly between its neighbours. Found by selection, not by
-/// sorting; `values` is reordered.
-pub fn percentile_cont(values: &mut [f64], fraction: f64) -> f64 {
-    let position = fraction * (values.len() - 1) as f64;
+/// PostgreSQL's `percentile_cont(fraction)` over the spans in seconds: the value at position
+/// fraction x (n - 1) of the sorted values, interpolated linearly between its neighbours. Found
+/// by selection, not by sorting; `spans` is reordered. (Seconds grow with spans, so the order
+/// of spans is the order of their seconds.)
+pub fn percentile_cont(spans: &mut [Micros], fraction: f64) -> f64 {
+    let position = fraction * (spans.len() - 1) as f64;
     let (lower, upper) = (position.floor(), position.ceil());
-    let (_, low, above) = values.select_nth_unstable_by(lower as usize, f64::total_cmp);
-    let low = *low;
+    let (_, low, above) = spans.select_nth_unstable(lower as usize);
+    let low = seconds_between(*low, 0);
     if upper == lower {
         return low;
     }
-    let high = above.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = above.iter().copied().min().map_or(f64::INFINITY, |span| seconds_between(span, 0));
     low + (high - low) * (position - lower)
 }
 
@@ -534,10 +702,10 @@ mod tests {
 
     #[test]
     fn percentiles_interpolate_like_postgres() {
-        let mut values = vec![40.0, 10.0, 30.0, 20.0];
-        assert_eq!(percentile_cont(&mut values, 0.5), 25.0);
-        assert_eq!(percentile_cont(&mut values, 0.9), 37.0);
-        assert_eq!(percentile_cont(&mut [7.0], 0.9), 7.0);
+        let mut spans = vec![40_000_000, 10_000_000, 30_000_000, 20_000_000];
+        assert_eq!(percentile_cont(&mut spans, 0.5), 25.0);
+        assert_eq!(percentile_cont(&mut spans, 0.9), 37.0);
+        assert_eq!(percentile_cont(&mut [7_000_000], 0.9), 7.0);
     }
 
     #[test]

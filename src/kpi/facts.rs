@@ -1,8 +1,10 @@
 //! The packed fact rows of migration 2026-12-01-000010, decoded without copying.
 //!
 //! The database concatenates the `facts` of a period's rows into one bytea; each record is
-//! self-delimiting, so [`Reader`] walks them in turn. The layout is written down at the top of
+//! self-delimiting, so [`DecodedFacts`] decodes them in turn. The layout is written down at the top of
 //! that migration; [`tests`] pin it against the bytes PostgreSQL's send functions produce.
+
+use std::collections::HashMap;
 
 use crate::domain::{Direction, InteractionChannel};
 use crate::error::AppError;
@@ -14,9 +16,9 @@ const ABSENT: i64 = i64::MIN;
 /// Instants are microseconds since 1970-01-01 UTC.
 pub type Micros = i64;
 
-/// One ticket's facts.
+/// One ticket's facts, decoded.
 #[derive(Debug, Clone, PartialEq)]
-pub struct TicketFact<'a> {
+pub struct TicketFact {
     pub opened_at: Micros,
     pub first_response_at: Option<Micros>,
     pub first_resolved_at: Option<Micros>,
@@ -30,42 +32,78 @@ pub struct TicketFact<'a> {
     pub reopened: bool,
     /// The current rating and when it was submitted.
     pub rating: Option<(i16, Micros)>,
-    /// Names as the row holds them (UTF-8; validated once per distinct name by the engine).
-    pub category: &'a [u8],
-    pub priority: &'a [u8],
-    pub channel: &'a [u8],
-    /// Resolutions (-1) and reopens (+1) in order, for reopened tickets only.
-    pub status_changes: Packed<'a, STATUS_CHANGE_BYTES>,
-    pub interactions: Packed<'a, INTERACTION_BYTES>,
+    /// Numbers into [`DecodedFacts::names`].
+    pub category: u32,
+    pub priority: u32,
+    pub channel: u32,
+    /// Where its resolutions and reopens (reopened tickets only) and its interactions are in
+    /// [`DecodedFacts::status_changes`] and [`DecodedFacts::interactions`].
+    pub status_changes: (u32, u32),
+    pub interactions: (u32, u32),
 }
 
 const STATUS_CHANGE_BYTES: usize = 10;
 const INTERACTION_BYTES: usize = 22;
 
-/// A list of fixed-size records inside a row, decoded as it is walked (no allocation).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Packed<'a, const SIZE: usize>(&'a [u8]);
-
-impl<'a, const SIZE: usize> Packed<'a, SIZE> {
-    fn records(self) -> impl Iterator<Item = Reader<'a>> {
-        self.0.chunks_exact(SIZE).map(Reader::new)
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
-    }
+/// A value of packed fact rows (a sealed block, or a run of rows) decoded once: what the engine
+/// passes over, and what a server keeps of a block in memory. Names are numbered within it, so
+/// the engine looks each distinct name up once per value rather than once per ticket.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct DecodedFacts {
+    pub tickets: Vec<TicketFact>,
+    /// (instant, -1 resolved / +1 reopened), each ticket's in order.
+    pub status_changes: Vec<(Micros, i16)>,
+    pub interactions: Vec<InteractionFact>,
+    /// Interactions without a ticket.
+    pub loose_interactions: Vec<InteractionFact>,
+    /// The distinct category, priority and channel names (UTF-8 checked by the engine).
+    pub names: Vec<Box<[u8]>>,
 }
 
-impl<'a> Packed<'a, STATUS_CHANGE_BYTES> {
-    /// (instant, -1 resolved / +1 reopened), in order.
-    pub fn iter(self) -> impl Iterator<Item = (Micros, i16)> + 'a {
-        self.records().filter_map(|mut record| Some((record.instant().ok()?, record.i16().ok()?)))
+impl DecodedFacts {
+    /// Decodes concatenated ticket fact rows.
+    pub fn tickets(bytes: &[u8]) -> Result<DecodedFacts, AppError> {
+        let mut facts = DecodedFacts::default();
+        let mut names: HashMap<&[u8], u32> = HashMap::new();
+        let mut reader = Reader::new(bytes);
+        while !reader.is_empty() {
+            let ticket = reader.ticket(&mut facts, &mut |name| {
+                let next = u32::try_from(names.len()).unwrap_or(u32::MAX);
+                *names.entry(name).or_insert(next)
+            })?;
+            facts.tickets.push(ticket);
+        }
+        let mut numbered: Vec<(&[u8], u32)> = names.into_iter().collect();
+        numbered.sort_unstable_by_key(|(_, number)| *number);
+        facts.names = numbered.into_iter().map(|(name, _)| name.into()).collect();
+        Ok(facts)
     }
-}
 
-impl<'a> Packed<'a, INTERACTION_BYTES> {
-    pub fn iter(self) -> impl Iterator<Item = InteractionFact> + 'a {
-        self.records().filter_map(|mut record| record.interaction().ok())
+    /// Decodes concatenated fact rows of interactions without a ticket.
+    pub fn loose_interactions(bytes: &[u8]) -> Result<DecodedFacts, AppError> {
+        let mut facts = DecodedFacts::default();
+        let mut reader = Reader::new(bytes);
+        while !reader.is_empty() {
+            facts.loose_interactions.push(reader.interaction()?);
+        }
+        Ok(facts)
+    }
+
+    pub fn status_changes_of(&self, ticket: &TicketFact) -> &[(Micros, i16)] {
+        self.status_changes.get(ticket.status_changes.0 as usize..ticket.status_changes.1 as usize).unwrap_or(&[])
+    }
+
+    pub fn interactions_of(&self, ticket: &TicketFact) -> &[InteractionFact] {
+        self.interactions.get(ticket.interactions.0 as usize..ticket.interactions.1 as usize).unwrap_or(&[])
+    }
+
+    /// About the memory it takes, for the block cache's budget.
+    pub fn heap_bytes(&self) -> usize {
+        use std::mem::size_of;
+        self.tickets.capacity() * size_of::<TicketFact>()
+            + self.status_changes.capacity() * size_of::<(Micros, i16)>()
+            + (self.interactions.capacity() + self.loose_interactions.capacity()) * size_of::<InteractionFact>()
+            + self.names.iter().map(|name| name.len() + size_of::<Box<[u8]>>()).sum::<usize>()
     }
 }
 
@@ -99,7 +137,7 @@ impl InteractionFact {
 }
 
 /// Walks packed records.
-pub struct Reader<'a> {
+struct Reader<'a> {
     bytes: &'a [u8],
     at: usize,
 }
@@ -109,11 +147,11 @@ fn malformed() -> AppError {
 }
 
 impl<'a> Reader<'a> {
-    pub fn new(bytes: &'a [u8]) -> Reader<'a> {
+    fn new(bytes: &'a [u8]) -> Reader<'a> {
         Reader { bytes, at: 0 }
     }
 
-    pub fn is_empty(&self) -> bool {
+    fn is_empty(&self) -> bool {
         self.at >= self.bytes.len()
     }
 
@@ -168,7 +206,7 @@ impl<'a> Reader<'a> {
         Ok(records)
     }
 
-    pub fn interaction(&mut self) -> Result<InteractionFact, AppError> {
+    fn interaction(&mut self) -> Result<InteractionFact, AppError> {
         let occurred_at = self.instant()?;
         let technician_id = self.optional_id()?;
         let kind = usize::try_from(self.i16()?).ok().filter(|kind| *kind < 6).ok_or_else(malformed)?;
@@ -177,7 +215,13 @@ impl<'a> Reader<'a> {
         Ok(InteractionFact { occurred_at, technician_id, channel, direction, duration_seconds })
     }
 
-    pub fn ticket(&mut self) -> Result<TicketFact<'a>, AppError> {
+    /// Decodes one ticket row, its status changes and interactions appended to `facts`, its
+    /// names numbered by `number`.
+    fn ticket(
+        &mut self,
+        facts: &mut DecodedFacts,
+        number: &mut impl FnMut(&'a [u8]) -> u32,
+    ) -> Result<TicketFact, AppError> {
         let opened_at = self.instant()?;
         let first_response_at = self.optional_instant()?;
         let first_resolved_at = self.optional_instant()?;
@@ -188,11 +232,20 @@ impl<'a> Reader<'a> {
         let flags = self.i16()?;
         let rating_value = self.i16()?;
         let rated_at = self.optional_instant()?;
-        let category = self.text()?;
-        let priority = self.text()?;
-        let channel = self.text()?;
-        let status_changes = Packed(self.records(STATUS_CHANGE_BYTES)?);
-        let interactions = Packed(self.records(INTERACTION_BYTES)?);
+        let category = number(self.text()?);
+        let priority = number(self.text()?);
+        let channel = number(self.text()?);
+        let position = |list_len: usize| u32::try_from(list_len).map_err(|_| malformed());
+        let status_start = position(facts.status_changes.len())?;
+        for mut record in self.records(STATUS_CHANGE_BYTES)?.chunks_exact(STATUS_CHANGE_BYTES).map(Reader::new) {
+            facts.status_changes.push((record.instant()?, record.i16()?));
+        }
+        let status_changes = (status_start, position(facts.status_changes.len())?);
+        let interaction_start = position(facts.interactions.len())?;
+        for mut record in self.records(INTERACTION_BYTES)?.chunks_exact(INTERACTION_BYTES).map(Reader::new) {
+            facts.interactions.push(record.interaction()?);
+        }
+        let interactions = (interaction_start, position(facts.interactions.len())?);
         Ok(TicketFact {
             opened_at,
             first_response_at,
@@ -234,6 +287,6 @@ mod tests {
     #[test]
     fn a_truncated_row_is_an_error_not_a_panic() {
         let bytes = [0u8; 20];
-        assert!(Reader::new(&bytes).ticket().is_err());
+        assert!(DecodedFacts::tickets(&bytes).is_err());
     }
 }

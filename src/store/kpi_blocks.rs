@@ -116,26 +116,47 @@ fn in_sealer_snapshot(
     })
 }
 
-/// A day's block that no change has touched since it was sealed.
+/// A day's block that no change has touched since it was sealed, and which version of it.
 #[derive(QueryableByName)]
 pub struct FreshBlock {
     #[diesel(sql_type = Date)]
     pub day: NaiveDate,
-    #[diesel(sql_type = Bytea)]
-    pub facts: Vec<u8>,
+    /// Changes with every write of the block's row (migration 2026-12-02-000013).
+    #[diesel(sql_type = BigInt)]
+    pub generation: i64,
 }
 
 /// The fresh blocks of the days in `[first, end)`, in day order. Call it in the snapshot the
 /// rest of the read uses: a block and the dirty rows that void it must be seen together.
 pub fn fresh_blocks(conn: &mut PgConnection, first: NaiveDate, end: NaiveDate) -> Result<Vec<FreshBlock>, AppError> {
     Ok(diesel::sql_query(
-        "SELECT b.day, b.facts FROM kpi_fact_blocks b
+        "SELECT b.day, b.generation FROM kpi_fact_blocks b
          WHERE b.day >= $1 AND b.day < $2
            AND NOT EXISTS (SELECT 1 FROM kpi_dirty_days d WHERE d.day = b.day)
          ORDER BY b.day",
     )
     .bind::<Date, _>(first)
     .bind::<Date, _>(end)
+    .load(conn)?)
+}
+
+/// A block's content.
+#[derive(QueryableByName)]
+pub struct BlockFacts {
+    #[diesel(sql_type = Date)]
+    pub day: NaiveDate,
+    #[diesel(sql_type = BigInt)]
+    pub generation: i64,
+    #[diesel(sql_type = Bytea)]
+    pub facts: Vec<u8>,
+}
+
+/// The blocks of these days, in day order (in the snapshot that listed them fresh).
+pub fn block_facts(conn: &mut PgConnection, days: &[NaiveDate]) -> Result<Vec<BlockFacts>, AppError> {
+    Ok(diesel::sql_query(
+        "SELECT day, generation, facts FROM kpi_fact_blocks WHERE day = ANY($1) ORDER BY day",
+    )
+    .bind::<diesel::sql_types::Array<Date>, _>(days)
     .load(conn)?)
 }
 

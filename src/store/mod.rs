@@ -7,6 +7,7 @@ pub mod exports;
 pub mod import;
 pub mod improvement;
 pub mod interactions;
+pub mod kpi_block_cache;
 pub mod kpi_blocks;
 pub mod kpi_facts;
 pub mod kpis;

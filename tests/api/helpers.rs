@@ -174,7 +174,10 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
         retention: RetentionSettings::default(),
         retention_schedule: RetentionSchedule::default(),
         // Often, so that KPI answers in tests also come from sealed blocks.
-        sealer: deskpulse::sealer::SealerSettings { interval: Duration::from_secs(1) },
+        kpi_blocks: deskpulse::sealer::KpiBlockSettings {
+            seal_interval: Duration::from_secs(1),
+            cache_mb: deskpulse::store::kpi_block_cache::DEFAULT_CAPACITY_MB,
+        },
     }
 }
 

@@ -1824,7 +1824,7 @@ async fn the_kpi_engine_agrees_with_a_reference_model_of_product_md() {
     let app = spawn_app_with(|settings| {
         settings.limits.max_complexity = 1_000_000;
         // The test seals the blocks itself, below.
-        settings.sealer.interval = std::time::Duration::from_secs(3600);
+        settings.kpi_blocks.seal_interval = std::time::Duration::from_secs(3600);
     })
     .await;
     let data = build_dataset(&app, Rng(seed)).await;
