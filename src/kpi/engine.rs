@@ -14,8 +14,9 @@ use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
 use super::calendar::{self, Span};
+use super::durations::{BySlot, Durations};
 use super::facts::{DecodedFacts, InteractionFact, Micros, TicketFact, micros};
-use super::{Bucket, DurationStats, Grouping, InteractionTotal, KpiFilter, KpiPoint, KpiValues};
+use super::{Bucket, Grouping, InteractionTotal, KpiFilter, KpiPoint, KpiValues};
 
 /// One question the engine answers.
 pub struct FrameSpec<'a> {
@@ -94,7 +95,9 @@ impl Hasher for IdHasher {
     }
 }
 
-#[derive(Default, Clone)]
+/// The counts and sums of one bucket of one group (its durations are in the frame's
+/// [`Durations`]).
+#[derive(Default, Clone, Copy)]
 struct BucketTotals {
     opened: i64,
     awaiting: i64,
@@ -105,10 +108,6 @@ struct BucketTotals {
     csat_count: i64,
     csat_sum: i64,
     csat_satisfied: i64,
-    /// Durations as microsecond spans (exact, so that sums do not depend on the order).
-    first_response: Vec<Micros>,
-    resolution: Vec<Micros>,
-    first_resolution: Vec<Micros>,
     /// Count and seconds per channel and direction ([`InteractionFact::kind_index`]).
     interactions: [(i64, i64); 6],
 }
@@ -145,9 +144,6 @@ impl BucketTotals {
         self.csat_count += other.csat_count;
         self.csat_sum += other.csat_sum;
         self.csat_satisfied += other.csat_satisfied;
-        self.first_response.extend(other.first_response);
-        self.resolution.extend(other.resolution);
-        self.first_resolution.extend(other.first_resolution);
         for (mine, theirs) in self.interactions.iter_mut().zip(other.interactions) {
             mine.0 += theirs.0;
             mine.1 += theirs.1;
@@ -218,6 +214,10 @@ struct Frame {
     filter: CompiledFilter,
     groups: Vec<GroupTotals>,
     group_keys: Vec<GroupKey>,
+    /// Slot of a value: its group's index times the number of buckets, plus its bucket's.
+    first_response: Durations,
+    resolution: Durations,
+    first_resolution: Durations,
     group_index: IdMap<GroupKey, usize>,
     /// The group used last: a ticket's records and interactions mostly share it.
     last_group: Option<(GroupKey, usize)>,
@@ -245,8 +245,8 @@ impl Frame {
         Some(bucket)
     }
 
-    fn group(&mut self, key: GroupKey) -> &mut GroupTotals {
-        let index = match self.last_group {
+    fn group_index(&mut self, key: GroupKey) -> usize {
+        match self.last_group {
             Some((last, index)) if last == key => index,
             _ => {
                 let next = self.groups.len();
@@ -258,7 +258,11 @@ impl Frame {
                 self.last_group = Some((key, index));
                 index
             }
-        };
+        }
+    }
+
+    fn group(&mut self, key: GroupKey) -> &mut GroupTotals {
+        let index = self.group_index(key);
         &mut self.groups[index]
     }
 
@@ -281,7 +285,9 @@ pub struct Engine {
     frames: Vec<Frame>,
     names: Names,
     /// Each technician's team, as a name number.
-    teams: IdMap<i64, i64>,
+    teams: TeamOf,
+    /// Whether any frame groups or filters by team (else nobody's team is looked up).
+    needs_teams: bool,
     stints: Vec<Stint>,
     interaction_teams: Vec<Option<i64>>,
 }
@@ -290,8 +296,8 @@ impl Engine {
     /// `teams`: every technician's current team.
     pub fn new(specs: &[FrameSpec<'_>], teams: impl IntoIterator<Item = (i64, String)>) -> Engine {
         let mut names = Names::default();
-        let teams = teams.into_iter().map(|(id, team)| (id, names.id(team.as_bytes()))).collect();
-        let frames = specs
+        let teams = TeamOf::new(teams.into_iter().map(|(id, team)| (id, names.id(team.as_bytes()))).collect());
+        let frames: Vec<Frame> = specs
             .iter()
             .map(|spec| {
                 let spans = calendar::buckets(spec.from, spec.to, spec.zone, spec.bucket);
@@ -330,6 +336,9 @@ impl Engine {
                     filter,
                     groups: Vec::new(),
                     group_keys: Vec::new(),
+                    first_response: Durations::default(),
+                    resolution: Durations::default(),
+                    first_resolution: Durations::default(),
                     group_index: IdMap::default(),
                     last_group: None,
                     count_customers: spec.count_customers,
@@ -341,11 +350,12 @@ impl Engine {
                 frame
             })
             .collect();
-        Engine { frames, names, teams, stints: Vec::new(), interaction_teams: Vec::new() }
+        let needs_teams = frames.iter().any(|frame| frame.grouping == Grouping::Team || frame.filter.teams.is_some());
+        Engine { frames, names, teams, needs_teams, stints: Vec::new(), interaction_teams: Vec::new() }
     }
 
     fn team_of(&self, technician: Option<i64>) -> Option<i64> {
-        technician.and_then(|id| self.teams.get(&id).copied())
+        if self.needs_teams { technician.and_then(|id| self.teams.get(id)) } else { None }
     }
 
     /// Adds every ticket (with its interactions) and every loose interaction of a decoded value
@@ -382,7 +392,11 @@ impl Engine {
         backlog_stints(fact, status_changes, &mut stints);
         let mut teams = std::mem::take(&mut self.interaction_teams);
         teams.clear();
-        teams.extend(interactions.iter().map(|interaction| self.team_of(interaction.technician_id)));
+        if self.needs_teams {
+            teams.extend(interactions.iter().map(|interaction| self.team_of(interaction.technician_id)));
+        } else {
+            teams.resize(interactions.len(), None);
+        }
         let reach = Reach::of(fact, status_changes, interactions, &stints);
         for frame in &mut self.frames {
             if !reach.touches(frame.from, frame.to) {
@@ -412,12 +426,23 @@ impl Engine {
     pub fn absorb(&mut self, other: Engine) {
         // Names other numbered on its own: renumber them as this engine's.
         let renumbered: Vec<i64> = other.names.names.iter().map(|name| self.names.id(name.as_bytes())).collect();
-        let rename = |key: GroupKey| key.and_then(|key| usize::try_from(key).ok()).and_then(|i| renumbered.get(i).copied());
+        let rename =
+            |key: GroupKey| key.and_then(|key| usize::try_from(key).ok()).and_then(|i| renumbered.get(i).copied());
         for (frame, theirs) in self.frames.iter_mut().zip(other.frames) {
             let by_name = !matches!(frame.grouping, Grouping::None | Grouping::Technician);
+            let mut our_index = Vec::with_capacity(theirs.groups.len());
             for (key, totals) in theirs.group_keys.into_iter().zip(theirs.groups) {
-                frame.group(if by_name { rename(key) } else { key }).add(totals);
+                let index = frame.group_index(if by_name { rename(key) } else { key });
+                frame.groups[index].add(totals);
+                our_index.push(index);
             }
+            let buckets = frame.spans.len();
+            let renumber = |slot: usize| {
+                our_index.get(slot / buckets).map_or(usize::MAX, |group| group * buckets + slot % buckets)
+            };
+            frame.first_response.absorb(theirs.first_response, renumber);
+            frame.resolution.absorb(theirs.resolution, renumber);
+            frame.first_resolution.absorb(theirs.first_resolution, renumber);
             for (customer, opened) in theirs.opened_by_customer {
                 *frame.opened_by_customer.entry(customer).or_default() += opened;
             }
@@ -438,19 +463,34 @@ impl Engine {
                         _ => usize::try_from(key).ok().and_then(|i| names.get(i)).cloned().unwrap_or_default(),
                     })
                 };
-                let mut groups: Vec<(Option<String>, GroupTotals)> =
-                    frame.group_keys.into_iter().map(label).zip(frame.groups).collect();
+                let buckets = frame.spans.len();
+                let slots = frame.groups.len() * buckets;
+                let mut durations = DurationsBySlot {
+                    first_response: frame.first_response.by_slot(slots),
+                    resolution: frame.resolution.by_slot(slots),
+                    first_resolution: frame.first_resolution.by_slot(slots),
+                };
+                let mut groups: Vec<(Option<String>, usize, GroupTotals)> = frame
+                    .group_keys
+                    .into_iter()
+                    .map(label)
+                    .zip(frame.groups)
+                    .enumerate()
+                    .map(|(index, (label, totals))| (label, index, totals))
+                    .collect();
                 groups.sort_by(|a, b| a.0.cmp(&b.0));
-                let mut points = Vec::with_capacity(groups.len() * frame.spans.len());
-                for (group, totals) in groups {
+                let mut points = Vec::with_capacity(groups.len() * buckets);
+                for (group, index, totals) in groups {
                     let mut backlog = 0;
-                    for ((span, bucket), step) in frame.spans.iter().zip(totals.buckets).zip(&totals.backlog_steps) {
+                    for (bucket, (span, (counts, step))) in
+                        frame.spans.iter().zip(totals.buckets.iter().zip(&totals.backlog_steps)).enumerate()
+                    {
                         backlog += step;
                         points.push(KpiPoint {
                             starts: span.starts,
                             ends: span.ends,
                             group: group.clone(),
-                            values: values_of(bucket, backlog),
+                            values: values_of(counts, backlog, &mut durations, index * buckets + bucket),
                         });
                     }
                 }
@@ -495,22 +535,36 @@ struct Reach {
 }
 
 impl Reach {
-    fn of(fact: &TicketFact, status_changes: &[(Micros, i16)], interactions: &[InteractionFact], stints: &[Stint]) -> Reach {
-        let instants = [fact.first_response_at, fact.first_resolved_at, fact.resolved_at, fact.closed_at]
-            .into_iter()
-            .flatten()
-            .chain(fact.rating.map(|(_, at)| at))
-            .chain(status_changes.iter().map(|(at, _)| *at))
-            .chain(interactions.iter().map(|interaction| interaction.occurred_at));
-        let (mut earliest, mut latest) = (fact.opened_at, fact.opened_at);
-        for at in instants {
-            earliest = earliest.min(at);
-            latest = latest.max(at);
+    fn of(
+        fact: &TicketFact,
+        status_changes: &[(Micros, i16)],
+        interactions: &[InteractionFact],
+        stints: &[Stint],
+    ) -> Reach {
+        let mut reach = Reach { earliest: fact.opened_at, latest: fact.opened_at };
+        for at in
+            [fact.first_response_at, fact.first_resolved_at, fact.resolved_at, fact.closed_at].into_iter().flatten()
+        {
+            reach.take(at);
+        }
+        if let Some((_, at)) = fact.rating {
+            reach.take(at);
+        }
+        for &(at, _) in status_changes {
+            reach.take(at);
+        }
+        for interaction in interactions {
+            reach.take(interaction.occurred_at);
         }
         if stints.last().is_some_and(|stint| stint.leaves.is_none()) {
-            latest = Micros::MAX;
+            reach.latest = Micros::MAX;
         }
-        Reach { earliest, latest }
+        reach
+    }
+
+    fn take(&mut self, at: Micros) {
+        self.earliest = self.earliest.min(at);
+        self.latest = self.latest.max(at);
     }
 
     /// Whether anything of the ticket can count in `[from, to]` (a reopen at `to` itself counts
@@ -548,13 +602,7 @@ fn backlog_stints(fact: &TicketFact, status_changes: &[(Micros, i16)], stints: &
     }
 }
 
-fn add_ticket(
-    frame: &mut Frame,
-    key: GroupKey,
-    fact: &TicketFact,
-    status_changes: &[(Micros, i16)],
-    stints: &[Stint],
-) {
+fn add_ticket(frame: &mut Frame, key: GroupKey, fact: &TicketFact, status_changes: &[(Micros, i16)], stints: &[Stint]) {
     let opened = frame.bucket(fact.opened_at);
     let resolved = fact.resolved_at.and_then(|at| frame.bucket(at));
     let first_resolved = fact.first_resolved_at.and_then(|at| frame.bucket(at));
@@ -564,13 +612,15 @@ fn add_ticket(
         *frame.opened_by_customer.entry(fact.customer_id).or_default() += 1;
     }
     if opened.is_some() || resolved.is_some() || first_resolved.is_some() || closed.is_some() || rated.is_some() {
-        let buckets = &mut frame.group(key).buckets;
+        let group = frame.group_index(key);
+        let slot = |bucket: usize| group * frame.spans.len() + bucket;
+        let buckets = &mut frame.groups[group].buckets;
         if let Some(bucket) = opened {
             let totals = &mut buckets[bucket];
             totals.opened += 1;
             totals.opened_now_resolved += i64::from(fact.now_resolved);
             match fact.first_response_at {
-                Some(at) => totals.first_response.push(at - fact.opened_at),
+                Some(at) => frame.first_response.push(slot(bucket), at - fact.opened_at),
                 None => totals.awaiting += 1,
             }
         }
@@ -578,10 +628,10 @@ fn add_ticket(
             let totals = &mut buckets[bucket];
             totals.resolved += 1;
             totals.resolved_reopened += i64::from(fact.reopened);
-            totals.resolution.push(at - fact.opened_at);
+            frame.resolution.push(slot(bucket), at - fact.opened_at);
         }
         if let (Some(bucket), Some(at)) = (first_resolved, fact.first_resolved_at) {
-            buckets[bucket].first_resolution.push(at - fact.opened_at);
+            frame.first_resolution.push(slot(bucket), at - fact.opened_at);
         }
         if let Some(bucket) = closed {
             buckets[bucket].closed += 1;
@@ -631,15 +681,14 @@ fn add_backlog(
     }
 }
 
-/// Seconds between two instants as PostgreSQL's `date_part('epoch', later - earlier)` computes
-/// them (whole days and the rest apart), so that figures agree with SQL to the last bit.
-pub fn seconds_between(later: Micros, earlier: Micros) -> f64 {
-    const DAY: i64 = 86_400_000_000;
-    let span = later - earlier;
-    (span % DAY) as f64 / 1_000_000.0 + 86_400.0 * (span / DAY) as f64
+/// A frame's durations, grouped by slot.
+struct DurationsBySlot {
+    first_response: BySlot,
+    resolution: BySlot,
+    first_resolution: BySlot,
 }
 
-fn values_of(bucket: BucketTotals, backlog: i64) -> KpiValues {
+fn values_of(bucket: &BucketTotals, backlog: i64, durations: &mut DurationsBySlot, slot: usize) -> KpiValues {
     let interactions = [0usize, 1, 4, 5, 2, 3] // CALL, CHAT, EMAIL: the order of their names
         .iter()
         .filter_map(|&index| {
@@ -653,10 +702,10 @@ fn values_of(bucket: BucketTotals, backlog: i64) -> KpiValues {
         tickets_resolved: bucket.resolved,
         tickets_closed: bucket.closed,
         backlog,
-        first_response: duration_stats(bucket.first_response),
+        first_response: durations.first_response.stats(slot),
         awaiting_first_response: bucket.awaiting,
-        resolution: duration_stats(bucket.resolution),
-        first_resolution: duration_stats(bucket.first_resolution),
+        resolution: durations.resolution.stats(slot),
+        first_resolution: durations.first_resolution.stats(slot),
         opened_now_resolved: bucket.opened_now_resolved,
         resolved_reopened: bucket.resolved_reopened,
         csat_average: (bucket.csat_count > 0).then(|| bucket.csat_sum as f64 / bucket.csat_count as f64),
@@ -666,51 +715,34 @@ fn values_of(bucket: BucketTotals, backlog: i64) -> KpiValues {
     }
 }
 
-/// Mean and percentiles of microsecond spans, in seconds. The mean is taken from the exact sum.
-fn duration_stats(mut spans: Vec<Micros>) -> DurationStats {
-    if spans.is_empty() {
-        return DurationStats::default();
-    }
-    let total: i128 = spans.iter().map(|span| i128::from(*span)).sum();
-    let mean = total as f64 / 1_000_000.0 / spans.len() as f64;
-    DurationStats {
-        mean: Some(mean),
-        median: Some(percentile_cont(&mut spans, 0.5)),
-        p90: Some(percentile_cont(&mut spans, 0.9)),
-    }
+/// Each technician's team: a table by id where ids are small (as they are: a sequence), a map
+/// otherwise.
+enum TeamOf {
+    Table(Vec<Option<i64>>),
+    Map(IdMap<i64, i64>),
 }
 
-/// PostgreSQL's `percentile_cont(fraction)` over the spans in seconds: the value at position
-/// fraction x (n - 1) of the sorted values, interpolated linearly between its neighbours. Found
-/// by selection, not by sorting; `spans` is reordered. (Seconds grow with spans, so the order
-/// of spans is the order of their seconds.)
-pub fn percentile_cont(spans: &mut [Micros], fraction: f64) -> f64 {
-    let position = fraction * (spans.len() - 1) as f64;
-    let (lower, upper) = (position.floor(), position.ceil());
-    let (_, low, above) = spans.select_nth_unstable(lower as usize);
-    let low = seconds_between(*low, 0);
-    if upper == lower {
-        return low;
-    }
-    let high = above.iter().copied().min().map_or(f64::INFINITY, |span| seconds_between(span, 0));
-    low + (high - low) * (position - lower)
-}
+impl TeamOf {
+    /// Ids up to this are looked up in a table.
+    const TABLE_IDS: i64 = 1 << 20;
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn percentiles_interpolate_like_postgres() {
-        let mut spans = vec![40_000_000, 10_000_000, 30_000_000, 20_000_000];
-        assert_eq!(percentile_cont(&mut spans, 0.5), 25.0);
-        assert_eq!(percentile_cont(&mut spans, 0.9), 37.0);
-        assert_eq!(percentile_cont(&mut [7_000_000], 0.9), 7.0);
+    fn new(teams: Vec<(i64, i64)>) -> TeamOf {
+        if teams.iter().all(|(id, _)| (0..Self::TABLE_IDS).contains(id)) {
+            let size = teams.iter().map(|(id, _)| *id as usize + 1).max().unwrap_or(0);
+            let mut table = vec![None; size];
+            for (id, team) in teams {
+                table[id as usize] = Some(team);
+            }
+            TeamOf::Table(table)
+        } else {
+            TeamOf::Map(teams.into_iter().collect())
+        }
     }
 
-    #[test]
-    fn seconds_match_date_part_of_an_interval() {
-        assert_eq!(seconds_between(90_061_500_000, 0), 90_061.5);
-        assert_eq!(seconds_between(5_000_000, 2_000_000), 3.0);
+    fn get(&self, technician: i64) -> Option<i64> {
+        match self {
+            TeamOf::Table(table) => usize::try_from(technician).ok().and_then(|id| table.get(id).copied().flatten()),
+            TeamOf::Map(map) => map.get(&technician).copied(),
+        }
     }
 }

@@ -7,6 +7,7 @@
 //! (`percentile_cont`) medians and 90th percentiles it takes by selection at the end.
 
 pub mod calendar;
+pub mod durations;
 pub mod engine;
 pub mod facts;
 

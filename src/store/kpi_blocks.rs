@@ -153,11 +153,9 @@ pub struct BlockFacts {
 
 /// The blocks of these days, in day order (in the snapshot that listed them fresh).
 pub fn block_facts(conn: &mut PgConnection, days: &[NaiveDate]) -> Result<Vec<BlockFacts>, AppError> {
-    Ok(diesel::sql_query(
-        "SELECT day, generation, facts FROM kpi_fact_blocks WHERE day = ANY($1) ORDER BY day",
-    )
-    .bind::<diesel::sql_types::Array<Date>, _>(days)
-    .load(conn)?)
+    Ok(diesel::sql_query("SELECT day, generation, facts FROM kpi_fact_blocks WHERE day = ANY($1) ORDER BY day")
+        .bind::<diesel::sql_types::Array<Date>, _>(days)
+        .load(conn)?)
 }
 
 /// Fresh blocks whose content differs from their day's fact rows.

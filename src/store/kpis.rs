@@ -5,10 +5,10 @@
 
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
-use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex};
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Nullable, Timestamptz};
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 
 use crate::error::AppError;
 use crate::kpi::engine::{Engine, FrameResult, FrameSpec};
