@@ -188,9 +188,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     // BENCH_ONLY=text keeps the scenarios whose name contains it.
     let only = std::env::var("BENCH_ONLY").unwrap_or_default();
     println!(
-        "| question | HTTP median | HTTP p90 | engine median | engine p90 | floor median | floor p90 | cold engine median | cold engine p90 | cold floor median | cold floor p90 | MB | points |"
+        "| question | HTTP median | HTTP p90 | engine median | engine p90 | floor median | floor p90 | cold engine median | cold engine p90 | cold floor median | cold floor p90 | MB read cold | MB read warm | points |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for scenario in scenarios.iter().filter(|s| s.name.contains(only.as_str())) {
         let filter = KpiFilter::default();
         let queries: Vec<KpiQuery<'_>> = scenario
@@ -211,12 +211,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // The floor: the statements the engine sends, their values received but not decoded;
         // then the engine. Cold, with no block kept in memory (every block sent by the
         // database); then warm, as a running server answers, its blocks kept from earlier reads.
-        let mut bytes = 0;
+        let bytes = std::cell::Cell::new(0);
         let mut points = 0;
-        let mut floor = |conn: &mut PgConnection| -> Result<Duration, Box<dyn std::error::Error>> {
+        let floor = |conn: &mut PgConnection| -> Result<Duration, Box<dyn std::error::Error>> {
             let started = Instant::now();
-            bytes = kpis::in_snapshot(conn, |conn| kpis::read_facts_only(conn, span_from, span_to))
-                .map_err(|err| format!("{}: {err:?}", scenario.name))?;
+            bytes.set(
+                kpis::in_snapshot(conn, |conn| kpis::read_facts_only(conn, span_from, span_to))
+                    .map_err(|err| format!("{}: {err:?}", scenario.name))?,
+            );
             Ok(started.elapsed())
         };
         let mut engine = |conn: &mut PgConnection| -> Result<Duration, Box<dyn std::error::Error>> {
@@ -226,14 +228,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             points = results.iter().map(|r| r.points.len()).sum();
             Ok(started.elapsed())
         };
-        if std::env::var("BENCH_PROFILE").is_ok() {
-            timed(3, || engine(&mut conn))?;
-            let samples = timed(20, || engine(&mut conn))?;
-            println!("profile: {:?}", stats(samples));
-            continue;
-        }
         kpi_block_cache::set_capacity(0);
         let cold_floor = timed(runs, || floor(&mut conn))?;
+        let cold_bytes = bytes.get();
         let cold_engine = timed(runs, || engine(&mut conn))?;
         kpi_block_cache::set_capacity(kpi_block_cache::DEFAULT_CAPACITY_MB << 20);
         // The engine first: its reads keep the blocks the warm floor then finds in memory.
@@ -266,12 +263,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (cold_engine_median, cold_engine_p90) = stats(cold_engine);
         let (cold_floor_median, cold_floor_p90) = stats(cold_floor);
         println!(
-            "| {} ({} to {}) | {http_median:.1} ms | {http_p90:.1} ms | {engine_median:.1} ms | {engine_p90:.1} ms | {floor_median:.1} ms | {floor_p90:.1} ms | {cold_engine_median:.1} ms | {cold_engine_p90:.1} ms | {cold_floor_median:.1} ms | {cold_floor_p90:.1} ms | {:.1} | {points} |",
+            "| {} ({} to {}) | {http_median:.1} ms | {http_p90:.1} ms | {engine_median:.1} ms | {engine_p90:.1} ms | {floor_median:.1} ms | {floor_p90:.1} ms | {cold_engine_median:.1} ms | {cold_engine_p90:.1} ms | {cold_floor_median:.1} ms | {cold_floor_p90:.1} ms | {:.1} | {:.1} | {points} |",
             scenario.name,
             scenario.from.date_naive(),
             scenario.to.date_naive(),
-            bytes as f64 / 1e6,
+            cold_bytes as f64 / 1e6,
+            bytes.get() as f64 / 1e6,
         );
     }
+    println!("sealed blocks kept in memory: {:.0} MB", kpi_block_cache::bytes_kept() as f64 / 1e6);
     Ok(())
 }
