@@ -76,6 +76,10 @@ impl DecodedFacts {
         let mut numbered: Vec<(&[u8], u32)> = names.into_iter().collect();
         numbered.sort_unstable_by_key(|(_, number)| *number);
         facts.names = numbered.into_iter().map(|(name, _)| name.into()).collect();
+        // Kept for long in the block cache: no room to grow.
+        facts.tickets.shrink_to_fit();
+        facts.status_changes.shrink_to_fit();
+        facts.interactions.shrink_to_fit();
         Ok(facts)
     }
 
