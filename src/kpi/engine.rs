@@ -392,11 +392,7 @@ impl Engine {
         backlog_stints(fact, status_changes, &mut stints);
         let mut teams = std::mem::take(&mut self.interaction_teams);
         teams.clear();
-        if self.needs_teams {
-            teams.extend(interactions.iter().map(|interaction| self.team_of(interaction.technician_id)));
-        } else {
-            teams.resize(interactions.len(), None);
-        }
+        teams.extend(interactions.iter().map(|interaction| self.team_of(interaction.technician_id)));
         let reach = Reach::of(fact, status_changes, interactions, &stints);
         for frame in &mut self.frames {
             if !reach.touches(frame.from, frame.to) {

@@ -1,14 +1,16 @@
 //! KPI reads: the fact rows of a period from PostgreSQL, computed by the engine in
-//! [`crate::kpi`]. The rows come packed (one bytea per slice of time, concatenated by
-//! `string_agg`), so the database only scans narrow rows in time order and the client decodes
-//! them at memory speed; every figure is then computed in Rust in one pass.
+//! [`crate::kpi`]. The rows come packed (a sealed block per day, or the rows of a run of days
+//! concatenated by `string_agg`), so the database only sends narrow values in time order; blocks
+//! this process has read before come from memory ([`kpi_block_cache`]). Every figure is then
+//! computed in Rust, in two passes over the values that are merged at the end.
+
+use std::sync::mpsc::Receiver;
+use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Days, Duration, NaiveDate, NaiveTime, Utc};
 use chrono_tz::Tz;
 use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Nullable, Timestamptz};
-use std::sync::mpsc::Receiver;
-use std::sync::{Arc, Mutex};
 
 use crate::error::AppError;
 use crate::kpi::engine::{Engine, FrameResult, FrameSpec};
