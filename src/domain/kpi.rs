@@ -87,7 +87,7 @@ impl KpiMetric {
 /// A metric now and in an earlier period.
 #[derive(SimpleObject, Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
-#[graphql(name = "KpiChange")]
+#[graphql(name = "KpiChange", complex)]
 pub struct MetricChange {
     pub metric: KpiMetric,
     pub current: Option<f64>,
@@ -96,6 +96,15 @@ pub struct MetricChange {
     pub absolute: Option<f64>,
     /// (current - previous) / previous; null when previous is 0 or null.
     pub relative: Option<f64>,
+}
+
+#[async_graphql::ComplexObject]
+impl MetricChange {
+    /// Whether a smaller value is the better one for this metric (durations, backlog, tickets
+    /// awaiting a response, reopen rate, tickets opened): how a change reads as better or worse.
+    async fn lower_is_better(&self) -> bool {
+        self.metric.lower_is_better()
+    }
 }
 
 impl MetricChange {
