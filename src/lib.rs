@@ -26,3 +26,4 @@ pub mod seed;
 pub mod startup;
 pub mod store;
 pub mod telemetry;
+pub mod ui;

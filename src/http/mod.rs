@@ -1,5 +1,5 @@
-//! The HTTP surface: routes, the GraphQL endpoint, CSV/JSON exports, health checks, metrics and
-//! request logging.
+//! The HTTP surface: routes, the GraphQL endpoint, CSV/JSON exports, the report pages, health
+//! checks, metrics and request logging.
 
 pub mod access;
 mod export;
@@ -8,6 +8,7 @@ mod graphql;
 mod health;
 pub mod metrics;
 mod request_log;
+mod ui;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -96,7 +97,8 @@ pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {
         .route("/graphql", web::post().to(graphql::execute))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
-        .configure(export::routes);
+        .configure(export::routes)
+        .configure(ui::routes);
     if graphiql {
         config.configure(graphiql::routes);
     }
