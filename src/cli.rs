@@ -106,12 +106,28 @@ pub enum ReportCommand {
         #[command(flatten)]
         database: DatabaseSettings,
     },
-    /// Print a stored report as JSON, as GET /export/reports/ID.json serves it.
+    /// Print a stored report: as JSON (GET /export/reports/ID.json), as long-format CSV
+    /// (GET /export/reports/ID.csv), or as the report page in one self-contained HTML file that
+    /// opens offline and prints (docs/ui.md).
     Show {
         id: i64,
+        /// json, csv or html.
+        #[arg(long = "format", id = "report_format", value_enum, default_value_t = ReportFormat::Json)]
+        format: ReportFormat,
+        /// Write to this file instead of standard output.
+        #[arg(long, value_name = "FILE")]
+        output: Option<std::path::PathBuf>,
         #[command(flatten)]
         database: DatabaseSettings,
     },
+}
+
+/// What `report show` writes.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportFormat {
+    Json,
+    Csv,
+    Html,
 }
 
 #[derive(Subcommand, Debug)]
@@ -198,14 +214,34 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
             );
             Ok(())
         }
-        Command::Report(ReportCommand::Show { id, database }) => {
-            let document = tokio::task::spawn_blocking(move || -> Result<_, BoxError> {
-                let mut conn = db::connect(database.url.expose())?;
-                let report = crate::store::reports::find(&mut conn, id)?;
-                Ok(crate::export::report_json(&report))
-            })
-            .await??;
-            println!("{}", serde_json::to_string_pretty(&document)?);
+        Command::Report(ReportCommand::Show { id, format, output, database }) => {
+            let text = match format {
+                ReportFormat::Html => {
+                    let document = crate::ui::report_document(&database, id, "cli").await?;
+                    crate::ui::self_contained_page(&document)
+                }
+                ReportFormat::Json | ReportFormat::Csv => {
+                    tokio::task::spawn_blocking(move || -> Result<String, BoxError> {
+                        let mut conn = db::connect(database.url.expose())?;
+                        let report = crate::store::reports::find(&mut conn, id)?;
+                        if format == ReportFormat::Json {
+                            Ok(format!("{}\n", serde_json::to_string_pretty(&crate::export::report_json(&report))?))
+                        } else {
+                            report_csv(&report)
+                        }
+                    })
+                    .await??
+                }
+            };
+            match output {
+                Some(path) => {
+                    std::fs::write(&path, text).map_err(|err| format!("cannot write {}: {err}", path.display()))?
+                }
+                None => {
+                    use std::io::Write;
+                    std::io::stdout().write_all(text.as_bytes())?;
+                }
+            }
             Ok(())
         }
         Command::Import { file, actor, database } => {
@@ -259,6 +295,16 @@ pub async fn run(command: Command) -> Result<(), BoxError> {
         }
         Command::Retention { command } => crate::retention::run_command(command).await,
     }
+}
+
+/// A stored report as the CSV that GET /export/reports/ID.csv serves.
+fn report_csv(report: &crate::models::PerformanceReport) -> Result<String, BoxError> {
+    let mut writer = csv::Writer::from_writer(Vec::new());
+    writer.write_record(crate::export::REPORT_COLUMNS)?;
+    for record in crate::export::report_records(report)? {
+        writer.write_record(&record)?;
+    }
+    Ok(String::from_utf8(writer.into_inner().map_err(|err| err.to_string())?)?)
 }
 
 /// Reads `file` in batches of [`IMPORT_BATCH_MAX`] rows, each imported in its own transaction.
