@@ -40,9 +40,10 @@ ensure_postgres_server_programs() {
     fi
 }
 
-# Pages are tested in a real browser (tests/api/headers.rs opens GraphiQL in headless Chromium).
+# Pages are tested in a real browser: tests/api/headers.rs opens GraphiQL in headless Chromium,
+# tests/api/ui.rs drives the report pages through chromedriver (W3C WebDriver).
 ensure_browser() {
-    if ! command -v chromium >/dev/null 2>&1; then
+    if ! command -v chromium >/dev/null 2>&1 || ! command -v chromedriver >/dev/null 2>&1; then
         say "installing Chromium (the page tests open the pages in a real browser)"
         as_root apt-get update -qq
         DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq chromium chromium-driver >/dev/null

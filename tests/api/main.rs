@@ -31,3 +31,4 @@ mod seed;
 mod shutdown;
 mod staff;
 mod tickets;
+mod ui;
