@@ -378,7 +378,7 @@
       const value = (max * step) / 4;
       chart.append(
         s('line', { x1: left, x2: width - right, y1: y(value), y2: y(value), class: step === 0 ? 'axis' : 'grid' }),
-        s('text', { x: left - 6, y: y(value) + 4, class: 'tick', 'text-anchor': 'end', text: value === 0 ? '0' : format(value) }));
+        s('text', { x: left - 6, y: y(value) + 4, class: 'tick', 'text-anchor': 'end', text: value === 0 ? '0' : axisLabel(value, format) }));
     }
     const every = Math.ceil(buckets.length / 10);
     buckets.forEach((bucket, i) => {
@@ -408,6 +408,15 @@
     const legend = h('ul', { class: 'legend' }, ...series.map((line, index) =>
       h('li', {}, h('span', { class: `swatch series-${index}`, 'aria-hidden': 'true' }), line.label)));
     return h('figure', { class: 'chart', id: `chart-${id}` }, h('figcaption', { text: title }), chart, series.length > 1 ? legend : null);
+  }
+
+  // A gridline's label: short enough for the axis (durations as `6 h`, `1 h 30`, `45 min`).
+  function axisLabel(value, format) {
+    if (format !== formatDuration) return format(value);
+    const minutes = Math.round(value / 60);
+    if (minutes < 60) return `${minutes} min`;
+    const rest = minutes % 60;
+    return `${integer.format(Math.floor(minutes / 60))} h${rest ? ` ${String(rest).padStart(2, '0')}` : ''}`;
   }
 
   // The top of a chart's scale: four gridline steps of a round size in the chart's unit
