@@ -112,7 +112,7 @@ pub enum ReportCommand {
     Show {
         id: i64,
         /// json, csv or html.
-        #[arg(long = "format", id = "report_format", value_enum, default_value_t = ReportFormat::Json)]
+        #[arg(long = "format", id = "report_format", value_name = "FORMAT", value_enum, default_value_t = ReportFormat::Json)]
         format: ReportFormat,
         /// Write to this file instead of standard output.
         #[arg(long, value_name = "FILE")]
