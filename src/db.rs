@@ -3,11 +3,11 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::pg::PgConnection;
-use diesel::r2d2::{ConnectionManager, CustomizeConnection, PooledConnection};
+use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, PooledConnection};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
@@ -19,8 +19,44 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Held while migrations run, so that instances starting together migrate one after another.
 const MIGRATION_LOCK_KEY: i64 = 0x6465_736b_7075_6c73; // "deskpuls"
 
-pub type PgPool = r2d2::Pool<ConnectionManager<PgConnection>>;
-pub type PgPooled = PooledConnection<ConnectionManager<PgConnection>>;
+pub type PgPool = r2d2::Pool<PgManager>;
+pub type PgPooled = PooledConnection<PgManager>;
+
+/// How long a connection whose last work ended without an error is handed out again without a
+/// round trip to prove it alive (HikariCP's "alive bypass window"). One idle for longer, or whose
+/// last work failed, is pinged first (`SELECT 1`), so a connection that died with the database is
+/// replaced before a request gets it; under load, no request pays the ping.
+const TRUSTED_FOR: Duration = Duration::from_millis(500);
+
+/// A pooled connection, with until when it is handed out without a ping.
+pub struct PgSession {
+    conn: PgConnection,
+    trusted_until: Option<Instant>,
+}
+
+/// diesel's connection manager, pinging only the connections [`TRUSTED_FOR`] does not cover.
+#[derive(Debug)]
+pub struct PgManager(ConnectionManager<PgConnection>);
+
+impl ManageConnection for PgManager {
+    type Connection = PgSession;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<PgSession, Self::Error> {
+        Ok(PgSession { conn: self.0.connect()?, trusted_until: None })
+    }
+
+    fn is_valid(&self, session: &mut PgSession) -> Result<(), Self::Error> {
+        if session.trusted_until.is_some_and(|until| Instant::now() < until) {
+            return Ok(());
+        }
+        self.0.is_valid(&mut session.conn)
+    }
+
+    fn has_broken(&self, session: &mut PgSession) -> bool {
+        self.0.has_broken(&mut session.conn)
+    }
+}
 
 /// Settings applied to every new pooled connection.
 #[derive(Debug)]
@@ -28,13 +64,15 @@ struct SessionSetup {
     statement_timeout: Duration,
 }
 
-impl CustomizeConnection<PgConnection, diesel::r2d2::Error> for SessionSetup {
-    fn on_acquire(&self, conn: &mut PgConnection) -> Result<(), diesel::r2d2::Error> {
-        conn.batch_execute(&format!(
-            "SET statement_timeout = {}; SET TIME ZONE 'UTC'; SET application_name = 'deskpulse'",
-            self.statement_timeout.as_millis()
-        ))
-        .map_err(diesel::r2d2::Error::QueryError)
+impl CustomizeConnection<PgSession, diesel::r2d2::Error> for SessionSetup {
+    fn on_acquire(&self, session: &mut PgSession) -> Result<(), diesel::r2d2::Error> {
+        session
+            .conn
+            .batch_execute(&format!(
+                "SET statement_timeout = {}; SET TIME ZONE 'UTC'; SET application_name = 'deskpulse'",
+                self.statement_timeout.as_millis()
+            ))
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
@@ -54,7 +92,7 @@ impl Db {
 
     /// Like [`Db::new`], with a pool of `pool_size` connections instead of the configured size.
     pub fn with_pool_size(settings: &DatabaseSettings, pool_size: u32) -> Db {
-        let manager = ConnectionManager::<PgConnection>::new(settings.url.expose());
+        let manager = PgManager(ConnectionManager::new(settings.url.expose()));
         let pool = r2d2::Pool::builder()
             .max_size(pool_size)
             .min_idle(Some(0))
@@ -88,7 +126,7 @@ impl Db {
         let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
             let _entered = span.enter();
-            let mut conn = pool.get().map_err(|err| {
+            let mut session = pool.get().map_err(|err| {
                 // A full pool with nothing idle: busy, not unreachable.
                 let state = pool.state();
                 if state.connections >= pool.max_size() && state.idle_connections == 0 {
@@ -97,14 +135,16 @@ impl Db {
                     AppError::from(err)
                 }
             })?;
+            let conn = &mut session.conn;
             conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
                 if matches!(event, InstrumentationEvent::StartQuery { .. }) {
                     statements.fetch_add(1, Ordering::Relaxed);
                 }
             });
-            let result = work(&mut conn);
+            let result = work(conn);
             // Back in the pool, the connection's own checks count for nobody.
             conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+            session.trusted_until = result.is_ok().then(|| Instant::now() + TRUSTED_FOR);
             result
         })
         .await
@@ -116,8 +156,9 @@ impl Db {
     pub async fn readiness(&self, timeout: Duration) -> Result<(), String> {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get_timeout(timeout).map_err(|err| format!("database unreachable: {err}"))?;
-            diesel::sql_query("SELECT 1").execute(&mut conn).map_err(|err| format!("database unreachable: {err}"))?;
+            let mut session = pool.get_timeout(timeout).map_err(|err| format!("database unreachable: {err}"))?;
+            let conn = &mut session.conn;
+            diesel::sql_query("SELECT 1").execute(conn).map_err(|err| format!("database unreachable: {err}"))?;
             let pending =
                 conn.pending_migrations(MIGRATIONS).map_err(|err| format!("cannot read migrations: {err}"))?;
             if pending.is_empty() { Ok(()) } else { Err(format!("{} migrations pending", pending.len())) }
