@@ -3,7 +3,7 @@
 //! from), so nothing is loaded from a CDN, and the page is served under a policy that lets it
 //! run only those scripts and talk only to this server.
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_FRAME_OPTIONS};
+use actix_web::http::header::CACHE_CONTROL;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// The page's policy: scripts and styles from this server only (no inline script, no eval),
@@ -64,13 +64,7 @@ pub fn routes(config: &mut web::ServiceConfig) {
 }
 
 async fn page() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE))
-        .insert_header((X_FRAME_OPTIONS, "DENY"))
-        .insert_header((REFERRER_POLICY, "no-referrer"))
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .body(PAGE)
+    super::token_page(CONTENT_SECURITY_POLICY_VALUE, PAGE)
 }
 
 async fn asset(request: HttpRequest) -> HttpResponse {

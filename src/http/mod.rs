@@ -15,7 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::X_CONTENT_TYPE_OPTIONS;
+use actix_web::http::header::{
+    CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
+};
 use actix_web::middleware::DefaultHeaders;
 use actix_web::{HttpResponse, web};
 use serde_json::json;
@@ -139,6 +141,18 @@ async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
 }
 
 /// A GraphQL-shaped error answer for requests refused before execution.
+/// A page of this server's own where tokens are handled (GraphiQL, the report pages): under its
+/// content security `policy`, never framed, never cached, and sending no referrer.
+fn token_page(policy: &'static str, body: impl actix_web::body::MessageBody + 'static) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/html; charset=utf-8")
+        .insert_header((CONTENT_SECURITY_POLICY, policy))
+        .insert_header((X_FRAME_OPTIONS, "DENY"))
+        .insert_header((REFERRER_POLICY, "no-referrer"))
+        .insert_header((CACHE_CONTROL, "no-store"))
+        .body(body)
+}
+
 pub fn refuse(status: StatusCode, code: &str, message: &str, request_id: &str) -> HttpResponse {
     let mut response = HttpResponse::build(status);
     if status == StatusCode::UNAUTHORIZED {

@@ -2,7 +2,7 @@
 //! shell, which holds no data whoever asks: its script signs in and reads the figures from
 //! /graphql like any other client. The script and stylesheet are compiled into the binary.
 
-use actix_web::http::header::{CACHE_CONTROL, CONTENT_SECURITY_POLICY, LOCATION, REFERRER_POLICY, X_FRAME_OPTIONS};
+use actix_web::http::header::{CACHE_CONTROL, LOCATION};
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Scripts and styles from this server only (no inline script, no eval), charts drawn as inline
@@ -26,13 +26,7 @@ async fn home() -> HttpResponse {
 }
 
 async fn page() -> HttpResponse {
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE))
-        .insert_header((X_FRAME_OPTIONS, "DENY"))
-        .insert_header((REFERRER_POLICY, "no-referrer"))
-        .insert_header((CACHE_CONTROL, "no-store"))
-        .body(crate::ui::served_page())
+    super::token_page(CONTENT_SECURITY_POLICY_VALUE, crate::ui::served_page())
 }
 
 async fn report_page(request: HttpRequest) -> HttpResponse {

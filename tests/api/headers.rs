@@ -3,7 +3,7 @@
 
 use serde_json::json;
 
-use crate::helpers::spawn_app;
+use crate::helpers::{HEADLESS_CHROMIUM, spawn_app};
 
 #[tokio::test]
 async fn every_response_says_nosniff() {
@@ -103,20 +103,8 @@ async fn graphiql_loads_pinned_assets_from_the_server_under_a_strict_csp() {
 fn open_in_chromium(url: &str) -> (String, String) {
     let profile = tempfile_dir("deskpulse-chromium");
     let output = std::process::Command::new("chromium")
-        .args([
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--enable-logging=stderr",
-            "--v=0",
-            "--virtual-time-budget=10000",
-            "--dump-dom",
-        ])
+        .args(HEADLESS_CHROMIUM)
+        .args(["--enable-logging=stderr", "--v=0", "--virtual-time-budget=10000", "--dump-dom"])
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(url)
         .output()

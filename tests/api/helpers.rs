@@ -515,3 +515,16 @@ pub fn table_counts(database: &TestDatabase) -> Vec<(String, i64)> {
         })
         .collect()
 }
+
+/// How the tests start Debian's Chromium: headless, as root, and without the background
+/// connections this machine's closed network refuses.
+pub const HEADLESS_CHROMIUM: [&str; 8] = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+];

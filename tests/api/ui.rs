@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use chrono::{Datelike, Utc};
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, TestDatabase, client, jwt_settings, serve_settings, start_server, wait_for_status};
+use crate::helpers::{
+    HEADLESS_CHROMIUM, TestApp, TestDatabase, client, jwt_settings, serve_settings, start_server, wait_for_status,
+};
 
 // ---- A small W3C WebDriver client over reqwest -------------------------------------------------
 
@@ -50,20 +52,8 @@ impl Browser {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let profile = std::env::temp_dir().join(format!("deskpulse-ui-{}", uuid::Uuid::new_v4().simple()));
-        let args = [
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-dev-shm-usage",
-            "--window-size=1280,1000",
-            "--lang=en-US",
-        ];
-        let mut args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
+        let own = ["--disable-dev-shm-usage", "--window-size=1280,1000", "--lang=en-US"];
+        let mut args: Vec<String> = HEADLESS_CHROMIUM.iter().chain(&own).map(|arg| arg.to_string()).collect();
         args.push(format!("--user-data-dir={}", profile.display()));
         let capabilities = json!({ "capabilities": { "alwaysMatch": {
             "browserName": "chrome",
