@@ -1,0 +1,2 @@
+DROP INDEX tickets_open_queue_assignee_idx;
+DROP INDEX tickets_open_queue_idx;
