@@ -62,6 +62,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod permissions;
 pub mod report;
+pub mod sla;
 
 text_enum! {
     /// How urgent a ticket is.
