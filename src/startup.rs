@@ -17,7 +17,7 @@ use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Metrics, Startup, log_requests, metrics_routes, routes, security_headers};
 use crate::rate_limit::SurveyLimits;
 use crate::retention::{RetentionSchedule, RetentionSettings};
-use crate::schedule::{ReportScheduleSettings, run_report_schedule};
+use crate::schedule::{ReportScheduleSettings, SlaWatchSettings, run_report_schedule, run_sla_watch};
 use crate::sealer::{KpiBlockSettings, run_sealer};
 
 /// Everything `serve` is configured with.
@@ -39,6 +39,8 @@ pub struct ServeSettings {
     pub retention_schedule: RetentionSchedule,
     #[command(flatten)]
     pub kpi_blocks: KpiBlockSettings,
+    #[command(flatten)]
+    pub sla_watch: SlaWatchSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -93,6 +95,9 @@ impl Application {
         tokio::spawn(migrate_until_done(settings.database.url.clone(), startup.clone()));
         if settings.reports.enabled {
             tokio::spawn(run_report_schedule(db.clone(), settings.reports.clone(), startup.clone()));
+        }
+        if settings.sla_watch.enabled {
+            tokio::spawn(run_sla_watch(db.clone(), settings.sla_watch.clone(), startup.clone()));
         }
         crate::store::kpi_block_cache::set_capacity(settings.kpi_blocks.cache_mb.saturating_mul(1 << 20));
         tokio::spawn(run_sealer(db.clone(), settings.kpi_blocks.clone(), startup.clone()));

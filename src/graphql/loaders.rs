@@ -26,6 +26,7 @@ pub struct Loaders {
     pub ratings: DataLoader<CurrentRatingLoader, HashMapCache>,
     pub reports: DataLoader<ReportLoader, HashMapCache>,
     pub action_changes: DataLoader<ActionChangesLoader, HashMapCache>,
+    pub slas: DataLoader<TicketSlaLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -43,6 +44,7 @@ impl Loaders {
                 tokio::spawn,
                 HashMapCache::default(),
             ),
+            slas: DataLoader::with_cache(TicketSlaLoader(db.clone()), tokio::spawn, HashMapCache::default()),
         }
     }
 }
@@ -143,5 +145,18 @@ impl Loader<i64> for ActionChangesLoader {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<ImprovementActionChange>>, Self::Error> {
         let keys = keys.to_vec();
         self.0.run(move |conn| store::improvement::changes_of(conn, &keys)).await.map_err(Arc::new)
+    }
+}
+
+/// What a ticket carries from its SLA policy, keyed by ticket id.
+pub struct TicketSlaLoader(Db);
+
+impl Loader<i64> for TicketSlaLoader {
+    type Value = store::sla::TicketSla;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, store::sla::TicketSla>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::sla::by_ticket_ids(conn, &keys)).await.map_err(Arc::new)
     }
 }

@@ -15,6 +15,7 @@ mod pagination;
 mod reports;
 mod retention;
 mod satisfaction;
+mod sla;
 mod staff;
 mod system;
 mod tickets;
@@ -39,6 +40,7 @@ pub struct QueryRoot(
     reports::ReportQuery,
     improvement::ImprovementQuery,
     retention::RetentionQuery,
+    sla::SlaQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -53,6 +55,7 @@ pub struct MutationRoot(
     reports::ReportMutation,
     improvement::ImprovementMutation,
     retention::RetentionMutation,
+    sla::SlaMutation,
 );
 
 pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;

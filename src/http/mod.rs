@@ -39,12 +39,24 @@ pub struct Startup {
     migrated: AtomicBool,
     scheduler_passes: AtomicU64,
     daily_retention_attempts: AtomicU64,
+    sla_watch_passes: AtomicU64,
+    sla_breaches: AtomicU64,
 }
 
 impl Startup {
     /// Counts one finished pass of the report and outcome scheduler (src/schedule.rs).
     pub fn count_scheduler_pass(&self) {
         self.scheduler_passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one finished pass of the SLA breach watch (src/schedule.rs).
+    pub fn count_sla_watch_pass(&self) {
+        self.sla_watch_passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts SLA breaches this instance recorded.
+    pub fn count_sla_breaches(&self, recorded: u64) {
+        self.sla_breaches.fetch_add(recorded, Ordering::Relaxed);
     }
 
     pub fn scheduler_passes(&self) -> u64 {
@@ -133,9 +145,17 @@ async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
          deskpulse_scheduler_passes_total {}\n\
          # HELP deskpulse_retention_daily_attempts_total Finished attempts of the daily retention run.\n\
          # TYPE deskpulse_retention_daily_attempts_total counter\n\
-         deskpulse_retention_daily_attempts_total {}\n",
+         deskpulse_retention_daily_attempts_total {}\n\
+         # HELP deskpulse_sla_watch_passes_total Finished passes of the SLA breach watch.\n\
+         # TYPE deskpulse_sla_watch_passes_total counter\n\
+         deskpulse_sla_watch_passes_total {}\n\
+         # HELP deskpulse_sla_breaches_recorded_total SLA breaches this instance recorded.\n\
+         # TYPE deskpulse_sla_breaches_recorded_total counter\n\
+         deskpulse_sla_breaches_recorded_total {}\n",
         state.startup.scheduler_passes(),
-        state.startup.daily_retention_attempts()
+        state.startup.daily_retention_attempts(),
+        state.startup.sla_watch_passes.load(Ordering::Relaxed),
+        state.startup.sla_breaches.load(Ordering::Relaxed)
     ));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }

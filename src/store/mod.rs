@@ -14,6 +14,7 @@ pub mod kpis;
 pub mod ratings;
 pub mod reports;
 pub mod retention;
+pub mod sla;
 pub mod system;
 pub mod technicians;
 pub mod tickets;

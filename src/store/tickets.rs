@@ -12,6 +12,7 @@ use super::contains_pattern;
 use crate::auth::Caller;
 use crate::domain::lifecycle::{self, LifecycleState};
 use crate::domain::permissions;
+use crate::domain::sla::SlaState;
 use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
 use crate::error::AppError;
 use crate::models::{NewCustomer, NewTicket, NewTicketEvent, Ticket, TicketEvent};
@@ -52,6 +53,7 @@ pub fn create(
             let to = assignee.to_string();
             events.push(event(&created, created.opened_at, actor, EventKind::Assigned, None, Some(&to), None));
         }
+        events.extend(super::sla::apply_on_open(conn, &created, &[], actor)?);
         diesel::insert_into(ticket_events::table).values(&events).execute(conn)?;
         Ok(created)
     })
@@ -164,6 +166,7 @@ pub fn change(
         let note = note.as_deref();
         let bumped = (tickets::version.eq(ticket.version + 1), tickets::updated_at.eq(now));
         let target = diesel::update(tickets::table.find(id));
+        let mut sla_event = None;
         let (updated, new_event): (Ticket, NewTicketEvent) = match change {
             Change::Transition { to } => {
                 let (next, kind) = lifecycle::transition(&ticket.lifecycle(), to, now)
@@ -172,6 +175,7 @@ pub fn change(
                     .set((lifecycle_columns(&next), bumped))
                     .returning(Ticket::as_returning())
                     .get_result(conn)?;
+                super::sla::after_transition(conn, ticket.status, &updated, now)?;
                 let from = ticket.status.as_str();
                 (updated, event(&ticket, now, actor, kind, Some(from), Some(to.as_str()), note))
             }
@@ -192,6 +196,7 @@ pub fn change(
                     .set((tickets::priority.eq(priority), bumped))
                     .returning(Ticket::as_returning())
                     .get_result(conn)?;
+                sla_event = super::sla::reapply(conn, &updated, now, actor)?;
                 let (from, to) = (ticket.priority.as_str(), priority.as_str());
                 (updated, event(&ticket, now, actor, EventKind::PriorityChanged, Some(from), Some(to), note))
             }
@@ -203,7 +208,12 @@ pub fn change(
                 (updated, event(&ticket, now, actor, EventKind::NoteAdded, None, None, note))
             }
         };
-        diesel::insert_into(ticket_events::table).values(&new_event).execute(conn)?;
+        match sla_event {
+            None => diesel::insert_into(ticket_events::table).values(&new_event).execute(conn)?,
+            Some(sla_event) => {
+                diesel::insert_into(ticket_events::table).values(&[new_event, sla_event]).execute(conn)?
+            }
+        };
         Ok(updated)
     })
 }
@@ -252,6 +262,9 @@ pub struct TicketFilter {
     pub resolved_from: Option<DateTime<Utc>>,
     pub resolved_to: Option<DateTime<Utc>>,
     pub search: Option<String>,
+    /// SLA states at `sla_at` (default: when the list runs).
+    pub sla_states: Vec<SlaState>,
+    pub sla_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -259,6 +272,8 @@ pub enum TicketSort {
     OpenedAt,
     UpdatedAt,
     Priority,
+    /// The nearest due instant of a running SLA clock; tickets without one last.
+    SlaDue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +287,7 @@ pub struct TicketOrder {
 pub enum SortKey {
     Time(DateTime<Utc>),
     Rank(i16),
+    Due(Option<DateTime<Utc>>),
 }
 
 pub fn sort_key(ticket: &Ticket, sort: TicketSort) -> SortKey {
@@ -279,6 +295,8 @@ pub fn sort_key(ticket: &Ticket, sort: TicketSort) -> SortKey {
         TicketSort::OpenedAt => SortKey::Time(ticket.opened_at),
         TicketSort::UpdatedAt => SortKey::Time(ticket.updated_at),
         TicketSort::Priority => SortKey::Rank(priority_rank(ticket.priority)),
+        // Kept with the ticket's SLA, not on the ticket: the caller reads it from there.
+        TicketSort::SlaDue => SortKey::Due(None),
     }
 }
 
@@ -320,6 +338,9 @@ pub fn list(
                 .filter(tickets::priority_rank.gt(*rank).or(tickets::priority_rank.eq(*rank).and(tickets::id.gt(id)))),
             (TicketSort::Priority, SortKey::Rank(rank), true) => query
                 .filter(tickets::priority_rank.lt(*rank).or(tickets::priority_rank.eq(*rank).and(tickets::id.lt(id)))),
+            (TicketSort::SlaDue, SortKey::Due(due), descending) => {
+                query.filter(super::sla::after_due(*due, id, descending))
+            }
             _ => return Err(AppError::bad_input("after", "the cursor belongs to another ordering")),
         };
     }
@@ -330,6 +351,8 @@ pub fn list(
         (TicketSort::UpdatedAt, true) => query.order((tickets::updated_at.desc(), tickets::id.desc())),
         (TicketSort::Priority, false) => query.order((tickets::priority_rank.asc(), tickets::id.asc())),
         (TicketSort::Priority, true) => query.order((tickets::priority_rank.desc(), tickets::id.desc())),
+        (TicketSort::SlaDue, false) => query.order((super::sla::next_due().asc().nulls_last(), tickets::id.asc())),
+        (TicketSort::SlaDue, true) => query.order((super::sla::next_due().desc().nulls_first(), tickets::id.desc())),
     };
     Ok(query.limit(limit).load(conn)?)
 }
@@ -378,6 +401,9 @@ fn filtered(filter: &TicketFilter) -> tickets::BoxedQuery<'static, Pg> {
             diesel::dsl::sql::<Bool>("(tickets.subject || ' ' || tickets.description) ILIKE ")
                 .bind::<Text, _>(contains_pattern(search)),
         );
+    }
+    if !filter.sla_states.is_empty() {
+        query = query.filter(super::sla::state_filter(&filter.sla_states, filter.sla_at.unwrap_or_else(Utc::now)));
     }
     query
 }
