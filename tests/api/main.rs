@@ -29,6 +29,7 @@ mod satisfaction;
 mod schema;
 mod seed;
 mod shutdown;
+mod sla;
 mod staff;
 mod tickets;
 mod ui;
