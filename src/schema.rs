@@ -234,9 +234,9 @@ diesel::joinable!(interactions -> technicians (technician_id));
 diesel::joinable!(interactions -> tickets (ticket_id));
 diesel::joinable!(satisfaction_ratings -> tickets (ticket_id));
 diesel::joinable!(sla_policies -> business_calendars (calendar_id));
+diesel::joinable!(ticket_events -> tickets (ticket_id));
 diesel::joinable!(ticket_slas -> sla_policies (policy_id));
 diesel::joinable!(ticket_slas -> tickets (ticket_id));
-diesel::joinable!(ticket_events -> tickets (ticket_id));
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(tickets -> technicians (assignee_id));
 
