@@ -353,6 +353,9 @@ async fn prefetch_nested(ctx: &Context<'_>, rows: &[Ticket]) -> Result<(), AppEr
     if selects("timeline") {
         loaders.timelines.load_many(rows.iter().map(|row| row.id)).await?;
     }
+    if selects("sla") {
+        loaders.slas.load_many(rows.iter().map(|row| row.id)).await?;
+    }
     Ok(())
 }
 

@@ -596,3 +596,76 @@ async fn two_racing_schedulers_record_each_breach_once_at_its_instant() {
     let fresh = ticket(&app, fresh["id"].as_str().unwrap()).await;
     assert!(events(&fresh, "SLA_BREACHED").is_empty(), "{fresh}");
 }
+
+/// Posts `query` and returns the body's data and the statements the request ran.
+async fn counted(app: &TestApp, query: &str, variables: Value) -> (Value, u64) {
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(app.supervisor())
+        .json(&json!({ "query": query, "variables": variables }))
+        .send()
+        .await
+        .unwrap();
+    let statements: u64 = response.headers()["x-db-statements"].to_str().unwrap().parse().unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert!(body.get("errors").is_none(), "{body}");
+    (body["data"].clone(), statements)
+}
+
+#[tokio::test]
+async fn the_write_path_pays_for_sla_only_where_a_clock_changes_and_lists_stay_constant() {
+    let app = spawn_app().await;
+    create_policy(
+        &app,
+        json!({ "name": "High 24/7", "priority": "HIGH", "firstResponseMinutes": 60, "resolutionMinutes": 600 }),
+    )
+    .await;
+    let customer = app.create_customer("Mia").await.to_string();
+    let create = "mutation($priority: Priority!, $customer: ID!) { createTicket(input: { customerId: $customer,
+        subject: \"Laptop\", category: \"hardware\", channel: PHONE, priority: $priority }) { id version } }";
+    let transition = "mutation($id: ID!, $version: Int!, $to: TicketStatus!) {
+        transitionTicket(id: $id, version: $version, to: $to) { id version } }";
+    let assign =
+        "mutation($id: ID!, $version: Int!) { addTicketNote(id: $id, version: $version, note: \"n\") { id version } }";
+
+    // The same steps for a ticket without policy (NORMAL) and one with (HIGH).
+    let mut costs: HashMap<&str, Vec<u64>> = HashMap::new();
+    for priority in ["NORMAL", "HIGH"] {
+        let (created, cost) = counted(&app, create, json!({ "priority": priority, "customer": customer })).await;
+        costs.entry("create").or_default().push(cost);
+        let id = created["createTicket"]["id"].clone();
+        let mut version = created["createTicket"]["version"].clone();
+        for (step, query, to) in [
+            ("note", assign, None),
+            ("open -> in progress", transition, Some("IN_PROGRESS")),
+            ("resolve", transition, Some("RESOLVED")),
+            ("reopen", transition, Some("IN_PROGRESS")),
+        ] {
+            let (data, cost) = counted(&app, query, json!({ "id": id, "version": version, "to": to })).await;
+            let result = data.as_object().unwrap().values().next().unwrap();
+            version = result["version"].clone();
+            costs.entry(step).or_default().push(cost);
+        }
+    }
+    // Opening: the look-up runs either way; a ticket it covers costs one insert more.
+    assert_eq!(costs["create"][1], costs["create"][0] + 1, "{costs:?}");
+    // Notes and changes that neither stop nor resume the resolution clock cost nothing more.
+    assert_eq!(costs["note"][1], costs["note"][0], "{costs:?}");
+    assert_eq!(costs["open -> in progress"][1], costs["open -> in progress"][0], "{costs:?}");
+    // Stopping and resuming: the read of the ticket's SLA row runs either way; a ticket that
+    // has one costs one update more.
+    assert_eq!(costs["resolve"][1], costs["resolve"][0] + 1, "{costs:?}");
+    assert_eq!(costs["reopen"][1], costs["reopen"][0] + 1, "{costs:?}");
+
+    for _ in 0..30 {
+        app.create_ticket(&app.supervisor(), customer.parse().unwrap(), json!({ "priority": "HIGH" })).await;
+    }
+    let list = "query($first: Int) { tickets(first: $first, filter: { slaState: [ON_TRACK] }) {
+        nodes { id sla { state firstResponseDueAt policy { name } } } } }";
+    let (small, few) = counted(&app, list, json!({ "first": 2 })).await;
+    let (large, many) = counted(&app, list, json!({ "first": 30 })).await;
+    assert_eq!(small["tickets"]["nodes"].as_array().unwrap().len(), 2);
+    assert_eq!(large["tickets"]["nodes"].as_array().unwrap().len(), 30);
+    assert_eq!(few, many, "a page of 30 costs what a page of 2 does");
+}
