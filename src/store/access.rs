@@ -1,34 +1,31 @@
 //! What the database says about a verified token's caller: whether its subject's tokens were
 //! revoked, and whether the technician it acts as is active. Read on every authenticated request,
-//! in one statement over two primary keys.
+//! in one prepared statement over two primary keys.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamptz};
 
 use crate::error::AppError;
 use crate::models::TokenRevocation;
-use crate::schema::token_revocations;
+use crate::schema::{technicians, token_revocations};
 
 /// A caller's standing: the subject's revocation instant (if any) and, when the token names a
 /// technician, whether that technician exists and is active.
-#[derive(QueryableByName, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Queryable, Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Standing {
-    #[diesel(sql_type = Nullable<Timestamptz>)]
     pub not_before: Option<DateTime<Utc>>,
     /// None when the token names no technician, or one that does not exist.
-    #[diesel(sql_type = Nullable<Bool>)]
     pub technician_active: Option<bool>,
 }
 
+/// Built with the query builder, not as SQL text, so that diesel prepares it once per connection:
+/// it runs before every authenticated request.
 pub fn standing(conn: &mut PgConnection, subject: &str, technician_id: Option<i64>) -> Result<Standing, AppError> {
-    Ok(diesel::sql_query(
-        "SELECT (SELECT not_before FROM token_revocations WHERE subject = $1) AS not_before, \
-                (SELECT active FROM technicians WHERE id = $2) AS technician_active",
-    )
-    .bind::<Text, _>(subject)
-    .bind::<Nullable<BigInt>, _>(technician_id)
-    .get_result(conn)?)
+    let not_before =
+        token_revocations::table.filter(token_revocations::subject.eq(subject)).select(token_revocations::not_before);
+    let technician_active =
+        technicians::table.filter(technicians::id.nullable().eq(technician_id)).select(technicians::active);
+    Ok(diesel::select((not_before.single_value(), technician_active.single_value())).get_result(conn)?)
 }
 
 /// Sets (or moves) a subject's revocation instant.

@@ -1,22 +1,23 @@
-//! Tickets and their events. Every change locks the ticket's row, checks the caller's version,
-//! and writes its event in the same transaction.
+//! Tickets and their events. A change is decided against the ticket as read and written by one
+//! statement that locks the row, checks that the ticket is still at that version and writes the
+//! event with it (`ticket_apply_change`, migration 000017).
 
 use std::collections::HashMap;
 
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Text};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz};
 
 use super::contains_pattern;
 use crate::auth::Caller;
 use crate::domain::lifecycle::{self, LifecycleState};
 use crate::domain::permissions;
-use crate::domain::sla::SlaState;
+use crate::domain::sla::{self, SlaState};
 use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
 use crate::error::AppError;
-use crate::models::{NewCustomer, NewTicket, NewTicketEvent, Ticket, TicketEvent};
-use crate::schema::{customers, technicians, ticket_events, tickets};
+use crate::models::{NewCustomer, NewTicket, Ticket, TicketEvent};
+use crate::schema::{technicians, ticket_events, ticket_slas, tickets};
 
 /// The customer of a new ticket: an existing one, or one created with the ticket.
 pub enum CustomerRef {
@@ -24,58 +25,129 @@ pub enum CustomerRef {
     New(NewCustomer),
 }
 
+diesel::define_sql_function! {
+    /// Migration 000017: opens a ticket with its events; (id, number, created_at, updated_at,
+    /// refused).
+    #[allow(clippy::too_many_arguments)]
+    fn ticket_open(
+        customer_id: BigInt,
+        subject: Text,
+        description: Text,
+        category: Text,
+        priority: Text,
+        channel: Text,
+        assignee_id: Nullable<BigInt>,
+        opened_at: Timestamptz,
+        actor: Text,
+    ) -> Record<(Nullable<BigInt>, Nullable<Text>, Nullable<Timestamptz>, Nullable<Timestamptz>, Nullable<Text>)>;
+}
+
+diesel::define_sql_function! {
+    /// Migration 000017: applies one change if the ticket is as read; the instant it is dated,
+    /// or NULL.
+    #[allow(clippy::too_many_arguments)]
+    fn ticket_apply_change(
+        id: BigInt,
+        read_version: Integer,
+        read_first_response_at: Nullable<Timestamptz>,
+        status: Text,
+        first_response_at: Nullable<Timestamptz>,
+        first_resolved_at: Nullable<Timestamptz>,
+        resolved_at: Nullable<Timestamptz>,
+        closed_at: Nullable<Timestamptz>,
+        reopen_count: Integer,
+        assignee_id: Nullable<BigInt>,
+        priority: Text,
+        at: Timestamptz,
+        actor: Text,
+        kind: Text,
+        from_value: Nullable<Text>,
+        to_value: Nullable<Text>,
+        note: Nullable<Text>,
+    ) -> Nullable<Timestamptz>;
+}
+
+/// What `ticket_open` answers.
+type Opened = (Option<i64>, Option<String>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>);
+
 /// Creates a ticket (and its customer, when new) with its CREATED event, and an ASSIGNED event
-/// when it starts assigned. Both events are dated `opened_at`.
+/// when it starts assigned. Both events are dated `opened_at`. A ticket no SLA policy covers,
+/// for an existing customer, is one statement after the policy look-up (checks, ticket and events
+/// in `ticket_open`, planned once per connection); otherwise the customer, the ticket, its SLA and
+/// its SLA_APPLIED event are written in one transaction.
 pub fn create(
     conn: &mut PgConnection,
     customer: CustomerRef,
     mut ticket: NewTicket,
     actor: &str,
 ) -> Result<Ticket, AppError> {
-    conn.transaction(|conn| {
-        ticket.customer_id = match customer {
-            CustomerRef::Existing(id) => {
-                let exists: bool = diesel::select(diesel::dsl::exists(customers::table.find(id))).get_result(conn)?;
-                if !exists {
-                    return Err(AppError::NotFound(format!("customerId: customer {id} does not exist")));
-                }
-                id
+    let covered = super::sla::covers(conn, ticket.priority, &ticket.category)?;
+    match customer {
+        CustomerRef::Existing(id) if !covered => {
+            ticket.customer_id = id;
+            open(conn, ticket, actor)
+        }
+        customer => conn.transaction(|conn| {
+            ticket.customer_id = match customer {
+                CustomerRef::Existing(id) => id,
+                CustomerRef::New(new) => super::customers::create(conn, &new)?.id,
+            };
+            let created = open(conn, ticket, actor)?;
+            if let Some(applied) = super::sla::apply_on_open(conn, &created, &[], actor)? {
+                diesel::insert_into(ticket_events::table).values(&applied).execute(conn)?;
             }
-            CustomerRef::New(new) => super::customers::create(conn, &new)?.id,
-        };
-        if let Some(assignee) = ticket.assignee_id {
-            ensure_assignable(conn, "assigneeId", assignee)?;
-        }
-        let created: Ticket =
-            diesel::insert_into(tickets::table).values(&ticket).returning(Ticket::as_returning()).get_result(conn)?;
-        let mut events = vec![event(&created, created.opened_at, actor, EventKind::Created, None, Some("OPEN"), None)];
-        if let Some(assignee) = created.assignee_id {
-            let to = assignee.to_string();
-            events.push(event(&created, created.opened_at, actor, EventKind::Assigned, None, Some(&to), None));
-        }
-        events.extend(super::sla::apply_on_open(conn, &created, &[], actor)?);
-        diesel::insert_into(ticket_events::table).values(&events).execute(conn)?;
-        Ok(created)
-    })
+            Ok(created)
+        }),
+    }
 }
 
-fn event(
-    ticket: &Ticket,
-    at: DateTime<Utc>,
-    actor: &str,
-    kind: EventKind,
-    from: Option<&str>,
-    to: Option<&str>,
-    note: Option<&str>,
-) -> NewTicketEvent {
-    NewTicketEvent {
-        ticket_id: ticket.id,
-        at,
-        actor: actor.to_owned(),
-        kind,
-        from_value: from.map(str::to_owned),
-        to_value: to.map(str::to_owned),
-        note: note.map(str::to_owned),
+/// `ticket_open` for a ticket whose customer is set.
+fn open(conn: &mut PgConnection, ticket: NewTicket, actor: &str) -> Result<Ticket, AppError> {
+    let (id, number, created_at, updated_at, refused): Opened = diesel::select(ticket_open(
+        ticket.customer_id,
+        &ticket.subject,
+        &ticket.description,
+        &ticket.category,
+        ticket.priority,
+        ticket.channel,
+        ticket.assignee_id,
+        ticket.opened_at,
+        actor,
+    ))
+    .get_result(conn)?;
+    match (refused.as_deref(), ticket.assignee_id) {
+        (Some("customer"), _) => {
+            Err(AppError::NotFound(format!("customerId: customer {} does not exist", ticket.customer_id)))
+        }
+        (Some(refusal), Some(assignee)) => Err(unassignable("assigneeId", assignee, refusal == "deactivated")),
+        (Some(refusal), None) => {
+            Err(AppError::internal(format!("ticket_open refused {refusal:?} without an assignee")))
+        }
+        (None, _) => match (id, number, created_at, updated_at) {
+            (Some(id), Some(number), Some(created_at), Some(updated_at)) => Ok(Ticket {
+                id,
+                number,
+                customer_id: ticket.customer_id,
+                subject: ticket.subject,
+                description: ticket.description,
+                category: ticket.category,
+                priority: ticket.priority,
+                channel: ticket.channel,
+                status: TicketStatus::Open,
+                assignee_id: ticket.assignee_id,
+                opened_at: ticket.opened_at,
+                first_response_at: None,
+                first_resolved_at: None,
+                resolved_at: None,
+                closed_at: None,
+                reopen_count: 0,
+                version: 1,
+                external_ref: None,
+                created_at,
+                updated_at,
+            }),
+            _ => Err(AppError::internal("ticket_open answered without the ticket")),
+        },
     }
 }
 
@@ -85,8 +157,17 @@ fn ensure_assignable(conn: &mut PgConnection, field: &str, technician_id: i64) -
         technicians::table.find(technician_id).select(technicians::active).first(conn).optional()?;
     match active {
         Some(true) => Ok(()),
-        Some(false) => Err(AppError::bad_input(field, format!("technician {technician_id} is deactivated"))),
-        None => Err(AppError::NotFound(format!("{field}: technician {technician_id} does not exist"))),
+        Some(false) => Err(unassignable(field, technician_id, true)),
+        None => Err(unassignable(field, technician_id, false)),
+    }
+}
+
+/// Why a technician cannot take a ticket: deactivated, or not there at all.
+fn unassignable(field: &str, technician_id: i64, deactivated: bool) -> AppError {
+    if deactivated {
+        AppError::bad_input(field, format!("technician {technician_id} is deactivated"))
+    } else {
+        AppError::NotFound(format!("{field}: technician {technician_id} does not exist"))
     }
 }
 
@@ -130,11 +211,17 @@ pub enum Change {
     Note,
 }
 
+/// How often a change is planned again when the ticket moved on without a new version (an
+/// outbound interaction set its first response) before it gives up with a conflict.
+const CHANGE_ATTEMPTS: usize = 5;
+
 /// Applies `change` to ticket `id` if it is still at `expected_version` and the caller may make
-/// it; writes the event in the same transaction and returns the ticket after the change.
+/// it; writes the event in the same statement and returns the ticket after the change.
 ///
-/// The change is dated once the ticket's row is locked, so a ticket's events are dated in the
-/// order they happened (also against ratings, which take the same lock without a version).
+/// Two statements, each its own transaction: the ticket is read, the change is decided here, and
+/// `ticket_apply_change` locks the row, checks that it is still as read, dates the change no
+/// earlier than the ticket's latest event (so that its events are dated in the order they
+/// committed, also against ratings, which take the same lock without a version) and writes it.
 pub fn change(
     conn: &mut PgConnection,
     caller: &Caller,
@@ -143,15 +230,14 @@ pub fn change(
     change: Change,
     note: Option<String>,
 ) -> Result<Ticket, AppError> {
-    conn.transaction(|conn| {
-        let ticket: Ticket = tickets::table
+    let note = note.as_deref();
+    for _ in 0..CHANGE_ATTEMPTS {
+        let (ticket, carries_sla): (Ticket, bool) = tickets::table
             .find(id)
-            .for_update()
-            .select(Ticket::as_select())
+            .select((Ticket::as_select(), diesel::dsl::exists(ticket_slas::table.find(id))))
             .first(conn)
             .optional()?
             .ok_or_else(|| AppError::NotFound(format!("ticket {id} does not exist")))?;
-        let now = Utc::now();
         if ticket.version != expected_version {
             return Err(AppError::Conflict(format!(
                 "version: ticket {} is at version {}, not {expected_version}; reload it and retry",
@@ -162,81 +248,148 @@ pub fn change(
             Change::Assign { assignee_id } => permissions::may_assign(caller, ticket.assignee_id, *assignee_id)?,
             _ => permissions::may_change_ticket(caller, ticket.assignee_id)?,
         }
-        let actor = caller.subject.as_str();
-        let note = note.as_deref();
-        let bumped = (tickets::version.eq(ticket.version + 1), tickets::updated_at.eq(now));
-        let target = diesel::update(tickets::table.find(id));
-        let mut sla_event = None;
-        let (updated, new_event): (Ticket, NewTicketEvent) = match change {
-            Change::Transition { to } => {
-                let (next, kind) = lifecycle::transition(&ticket.lifecycle(), to, now)
-                    .map_err(|invalid| AppError::bad_input("to", invalid.to_string()))?;
-                let updated = target
-                    .set((lifecycle_columns(&next), bumped))
-                    .returning(Ticket::as_returning())
-                    .get_result(conn)?;
-                super::sla::after_transition(conn, ticket.status, &updated, now)?;
-                let from = ticket.status.as_str();
-                (updated, event(&ticket, now, actor, kind, Some(from), Some(to.as_str()), note))
-            }
-            Change::Assign { assignee_id } => {
-                if let Some(assignee) = assignee_id {
-                    ensure_assignable(conn, "assigneeId", assignee)?;
-                }
-                let updated = target
-                    .set((tickets::assignee_id.eq(assignee_id), bumped))
-                    .returning(Ticket::as_returning())
-                    .get_result(conn)?;
-                let from = ticket.assignee_id.map(|id| id.to_string());
-                let to = assignee_id.map(|id| id.to_string());
-                (updated, event(&ticket, now, actor, EventKind::Assigned, from.as_deref(), to.as_deref(), note))
-            }
-            Change::Priority { priority } => {
-                let updated = target
-                    .set((tickets::priority.eq(priority), bumped))
-                    .returning(Ticket::as_returning())
-                    .get_result(conn)?;
-                sla_event = super::sla::reapply(conn, &updated, now, actor)?;
-                let (from, to) = (ticket.priority.as_str(), priority.as_str());
-                (updated, event(&ticket, now, actor, EventKind::PriorityChanged, Some(from), Some(to), note))
-            }
-            Change::Note => {
-                if note.is_none() {
-                    return Err(AppError::bad_input("note", "must not be empty"));
-                }
-                let updated = target.set(bumped).returning(Ticket::as_returning()).get_result(conn)?;
-                (updated, event(&ticket, now, actor, EventKind::NoteAdded, None, None, note))
-            }
+        let now = Utc::now();
+        let planned = plan(conn, &ticket, &change, now, note)?;
+        // The ticket's SLA moves with a priority change, and with a status change that stops or
+        // resumes its resolution clock: then in the change's transaction. (An SLA row appears only
+        // with a version, so one read above is enough to know.)
+        let moves_sla = match change {
+            Change::Priority { .. } => true,
+            Change::Transition { to } => carries_sla && sla::resolution_runs(ticket.status) != sla::resolution_runs(to),
+            Change::Assign { .. } | Change::Note => false,
         };
-        match sla_event {
-            None => diesel::insert_into(ticket_events::table).values(&new_event).execute(conn)?,
-            Some(sla_event) => {
-                diesel::insert_into(ticket_events::table).values(&[new_event, sla_event]).execute(conn)?
-            }
+        let applied = if moves_sla {
+            conn.transaction(|conn| {
+                let before = ticket.status;
+                let Some(updated) = apply(conn, caller, ticket, planned, now, note)? else { return Ok(None) };
+                let at = updated.updated_at;
+                match change {
+                    Change::Priority { .. } => {
+                        if let Some(applied) = super::sla::reapply(conn, &updated, at, &caller.subject)? {
+                            diesel::insert_into(ticket_events::table).values(&applied).execute(conn)?;
+                        }
+                    }
+                    _ => super::sla::after_transition(conn, before, &updated, at)?,
+                }
+                Ok::<_, AppError>(Some(updated))
+            })?
+        } else {
+            apply(conn, caller, ticket, planned, now, note)?
         };
-        Ok(updated)
-    })
+        if let Some(updated) = applied {
+            return Ok(updated);
+        }
+    }
+    Err(AppError::Conflict(format!(
+        "version: ticket {id} kept changing while this change was made; reload it and retry"
+    )))
 }
 
-#[allow(clippy::type_complexity)]
-fn lifecycle_columns(
-    state: &LifecycleState,
-) -> (
-    diesel::dsl::Eq<tickets::status, TicketStatus>,
-    diesel::dsl::Eq<tickets::first_response_at, Option<DateTime<Utc>>>,
-    diesel::dsl::Eq<tickets::first_resolved_at, Option<DateTime<Utc>>>,
-    diesel::dsl::Eq<tickets::resolved_at, Option<DateTime<Utc>>>,
-    diesel::dsl::Eq<tickets::closed_at, Option<DateTime<Utc>>>,
-    diesel::dsl::Eq<tickets::reopen_count, i32>,
-) {
-    (
-        tickets::status.eq(state.status),
-        tickets::first_response_at.eq(state.first_response_at),
-        tickets::first_resolved_at.eq(state.first_resolved_at),
-        tickets::resolved_at.eq(state.resolved_at),
-        tickets::closed_at.eq(state.closed_at),
-        tickets::reopen_count.eq(state.reopen_count),
-    )
+/// `ticket_apply_change` for `planned`: the ticket after the change, or None when it moved on
+/// since it was read.
+fn apply(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    ticket: Ticket,
+    planned: Planned,
+    now: DateTime<Utc>,
+    note: Option<&str>,
+) -> Result<Option<Ticket>, AppError> {
+    let dated: Option<DateTime<Utc>> = diesel::select(ticket_apply_change(
+        ticket.id,
+        ticket.version,
+        ticket.first_response_at,
+        planned.state.status,
+        planned.state.first_response_at,
+        planned.state.first_resolved_at,
+        planned.state.resolved_at,
+        planned.state.closed_at,
+        planned.state.reopen_count,
+        planned.assignee_id,
+        planned.priority,
+        now,
+        caller.subject.as_str(),
+        planned.kind,
+        planned.from.as_deref(),
+        planned.to.as_deref(),
+        note,
+    ))
+    .get_result(conn)?;
+    Ok(dated.map(|at| planned.applied(ticket, now, at)))
+}
+
+/// One change decided against the ticket as read: its new state and its event.
+struct Planned {
+    state: LifecycleState,
+    assignee_id: Option<i64>,
+    priority: Priority,
+    kind: EventKind,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+impl Planned {
+    /// The ticket after the change, dated `at` (`ticket_apply_change` moves the instants this
+    /// change set to `planned_at` to `at`).
+    fn applied(self, mut ticket: Ticket, planned_at: DateTime<Utc>, at: DateTime<Utc>) -> Ticket {
+        let dated = |instant: Option<DateTime<Utc>>| instant.map(|i| if i == planned_at { at } else { i });
+        ticket.status = self.state.status;
+        ticket.first_response_at = dated(self.state.first_response_at);
+        ticket.first_resolved_at = dated(self.state.first_resolved_at);
+        ticket.resolved_at = dated(self.state.resolved_at);
+        ticket.closed_at = dated(self.state.closed_at);
+        ticket.reopen_count = self.state.reopen_count;
+        ticket.assignee_id = self.assignee_id;
+        ticket.priority = self.priority;
+        ticket.version += 1;
+        ticket.updated_at = at;
+        ticket
+    }
+}
+
+/// Decides what `change` does to `ticket` at `now`, or why it may not.
+fn plan(
+    conn: &mut PgConnection,
+    ticket: &Ticket,
+    change: &Change,
+    now: DateTime<Utc>,
+    note: Option<&str>,
+) -> Result<Planned, AppError> {
+    let unchanged = |kind: EventKind, from: Option<String>, to: Option<String>| Planned {
+        state: ticket.lifecycle(),
+        assignee_id: ticket.assignee_id,
+        priority: ticket.priority,
+        kind,
+        from,
+        to,
+    };
+    Ok(match *change {
+        Change::Transition { to } => {
+            let (next, kind) = lifecycle::transition(&ticket.lifecycle(), to, now)
+                .map_err(|invalid| AppError::bad_input("to", invalid.to_string()))?;
+            Planned {
+                state: next,
+                ..unchanged(kind, Some(ticket.status.as_str().to_owned()), Some(to.as_str().to_owned()))
+            }
+        }
+        Change::Assign { assignee_id } => {
+            if let Some(assignee) = assignee_id {
+                ensure_assignable(conn, "assigneeId", assignee)?;
+            }
+            let from = ticket.assignee_id.map(|id| id.to_string());
+            Planned { assignee_id, ..unchanged(EventKind::Assigned, from, assignee_id.map(|id| id.to_string())) }
+        }
+        Change::Priority { priority } => {
+            let (from, to) = (ticket.priority.as_str().to_owned(), priority.as_str().to_owned());
+            Planned { priority, ..unchanged(EventKind::PriorityChanged, Some(from), Some(to)) }
+        }
+        Change::Note => {
+            if note.is_none() {
+                return Err(AppError::bad_input("note", "must not be empty"));
+            }
+            unchanged(EventKind::NoteAdded, None, None)
+        }
+    })
 }
 
 /// Which assignee a list asks for.

@@ -148,6 +148,82 @@ async fn concurrent_transitions_with_one_version_let_exactly_one_through() {
     assert_eq!(app.count(&format!("SELECT version FROM tickets WHERE id = {id}")), 2);
 }
 
+/// Another instance's clock may run ahead: a change is dated no earlier than the ticket's latest
+/// event, and the lifecycle instants it sets carry the same instant, so the timeline stays in the
+/// order the changes committed.
+#[tokio::test]
+async fn a_change_is_dated_no_earlier_than_the_tickets_latest_event() {
+    let app = spawn_app().await;
+    let customer = app.create_customer("Skewed").await;
+    let sam = app.supervisor();
+    let ticket = app.create_ticket(&sam, customer, json!({})).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let ahead = "2999-01-01 00:00:00+00";
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!(
+            "INSERT INTO ticket_events (ticket_id, at, actor, kind, note) VALUES ({id}, '{ahead}', 'elsewhere', 'NOTE_ADDED', 'clock ahead')"
+        )),
+        &mut app.database.connect(),
+    )
+    .unwrap();
+
+    let resolved = transition(&app, &sam, &id, 1, "RESOLVED").await;
+    assert_eq!(resolved["version"], 2);
+    assert_eq!(resolved["resolvedAt"], "2999-01-01T00:00:00+00:00");
+    assert_eq!(resolved["firstResponseAt"], resolved["resolvedAt"], "leaving OPEN sets the first response");
+    let timeline = app
+        .query_ok(
+            &sam,
+            "query($id: ID!) { ticket(id: $id) { resolvedAt updatedAt timeline { kind at } } }",
+            json!({ "id": id }),
+        )
+        .await;
+    let events = timeline["ticket"]["timeline"].as_array().unwrap();
+    let kinds: Vec<&str> = events.iter().map(|e| e["kind"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["CREATED", "NOTE_ADDED", "STATUS_CHANGED"]);
+    assert_eq!(events[2]["at"], timeline["ticket"]["resolvedAt"]);
+    assert_eq!(timeline["ticket"]["updatedAt"], timeline["ticket"]["resolvedAt"]);
+}
+
+/// The write function refuses a change planned against a ticket that moved on without a new
+/// version (an outbound interaction set its first response): the server then plans it again.
+#[tokio::test]
+async fn a_change_planned_against_a_stale_first_response_writes_nothing() {
+    let app = spawn_app().await;
+    let customer = app.create_customer("Stale").await;
+    let sam = app.supervisor();
+    let ticket = app.create_ticket(&sam, customer, json!({})).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let mut conn = app.database.connect();
+    let answered = |conn: &mut diesel::PgConnection, read_first_response: &str| -> i64 {
+        let sql = format!(
+            "SELECT count(*) AS count FROM (SELECT ticket_apply_change({id}, 1, {read_first_response}, 'IN_PROGRESS', now(), \
+             NULL, NULL, NULL, 0, NULL, 'NORMAL', now(), 'sam', 'STATUS_CHANGED', 'OPEN', 'IN_PROGRESS', NULL) AS at) a \
+             WHERE a.at IS NOT NULL"
+        );
+        #[derive(diesel::QueryableByName)]
+        struct Count {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            count: i64,
+        }
+        diesel::RunQueryDsl::get_result::<Count>(diesel::sql_query(sql), conn).unwrap().count
+    };
+    // Read before an interaction recorded a first response: refused, nothing written.
+    diesel::RunQueryDsl::execute(
+        diesel::sql_query(format!("UPDATE tickets SET first_response_at = opened_at WHERE id = {id}")),
+        &mut conn,
+    )
+    .unwrap();
+    assert_eq!(answered(&mut conn, "NULL"), 0);
+    assert_eq!(app.count(&format!("SELECT version FROM tickets WHERE id = {id}")), 1);
+    assert_eq!(app.count(&format!("SELECT count(*) FROM ticket_events WHERE ticket_id = {id}")), 1);
+    // Read as it is now: applied, with its event.
+    let first_response = format!("(SELECT first_response_at FROM tickets WHERE id = {id})");
+    assert_eq!(answered(&mut conn, &first_response), 1);
+    assert_eq!(app.count(&format!("SELECT version FROM tickets WHERE id = {id}")), 2);
+    assert_eq!(app.count(&format!("SELECT count(*) FROM ticket_events WHERE ticket_id = {id}")), 2);
+}
+
 #[tokio::test]
 async fn technicians_change_only_their_own_tickets_and_take_unassigned_ones() {
     let app = spawn_app().await;
