@@ -8,6 +8,7 @@ mod graphql;
 mod health;
 pub mod metrics;
 mod request_log;
+mod subscriptions;
 mod ui;
 
 use std::sync::Arc;
@@ -91,12 +92,15 @@ pub struct AppState {
     /// Room for CSV exports streaming at once (each holds a pooled connection).
     pub export_slots: Arc<tokio::sync::Semaphore>,
     pub export_stall_timeout: Duration,
+    /// GraphQL subscriptions: the change feed, the caps and the WebSocket settings.
+    pub live: crate::live::Live,
 }
 
 /// The public listener's routes; GraphiQL's only when `graphiql` is on.
 pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {
     config
         .route("/graphql", web::post().to(graphql::execute))
+        .route("/graphql", web::get().to(subscriptions::connect))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .configure(export::routes)
@@ -136,6 +140,16 @@ async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
          deskpulse_retention_daily_attempts_total {}\n",
         state.startup.scheduler_passes(),
         state.startup.daily_retention_attempts()
+    ));
+    body.push_str(&format!(
+        "# HELP deskpulse_ws_connections Open GraphQL WebSocket connections.\n\
+         # TYPE deskpulse_ws_connections gauge\n\
+         deskpulse_ws_connections {}\n\
+         # HELP deskpulse_ws_subscriptions Subscriptions listening to the change feed.\n\
+         # TYPE deskpulse_ws_subscriptions gauge\n\
+         deskpulse_ws_subscriptions {}\n",
+        state.live.open_connections(),
+        state.live.feed.subscribers()
     ));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }

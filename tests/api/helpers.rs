@@ -178,6 +178,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             seal_interval: Duration::from_secs(1),
             cache_mb: deskpulse::store::kpi_block_cache::DEFAULT_CAPACITY_MB,
         },
+        live: deskpulse::live::LiveSettings::default(),
     }
 }
 

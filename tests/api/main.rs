@@ -30,5 +30,6 @@ mod schema;
 mod seed;
 mod shutdown;
 mod staff;
+mod subscriptions;
 mod tickets;
 mod ui;
