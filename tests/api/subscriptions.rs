@@ -318,3 +318,160 @@ async fn spawn_app_with_caps() -> TestApp {
     })
     .await
 }
+
+/// A connection whose socket reads almost nothing: a small receive buffer, and the test never
+/// reads it after subscribing.
+async fn connect_stalled(address: &str, token: &str) -> Ws {
+    let port: u16 = address.rsplit(':').next().unwrap().parse().unwrap();
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let stream = socket.connect(([127, 0, 0, 1], port).into()).await.unwrap();
+    let mut request = ws_url(address).into_client_request().unwrap();
+    request.headers_mut().insert("Sec-WebSocket-Protocol", "graphql-transport-ws".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(request, MaybeTlsStream::Plain(stream)).await.unwrap();
+    send(&mut ws, json!({ "type": "connection_init", "payload": { "Authorization": format!("Bearer {token}") } }))
+        .await;
+    assert_eq!(next_frame(&mut ws).await, json!({ "type": "connection_ack" }));
+    ws
+}
+
+/// Notes straight into the timeline, `count` in one transaction: the trigger announces each.
+fn add_notes(database_url: &str, ticket_id: &str, count: u32, note_chars: u32) {
+    use diesel::{Connection, RunQueryDsl};
+    diesel::sql_query(format!(
+        "INSERT INTO ticket_events (ticket_id, at, actor, kind, note) \
+         SELECT {ticket_id}, now(), 'flood', 'NOTE_ADDED', repeat('x', {note_chars}) FROM generate_series(1, {count})"
+    ))
+    .execute(&mut diesel::PgConnection::establish(database_url).expect("connect"))
+    .expect("insert notes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_stops_reading_is_dropped_while_the_servers_memory_stays_flat() {
+    use crate::processes::{ServerProcess, free_port};
+    let database = crate::helpers::TestDatabase::migrated();
+    let metrics_port = free_port().to_string();
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let server = ServerProcess::start(
+        &database.url,
+        &[
+            ("DESKPULSE_METRICS_BIND", &format!("127.0.0.1:{metrics_port}")),
+            ("DESKPULSE_WS_SEND_TIMEOUT", "2s"),
+            ("DESKPULSE_WS_SUBSCRIBER_BUFFER", "256"),
+        ],
+    );
+    let http = client();
+    wait_for_status(&http, &format!("{}/readyz", server.address), 200, PATIENCE).await;
+    let keys = deskpulse::auth::TokenKeys::from_settings(&crate::helpers::jwt_settings()).unwrap();
+    let token = keys.issue("sam", Role::Supervisor, None, Duration::from_secs(3600)).unwrap();
+    let body: Value = http
+        .post(format!("{}/graphql", server.address))
+        .bearer_auth(&token)
+        .json(&json!({ "query": "mutation { createTicket(input: { newCustomer: { name: \"Flood\" }, subject: \"Flood\", category: \"load\", channel: \"WEB\" }) { id } }" }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ticket_id = body["data"]["createTicket"]["id"].as_str().expect("a ticket").to_owned();
+
+    let mut reader = connect_as(&server.address, &token).await;
+    subscribe(&mut reader, "r", UPDATED, json!({ "id": ticket_id })).await;
+    let mut stalled = connect_stalled(&server.address, &token).await;
+    subscribe(&mut stalled, "s", CHANGED, json!({})).await;
+    wait_for_subscriptions(&metrics, 2).await;
+    let before = server.resident_kib();
+
+    // 3,000 notes of 19,000 characters (57 MB of notes) in batches the reading client keeps up
+    // with; the stalled one reads none of it.
+    let (batches, per_batch, note_chars) = (30u32, 100u32, 19_000u32);
+    let mut peak = before;
+    for _ in 0..batches {
+        let database_url = database.url.clone();
+        let id = ticket_id.clone();
+        tokio::task::spawn_blocking(move || add_notes(&database_url, &id, per_batch, note_chars)).await.unwrap();
+        for _ in 0..per_batch {
+            let frame = next_frame(&mut reader).await;
+            assert_eq!(frame["payload"]["data"]["ticketUpdated"]["event"]["kind"], "NOTE_ADDED", "{frame}");
+        }
+        peak = peak.max(server.resident_kib());
+    }
+    wait_until("the stalled connection to be dropped", || async {
+        gauge(&metrics, "deskpulse_ws_connections").await == 1
+    })
+    .await;
+    let after = server.resident_kib();
+    eprintln!(
+        "server memory (VmRSS): {before} KiB before, peak {peak} KiB during 57 MB of changes, {after} KiB after; \
+         the stalled client was dropped"
+    );
+    // Everything the stalled client left unread would be more than 57 MB had it been queued.
+    assert!(peak.saturating_sub(before) < 32 * 1024, "memory grew from {before} KiB to {peak} KiB");
+
+    // The reader is still served.
+    tokio::task::block_in_place(|| add_notes(&database.url, &ticket_id, 1, 10));
+    assert_eq!(next_frame(&mut reader).await["payload"]["data"]["ticketUpdated"]["event"]["kind"], "NOTE_ADDED");
+    drop(stalled);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_restart_under_50_subscriptions_tells_every_socket_and_the_server_recovers() {
+    use crate::processes::{PrivatePostgres, ServerProcess, free_port};
+    use diesel::{Connection, RunQueryDsl};
+    let postgres = tokio::task::spawn_blocking(PrivatePostgres::start).await.unwrap();
+    {
+        let mut admin = diesel::PgConnection::establish(&postgres.url("postgres")).unwrap();
+        diesel::sql_query("CREATE DATABASE deskpulse").execute(&mut admin).unwrap();
+    }
+    let metrics_port = free_port().to_string();
+    let metrics = format!("http://127.0.0.1:{metrics_port}");
+    let server = ServerProcess::start(
+        &postgres.url("deskpulse"),
+        &[("DESKPULSE_METRICS_BIND", &format!("127.0.0.1:{metrics_port}")), ("DESKPULSE_DB_POOL_TIMEOUT", "1s")],
+    );
+    let http = client();
+    wait_for_status(&http, &format!("{}/readyz", server.address), 200, PATIENCE).await;
+    let keys = deskpulse::auth::TokenKeys::from_settings(&crate::helpers::jwt_settings()).unwrap();
+    let token = keys.issue("sam", Role::Supervisor, None, Duration::from_secs(3600)).unwrap();
+
+    let mut sockets = Vec::new();
+    for _ in 0..50 {
+        let mut ws = connect_as(&server.address, &token).await;
+        subscribe(&mut ws, "1", CHANGED, json!({})).await;
+        sockets.push(ws);
+    }
+    wait_for_subscriptions(&metrics, 50).await;
+
+    tokio::task::block_in_place(|| postgres.stop_server("fast"));
+    tokio::task::block_in_place(|| postgres.start_server());
+
+    // Every socket is told that changes may be missing.
+    for ws in &mut sockets {
+        let frame = next_frame(ws).await;
+        assert_eq!(frame["type"], "next", "{frame}");
+        assert_eq!(frame["payload"]["errors"][0]["extensions"]["code"], "CHANGES_MISSED", "{frame}");
+    }
+    // And the feed is back: a ticket created now reaches every one of them.
+    wait_for_status(&http, &format!("{}/readyz", server.address), 200, PATIENCE).await;
+    let create = json!({ "query": "mutation { createTicket(input: { newCustomer: { name: \"After\" }, subject: \"After the restart\", category: \"db\", channel: \"WEB\" }) { id } }" });
+    let deadline = Instant::now() + PATIENCE;
+    let ticket = loop {
+        let answer = http.post(format!("{}/graphql", server.address)).bearer_auth(&token).json(&create).send().await;
+        if let Ok(answer) = answer
+            && let Ok(body) = answer.json::<Value>().await
+            && let Some(id) = body["data"]["createTicket"]["id"].as_str()
+        {
+            break id.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no ticket could be created after the restart");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    for ws in &mut sockets {
+        let frame = next_frame(ws).await;
+        let change = &frame["payload"]["data"]["ticketChanged"];
+        assert_eq!(change["ticket"]["id"], ticket.as_str(), "{frame}");
+        assert_eq!(change["event"]["kind"], "CREATED");
+    }
+    assert_eq!(gauge(&metrics, "deskpulse_ws_connections").await, 50);
+}
