@@ -49,6 +49,22 @@ impl Loaders {
     }
 }
 
+impl Loaders {
+    /// Loaders that batch but do not cache, for work that outlives a request (a subscription).
+    pub fn uncached(db: &Db) -> Loaders {
+        let loaders = Loaders::new(db);
+        loaders.technicians.enable_all_cache(false);
+        loaders.customers.enable_all_cache(false);
+        loaders.tickets.enable_all_cache(false);
+        loaders.timelines.enable_all_cache(false);
+        loaders.interactions.enable_all_cache(false);
+        loaders.ratings.enable_all_cache(false);
+        loaders.reports.enable_all_cache(false);
+        loaders.action_changes.enable_all_cache(false);
+        loaders
+    }
+}
+
 pub struct TechnicianLoader(Db);
 
 impl Loader<i64> for TechnicianLoader {

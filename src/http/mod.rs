@@ -8,6 +8,7 @@ mod graphql;
 mod health;
 pub mod metrics;
 mod request_log;
+mod subscriptions;
 mod ui;
 
 use std::sync::Arc;
@@ -103,12 +104,15 @@ pub struct AppState {
     /// Room for CSV exports streaming at once (each holds a pooled connection).
     pub export_slots: Arc<tokio::sync::Semaphore>,
     pub export_stall_timeout: Duration,
+    /// GraphQL subscriptions: the change feed, the caps and the WebSocket settings.
+    pub live: crate::live::Live,
 }
 
 /// The public listener's routes; GraphiQL's only when `graphiql` is on.
 pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {
     config
         .route("/graphql", web::post().to(graphql::execute))
+        .route("/graphql", web::get().to(subscriptions::connect))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .configure(export::routes)
@@ -156,6 +160,16 @@ async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
         state.startup.daily_retention_attempts(),
         state.startup.sla_watch_passes.load(Ordering::Relaxed),
         state.startup.sla_breaches.load(Ordering::Relaxed)
+    ));
+    body.push_str(&format!(
+        "# HELP deskpulse_ws_connections Open GraphQL WebSocket connections.\n\
+         # TYPE deskpulse_ws_connections gauge\n\
+         deskpulse_ws_connections {}\n\
+         # HELP deskpulse_ws_subscriptions Subscriptions listening to the change feed.\n\
+         # TYPE deskpulse_ws_subscriptions gauge\n\
+         deskpulse_ws_subscriptions {}\n",
+        state.live.open_connections(),
+        state.live.feed.subscribers()
     ));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }

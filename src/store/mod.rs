@@ -2,6 +2,7 @@
 //! values, and know nothing about GraphQL.
 
 pub mod access;
+pub mod changes;
 pub mod customers;
 pub mod exports;
 pub mod import;

@@ -31,5 +31,6 @@ mod seed;
 mod shutdown;
 mod sla;
 mod staff;
+mod subscriptions;
 mod tickets;
 mod ui;
