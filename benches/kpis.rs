@@ -168,6 +168,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             seal_interval: Duration::from_secs(30),
             cache_mb: deskpulse::store::kpi_block_cache::DEFAULT_CAPACITY_MB,
         },
+        sla_watch: deskpulse::schedule::SlaWatchSettings { enabled: false, check_interval: Duration::from_secs(30) },
+        live: deskpulse::live::LiveSettings::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;

@@ -16,6 +16,7 @@ pub mod graphql;
 pub mod http;
 pub mod import;
 pub mod kpi;
+pub mod live;
 pub mod models;
 pub mod rate_limit;
 pub mod retention;

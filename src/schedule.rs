@@ -62,6 +62,42 @@ pub fn due_by(now: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
     now - chrono::Duration::from_std(delay).unwrap_or(chrono::Duration::zero())
 }
 
+#[derive(Debug, Clone, clap::Args)]
+pub struct SlaWatchSettings {
+    /// Record each SLA breach as an SLA_BREACHED ticket event when it happens (true/false).
+    #[arg(id = "sla_watch", long = "sla-watch", env = "DESKPULSE_SLA_WATCH", value_name = "BOOL", default_value = "true",
+          value_parser = parse_bool, action = clap::ArgAction::Set)]
+    pub enabled: bool,
+    /// How often the SLA watch looks for breaches, e.g. 30s: a breach is recorded within this
+    /// (plus the pass) of happening.
+    #[arg(id = "sla_check_interval", long = "sla-check-interval", env = "DESKPULSE_SLA_CHECK_INTERVAL", value_name = "DURATION",
+          default_value = "30s", value_parser = parse_check_interval)]
+    pub check_interval: Duration,
+}
+
+/// Records SLA breaches as they happen, for the life of the server. Any number of instances may
+/// run it: `store::sla::record_breaches` marks and records each breach in one statement.
+pub async fn run_sla_watch(db: Db, settings: SlaWatchSettings, startup: Arc<Startup>) {
+    let mut ticker = tokio::time::interval(settings.check_interval);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticker.tick().await;
+        if !startup.is_migrated() {
+            continue;
+        }
+        match db.run(|conn| store::sla::record_breaches(conn, Utc::now())).await {
+            Ok(recorded) => {
+                for breach in &recorded {
+                    tracing::info!(ticket = breach.ticket_id, clock = %breach.clock, at = %breach.at, "SLA breach recorded");
+                }
+                startup.count_sla_breaches(recorded.len() as u64);
+            }
+            Err(err) => tracing::warn!(error = %err, "recording SLA breaches failed; retrying later"),
+        }
+        startup.count_sla_watch_pass();
+    }
+}
+
 /// Runs for the life of the server.
 pub async fn run_report_schedule(db: Db, settings: ReportScheduleSettings, startup: Arc<Startup>) {
     let mut ticker = tokio::time::interval(settings.check_interval);

@@ -1,6 +1,20 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    business_calendars (id) {
+        id -> Int8,
+        name -> Text,
+        time_zone -> Text,
+        weekly_hours -> Jsonb,
+        holidays -> Jsonb,
+        is_default -> Bool,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     customers (id) {
         id -> Int8,
         name -> Text,
@@ -121,6 +135,22 @@ diesel::table! {
 }
 
 diesel::table! {
+    sla_policies (id) {
+        id -> Int8,
+        name -> Text,
+        priority -> Text,
+        category -> Nullable<Text>,
+        first_response_minutes -> Int4,
+        resolution_minutes -> Int4,
+        at_risk_percent -> Int2,
+        calendar_id -> Int8,
+        version -> Int4,
+        created_at -> Timestamptz,
+        updated_at -> Timestamptz,
+    }
+}
+
+diesel::table! {
     technicians (id) {
         id -> Int8,
         name -> Text,
@@ -142,6 +172,23 @@ diesel::table! {
         from_value -> Nullable<Text>,
         to_value -> Nullable<Text>,
         note -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    ticket_slas (ticket_id) {
+        ticket_id -> Int8,
+        policy_id -> Nullable<Int8>,
+        policy -> Jsonb,
+        applied_at -> Timestamptz,
+        segments -> Jsonb,
+        first_response_due_at -> Nullable<Timestamptz>,
+        first_response_risk_at -> Nullable<Timestamptz>,
+        resolution_due_at -> Nullable<Timestamptz>,
+        resolution_risk_at -> Nullable<Timestamptz>,
+        resolution_breach_at -> Nullable<Timestamptz>,
+        first_response_breach_recorded -> Bool,
+        resolution_breach_recorded -> Bool,
     }
 }
 
@@ -186,11 +233,15 @@ diesel::joinable!(interactions -> customers (customer_id));
 diesel::joinable!(interactions -> technicians (technician_id));
 diesel::joinable!(interactions -> tickets (ticket_id));
 diesel::joinable!(satisfaction_ratings -> tickets (ticket_id));
+diesel::joinable!(sla_policies -> business_calendars (calendar_id));
 diesel::joinable!(ticket_events -> tickets (ticket_id));
+diesel::joinable!(ticket_slas -> sla_policies (policy_id));
+diesel::joinable!(ticket_slas -> tickets (ticket_id));
 diesel::joinable!(tickets -> customers (customer_id));
 diesel::joinable!(tickets -> technicians (assignee_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
+    business_calendars,
     customers,
     improvement_action_changes,
     improvement_actions,
@@ -198,8 +249,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     performance_reports,
     retention_runs,
     satisfaction_ratings,
+    sla_policies,
     technicians,
     ticket_events,
+    ticket_slas,
     tickets,
     token_revocations,
 );

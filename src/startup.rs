@@ -15,9 +15,10 @@ use crate::config::{ConfigError, DatabaseSettings, JwtSettings, LimitSettings, S
 use crate::db::{self, Db};
 use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Metrics, Startup, log_requests, metrics_routes, routes, security_headers};
+use crate::live::{Live, LiveSettings, run_listener};
 use crate::rate_limit::SurveyLimits;
 use crate::retention::{RetentionSchedule, RetentionSettings};
-use crate::schedule::{ReportScheduleSettings, run_report_schedule};
+use crate::schedule::{ReportScheduleSettings, SlaWatchSettings, run_report_schedule, run_sla_watch};
 use crate::sealer::{KpiBlockSettings, run_sealer};
 
 /// Everything `serve` is configured with.
@@ -39,6 +40,10 @@ pub struct ServeSettings {
     pub retention_schedule: RetentionSchedule,
     #[command(flatten)]
     pub kpi_blocks: KpiBlockSettings,
+    #[command(flatten)]
+    pub sla_watch: SlaWatchSettings,
+    #[command(flatten)]
+    pub live: LiveSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +99,9 @@ impl Application {
         if settings.reports.enabled {
             tokio::spawn(run_report_schedule(db.clone(), settings.reports.clone(), startup.clone()));
         }
+        if settings.sla_watch.enabled {
+            tokio::spawn(run_sla_watch(db.clone(), settings.sla_watch.clone(), startup.clone()));
+        }
         crate::store::kpi_block_cache::set_capacity(settings.kpi_blocks.cache_mb.saturating_mul(1 << 20));
         tokio::spawn(run_sealer(db.clone(), settings.kpi_blocks.clone(), startup.clone()));
 
@@ -107,6 +115,9 @@ impl Application {
         let survey_limits =
             Arc::new(SurveyLimits::new(settings.server.survey_rate_per_address, settings.server.survey_rate_per_link));
         tokio::spawn(forget_idle_clients(survey_limits.clone()));
+
+        let live = Live::new(&settings.live);
+        tokio::spawn(run_listener(settings.database.url.clone(), db.clone(), live.feed.clone()));
 
         let limits = &settings.limits;
         let schema = schema_builder(limits)
@@ -131,6 +142,7 @@ impl Application {
             metrics: Metrics::default(),
             export_slots: Arc::new(tokio::sync::Semaphore::new(limits.max_concurrent_exports as usize)),
             export_stall_timeout: limits.export_stall_timeout,
+            live,
         });
         let graphiql = settings.server.graphiql;
         let body_limit = usize::try_from(settings.server.max_body_bytes).unwrap_or(usize::MAX);

@@ -62,6 +62,7 @@ pub mod lifecycle;
 pub mod limits;
 pub mod permissions;
 pub mod report;
+pub mod sla;
 
 text_enum! {
     /// How urgent a ticket is.
@@ -104,6 +105,12 @@ text_enum! {
         PriorityChanged => "PRIORITY_CHANGED",
         NoteAdded => "NOTE_ADDED",
         Rated => "RATED",
+        /// An SLA policy was applied (`toValue`: its name) or removed (`toValue` null), when the
+        /// ticket opened or its priority changed; `fromValue` names the one before.
+        SlaApplied => "SLA_APPLIED",
+        /// A clock passed its due instant (`toValue`: FIRST_RESPONSE or RESOLUTION), dated at
+        /// the breach; recorded by the scheduler.
+        SlaBreached => "SLA_BREACHED",
     }
 }
 

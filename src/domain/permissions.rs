@@ -71,6 +71,22 @@ pub fn may_read_interactions(caller: &Caller) -> Result<(), AppError> {
     }
 }
 
+/// Which changes a live subscription (`ticketChanged`, `ticketUpdated`) carries to the caller:
+/// SUPERVISOR and ADMIN watch every ticket; a TECHNICIAN watches the tickets assigned to them and
+/// the unassigned ones they may take, never another technician's. Decided on each change, from
+/// the ticket as it is after the change: a ticket handed to someone else stops reaching its
+/// former assignee from that change on.
+pub fn may_watch_ticket(caller: &Caller, assignee_id: Option<i64>) -> bool {
+    if caller.has_role(Role::Supervisor) {
+        return true;
+    }
+    caller.has_role(Role::Technician)
+        && match assignee_id {
+            None => true,
+            Some(assignee) => caller.technician_id == Some(assignee),
+        }
+}
+
 /// The technician a TECHNICIAN token acts as.
 pub fn acting_technician(caller: &Caller) -> Result<i64, AppError> {
     caller
@@ -98,6 +114,18 @@ mod tests {
             assert!(may_read_interactions(&caller).is_ok(), "{role:?}");
         }
         assert!(may_read_interactions(&technician(1)).is_ok());
+    }
+
+    #[test]
+    fn technicians_watch_their_own_and_unassigned_tickets_only() {
+        assert!(may_watch_ticket(&technician(1), Some(1)));
+        assert!(may_watch_ticket(&technician(1), None));
+        assert!(!may_watch_ticket(&technician(1), Some(2)));
+        let unlinked = Caller { technician_id: None, ..technician(1) };
+        assert!(!may_watch_ticket(&unlinked, Some(2)));
+        let supervisor =
+            Caller { subject: "s".into(), role: Role::Supervisor, technician_id: None, technician_active: true };
+        assert!(may_watch_ticket(&supervisor, Some(2)));
     }
 
     #[test]

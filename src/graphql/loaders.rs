@@ -26,6 +26,7 @@ pub struct Loaders {
     pub ratings: DataLoader<CurrentRatingLoader, HashMapCache>,
     pub reports: DataLoader<ReportLoader, HashMapCache>,
     pub action_changes: DataLoader<ActionChangesLoader, HashMapCache>,
+    pub slas: DataLoader<TicketSlaLoader, HashMapCache>,
 }
 
 impl Loaders {
@@ -43,7 +44,24 @@ impl Loaders {
                 tokio::spawn,
                 HashMapCache::default(),
             ),
+            slas: DataLoader::with_cache(TicketSlaLoader(db.clone()), tokio::spawn, HashMapCache::default()),
         }
+    }
+}
+
+impl Loaders {
+    /// Loaders that batch but do not cache, for work that outlives a request (a subscription).
+    pub fn uncached(db: &Db) -> Loaders {
+        let loaders = Loaders::new(db);
+        loaders.technicians.enable_all_cache(false);
+        loaders.customers.enable_all_cache(false);
+        loaders.tickets.enable_all_cache(false);
+        loaders.timelines.enable_all_cache(false);
+        loaders.interactions.enable_all_cache(false);
+        loaders.ratings.enable_all_cache(false);
+        loaders.reports.enable_all_cache(false);
+        loaders.action_changes.enable_all_cache(false);
+        loaders
     }
 }
 
@@ -143,5 +161,18 @@ impl Loader<i64> for ActionChangesLoader {
     async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, Vec<ImprovementActionChange>>, Self::Error> {
         let keys = keys.to_vec();
         self.0.run(move |conn| store::improvement::changes_of(conn, &keys)).await.map_err(Arc::new)
+    }
+}
+
+/// What a ticket carries from its SLA policy, keyed by ticket id.
+pub struct TicketSlaLoader(Db);
+
+impl Loader<i64> for TicketSlaLoader {
+    type Value = store::sla::TicketSla;
+    type Error = Arc<AppError>;
+
+    async fn load(&self, keys: &[i64]) -> Result<HashMap<i64, store::sla::TicketSla>, Self::Error> {
+        let keys = keys.to_vec();
+        self.0.run(move |conn| store::sla::by_ticket_ids(conn, &keys)).await.map_err(Arc::new)
     }
 }

@@ -15,13 +15,16 @@ mod pagination;
 mod reports;
 mod retention;
 mod satisfaction;
+mod sla;
 mod staff;
+mod subscriptions;
 mod system;
 mod tickets;
 
 pub use satisfaction::SurveyTokenTtl;
+pub use subscriptions::{LiveExecutor, SubscriptionRoot, connection_data};
 
-use async_graphql::{Context, EmptySubscription, ID, MergedObject, Request, Schema, SchemaBuilder};
+use async_graphql::{Context, ID, MergedObject, Request, Schema, SchemaBuilder};
 
 use crate::auth::Caller;
 use crate::config::LimitSettings;
@@ -39,6 +42,7 @@ pub struct QueryRoot(
     reports::ReportQuery,
     improvement::ImprovementQuery,
     retention::RetentionQuery,
+    sla::SlaQuery,
 );
 
 #[derive(MergedObject, Default)]
@@ -53,14 +57,15 @@ pub struct MutationRoot(
     reports::ReportMutation,
     improvement::ImprovementMutation,
     retention::RetentionMutation,
+    sla::SlaMutation,
 );
 
-pub type AppSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub type AppSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
 
 /// The schema's types and limits, without the server's data. Field suggestions ("did you mean
 /// ...?") are off: they would spell out the schema to callers that may not introspect it.
-pub fn schema_builder(limits: &LimitSettings) -> SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
-    let builder = Schema::build(QueryRoot::default(), MutationRoot::default(), EmptySubscription)
+pub fn schema_builder(limits: &LimitSettings) -> SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
+    let builder = Schema::build(QueryRoot::default(), MutationRoot::default(), SubscriptionRoot)
         .limit_depth(limits.max_depth as usize)
         .limit_complexity(limits.max_complexity as usize)
         .disable_suggestions();

@@ -13,6 +13,7 @@ use super::{caller, cost, db, loaders::Loaders, parse_id};
 use crate::auth::Role;
 use crate::domain::limits::{self, CATEGORY_MAX, DESCRIPTION_MAX, NOTE_MAX, SEARCH_MAX, SUBJECT_MAX};
 use crate::domain::permissions;
+use crate::domain::sla::SlaState;
 use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
 use crate::error::AppError;
 use crate::models::{NewTicket, Ticket, TicketEvent};
@@ -114,6 +115,10 @@ impl TicketNode {
         filter.ticket_id = Some(self.0.id);
         interaction_page(ctx, filter, first, after).await
     }
+    /// The ticket's SLA targets and clocks; null when no policy covers it.
+    async fn sla(&self, ctx: &Context<'_>) -> Result<Option<super::sla::TicketSlaNode>, AppError> {
+        super::sla::ticket_sla(ctx, &self.0).await
+    }
     /// Every event of the ticket, oldest first.
     #[graphql(complexity = "cost::unpaged(child_complexity)")]
     async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<TicketEventNode>, AppError> {
@@ -178,6 +183,9 @@ pub struct TicketFilterInput {
     pub resolved_at: Option<TimeRange>,
     /// Text contained in the subject or the description (any case).
     pub search: Option<String>,
+    /// Tickets whose `sla.state` is one of these now (tickets without SLA never match). Without
+    /// `orderBy`, such a list is ordered by `SLA_DUE` ascending: what breaks next first.
+    pub sla_state: Option<Vec<SlaState>>,
 }
 
 impl TicketFilterInput {
@@ -204,6 +212,8 @@ impl TicketFilterInput {
             resolved_from: resolved.from,
             resolved_to: resolved.to,
             search: limits::optional_text("filter.search", self.search.as_deref(), SEARCH_MAX)?,
+            sla_states: self.sla_state.unwrap_or_default(),
+            sla_at: None,
         })
     }
 }
@@ -214,6 +224,10 @@ pub enum TicketOrderField {
     OpenedAt,
     UpdatedAt,
     Priority,
+    /// The nearest due instant of the ticket's running SLA clocks (first response until
+    /// answered, resolution while OPEN or IN_PROGRESS); tickets without one come last when
+    /// ascending, first when descending.
+    SlaDue,
 }
 
 #[derive(Enum, Clone, Copy, PartialEq, Eq, Default)]
@@ -240,6 +254,7 @@ impl From<TicketOrderInput> for TicketOrder {
                 TicketOrderField::OpenedAt => TicketSort::OpenedAt,
                 TicketOrderField::UpdatedAt => TicketSort::UpdatedAt,
                 TicketOrderField::Priority => TicketSort::Priority,
+                TicketOrderField::SlaDue => TicketSort::SlaDue,
             },
             descending: input.direction == SortDirection::Desc,
         }
@@ -284,6 +299,7 @@ pub async fn ticket_page(
         None => None,
         Some(cursor) => {
             let key = match (cursor.at, cursor.rank) {
+                (at, None) if order.sort == TicketSort::SlaDue => SortKey::Due(at),
                 (Some(at), None) => SortKey::Time(at),
                 (None, Some(rank)) => SortKey::Rank(rank),
                 _ => return Err(AppError::bad_input("after", "not a cursor of this list")),
@@ -300,12 +316,17 @@ pub async fn ticket_page(
         db(ctx)?.run(move |conn| store::tickets::list(conn, &page_filter, order, after.as_ref(), limit + 1)).await?;
     let has_next = trim_page(&mut rows, limit);
     prefetch_nested(ctx, &rows).await?;
+    let dues = match order.sort {
+        TicketSort::SlaDue => super::sla::next_dues(ctx, &rows).await?,
+        _ => Default::default(),
+    };
     let total = TotalCount::new(move |conn| store::tickets::count(conn, &filter));
     let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
     connection.edges.extend(rows.into_iter().map(|row| {
         let (at, rank) = match store::tickets::sort_key(&row, order.sort) {
             SortKey::Time(at) => (Some(at), None),
             SortKey::Rank(rank) => (None, Some(rank)),
+            SortKey::Due(_) => (dues.get(&row.id).copied(), None),
         };
         let cursor = encode_cursor(TicketCursor { sort: ordering_name(order), at, rank, id: row.id });
         Edge::new(cursor, TicketNode(row))
@@ -331,6 +352,9 @@ async fn prefetch_nested(ctx: &Context<'_>, rows: &[Ticket]) -> Result<(), AppEr
     }
     if selects("timeline") {
         loaders.timelines.load_many(rows.iter().map(|row| row.id)).await?;
+    }
+    if selects("sla") {
+        loaders.slas.load_many(rows.iter().map(|row| row.id)).await?;
     }
     Ok(())
 }
@@ -363,6 +387,7 @@ impl TicketQuery {
         after: Option<String>,
     ) -> Result<TicketConnection, AppError> {
         let filter = filter.unwrap_or_default().into_store()?;
+        let order_by = order_by.or_else(|| super::sla::default_order(&filter));
         ticket_page(ctx, filter, order_by, first, after).await
     }
 }

@@ -8,6 +8,7 @@ mod graphql;
 mod health;
 pub mod metrics;
 mod request_log;
+mod subscriptions;
 mod ui;
 
 use std::sync::Arc;
@@ -39,12 +40,24 @@ pub struct Startup {
     migrated: AtomicBool,
     scheduler_passes: AtomicU64,
     daily_retention_attempts: AtomicU64,
+    sla_watch_passes: AtomicU64,
+    sla_breaches: AtomicU64,
 }
 
 impl Startup {
     /// Counts one finished pass of the report and outcome scheduler (src/schedule.rs).
     pub fn count_scheduler_pass(&self) {
         self.scheduler_passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts one finished pass of the SLA breach watch (src/schedule.rs).
+    pub fn count_sla_watch_pass(&self) {
+        self.sla_watch_passes.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts SLA breaches this instance recorded.
+    pub fn count_sla_breaches(&self, recorded: u64) {
+        self.sla_breaches.fetch_add(recorded, Ordering::Relaxed);
     }
 
     pub fn scheduler_passes(&self) -> u64 {
@@ -91,12 +104,15 @@ pub struct AppState {
     /// Room for CSV exports streaming at once (each holds a pooled connection).
     pub export_slots: Arc<tokio::sync::Semaphore>,
     pub export_stall_timeout: Duration,
+    /// GraphQL subscriptions: the change feed, the caps and the WebSocket settings.
+    pub live: crate::live::Live,
 }
 
 /// The public listener's routes; GraphiQL's only when `graphiql` is on.
 pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {
     config
         .route("/graphql", web::post().to(graphql::execute))
+        .route("/graphql", web::get().to(subscriptions::connect))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
         .configure(export::routes)
@@ -133,9 +149,27 @@ async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
          deskpulse_scheduler_passes_total {}\n\
          # HELP deskpulse_retention_daily_attempts_total Finished attempts of the daily retention run.\n\
          # TYPE deskpulse_retention_daily_attempts_total counter\n\
-         deskpulse_retention_daily_attempts_total {}\n",
+         deskpulse_retention_daily_attempts_total {}\n\
+         # HELP deskpulse_sla_watch_passes_total Finished passes of the SLA breach watch.\n\
+         # TYPE deskpulse_sla_watch_passes_total counter\n\
+         deskpulse_sla_watch_passes_total {}\n\
+         # HELP deskpulse_sla_breaches_recorded_total SLA breaches this instance recorded.\n\
+         # TYPE deskpulse_sla_breaches_recorded_total counter\n\
+         deskpulse_sla_breaches_recorded_total {}\n",
         state.startup.scheduler_passes(),
-        state.startup.daily_retention_attempts()
+        state.startup.daily_retention_attempts(),
+        state.startup.sla_watch_passes.load(Ordering::Relaxed),
+        state.startup.sla_breaches.load(Ordering::Relaxed)
+    ));
+    body.push_str(&format!(
+        "# HELP deskpulse_ws_connections Open GraphQL WebSocket connections.\n\
+         # TYPE deskpulse_ws_connections gauge\n\
+         deskpulse_ws_connections {}\n\
+         # HELP deskpulse_ws_subscriptions Subscriptions listening to the change feed.\n\
+         # TYPE deskpulse_ws_subscriptions gauge\n\
+         deskpulse_ws_subscriptions {}\n",
+        state.live.open_connections(),
+        state.live.feed.subscribers()
     ));
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }

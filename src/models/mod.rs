@@ -2,8 +2,10 @@
 //! wraps them in its own objects.
 
 mod retention;
+mod sla;
 
 pub use retention::{NewRetentionRun, RetentionRun};
+pub use sla::{BusinessCalendar, SlaPolicy, SlaPolicyFields, TicketSlaRow};
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;

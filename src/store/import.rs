@@ -247,11 +247,14 @@ fn insert_row(
         NewTicketEvent { ticket_id: ticket.id, at, actor: actor.to_owned(), kind, from_value: from, to_value: to, note }
     };
     let opened = row.history.opened_at;
+    let status_changes: Vec<_> = steps.iter().map(|step| (step.at, step.to)).collect();
+    let sla_event = super::sla::apply_on_open(conn, &ticket, &status_changes, &opened_by)?;
     let mut events =
         vec![event(opened, &opened_by, EventKind::Created, None, Some("OPEN".into()), Some("imported".into()))];
     if let Some(assignee) = assignee_id {
         events.push(event(opened, &opened_by, EventKind::Assigned, None, Some(assignee.to_string()), None));
     }
+    events.extend(sla_event);
     for (step, actor) in steps.into_iter().zip(&step_actors) {
         events.push(event(step.at, actor, step.kind, Some(step.from.to_string()), Some(step.to.to_string()), None));
     }

@@ -2,6 +2,7 @@
 //! values, and know nothing about GraphQL.
 
 pub mod access;
+pub mod changes;
 pub mod customers;
 pub mod exports;
 pub mod import;
@@ -14,6 +15,7 @@ pub mod kpis;
 pub mod ratings;
 pub mod reports;
 pub mod retention;
+pub mod sla;
 pub mod system;
 pub mod technicians;
 pub mod tickets;

@@ -13,10 +13,11 @@ use super::contains_pattern;
 use crate::auth::Caller;
 use crate::domain::lifecycle::{self, LifecycleState};
 use crate::domain::permissions;
+use crate::domain::sla::{self, SlaState};
 use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
 use crate::error::AppError;
 use crate::models::{NewCustomer, NewTicket, Ticket, TicketEvent};
-use crate::schema::{technicians, ticket_events, tickets};
+use crate::schema::{technicians, ticket_events, ticket_slas, tickets};
 
 /// The customer of a new ticket: an existing one, or one created with the ticket.
 pub enum CustomerRef {
@@ -70,22 +71,32 @@ diesel::define_sql_function! {
 type Opened = (Option<i64>, Option<String>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>);
 
 /// Creates a ticket (and its customer, when new) with its CREATED event, and an ASSIGNED event
-/// when it starts assigned. Both events are dated `opened_at`. One statement for an existing
-/// customer (checks, ticket and events in `ticket_open`, planned once per connection).
+/// when it starts assigned. Both events are dated `opened_at`. A ticket no SLA policy covers,
+/// for an existing customer, is one statement after the policy look-up (checks, ticket and events
+/// in `ticket_open`, planned once per connection); otherwise the customer, the ticket, its SLA and
+/// its SLA_APPLIED event are written in one transaction.
 pub fn create(
     conn: &mut PgConnection,
     customer: CustomerRef,
     mut ticket: NewTicket,
     actor: &str,
 ) -> Result<Ticket, AppError> {
+    let covered = super::sla::covers(conn, ticket.priority, &ticket.category)?;
     match customer {
-        CustomerRef::Existing(id) => {
+        CustomerRef::Existing(id) if !covered => {
             ticket.customer_id = id;
             open(conn, ticket, actor)
         }
-        CustomerRef::New(new) => conn.transaction(|conn| {
-            ticket.customer_id = super::customers::create(conn, &new)?.id;
-            open(conn, ticket, actor)
+        customer => conn.transaction(|conn| {
+            ticket.customer_id = match customer {
+                CustomerRef::Existing(id) => id,
+                CustomerRef::New(new) => super::customers::create(conn, &new)?.id,
+            };
+            let created = open(conn, ticket, actor)?;
+            if let Some(applied) = super::sla::apply_on_open(conn, &created, &[], actor)? {
+                diesel::insert_into(ticket_events::table).values(&applied).execute(conn)?;
+            }
+            Ok(created)
         }),
     }
 }
@@ -221,7 +232,12 @@ pub fn change(
 ) -> Result<Ticket, AppError> {
     let note = note.as_deref();
     for _ in 0..CHANGE_ATTEMPTS {
-        let ticket = find(conn, id)?;
+        let (ticket, carries_sla): (Ticket, bool) = tickets::table
+            .find(id)
+            .select((Ticket::as_select(), diesel::dsl::exists(ticket_slas::table.find(id))))
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| AppError::NotFound(format!("ticket {id} does not exist")))?;
         if ticket.version != expected_version {
             return Err(AppError::Conflict(format!(
                 "version: ticket {} is at version {}, not {expected_version}; reload it and retry",
@@ -234,33 +250,72 @@ pub fn change(
         }
         let now = Utc::now();
         let planned = plan(conn, &ticket, &change, now, note)?;
-        let dated: Option<DateTime<Utc>> = diesel::select(ticket_apply_change(
-            ticket.id,
-            ticket.version,
-            ticket.first_response_at,
-            planned.state.status,
-            planned.state.first_response_at,
-            planned.state.first_resolved_at,
-            planned.state.resolved_at,
-            planned.state.closed_at,
-            planned.state.reopen_count,
-            planned.assignee_id,
-            planned.priority,
-            now,
-            caller.subject.as_str(),
-            planned.kind,
-            planned.from.as_deref(),
-            planned.to.as_deref(),
-            note,
-        ))
-        .get_result(conn)?;
-        if let Some(at) = dated {
-            return Ok(planned.applied(ticket, now, at));
+        // The ticket's SLA moves with a priority change, and with a status change that stops or
+        // resumes its resolution clock: then in the change's transaction. (An SLA row appears only
+        // with a version, so one read above is enough to know.)
+        let moves_sla = match change {
+            Change::Priority { .. } => true,
+            Change::Transition { to } => carries_sla && sla::resolution_runs(ticket.status) != sla::resolution_runs(to),
+            Change::Assign { .. } | Change::Note => false,
+        };
+        let applied = if moves_sla {
+            conn.transaction(|conn| {
+                let before = ticket.status;
+                let Some(updated) = apply(conn, caller, ticket, planned, now, note)? else { return Ok(None) };
+                let at = updated.updated_at;
+                match change {
+                    Change::Priority { .. } => {
+                        if let Some(applied) = super::sla::reapply(conn, &updated, at, &caller.subject)? {
+                            diesel::insert_into(ticket_events::table).values(&applied).execute(conn)?;
+                        }
+                    }
+                    _ => super::sla::after_transition(conn, before, &updated, at)?,
+                }
+                Ok::<_, AppError>(Some(updated))
+            })?
+        } else {
+            apply(conn, caller, ticket, planned, now, note)?
+        };
+        if let Some(updated) = applied {
+            return Ok(updated);
         }
     }
     Err(AppError::Conflict(format!(
         "version: ticket {id} kept changing while this change was made; reload it and retry"
     )))
+}
+
+/// `ticket_apply_change` for `planned`: the ticket after the change, or None when it moved on
+/// since it was read.
+fn apply(
+    conn: &mut PgConnection,
+    caller: &Caller,
+    ticket: Ticket,
+    planned: Planned,
+    now: DateTime<Utc>,
+    note: Option<&str>,
+) -> Result<Option<Ticket>, AppError> {
+    let dated: Option<DateTime<Utc>> = diesel::select(ticket_apply_change(
+        ticket.id,
+        ticket.version,
+        ticket.first_response_at,
+        planned.state.status,
+        planned.state.first_response_at,
+        planned.state.first_resolved_at,
+        planned.state.resolved_at,
+        planned.state.closed_at,
+        planned.state.reopen_count,
+        planned.assignee_id,
+        planned.priority,
+        now,
+        caller.subject.as_str(),
+        planned.kind,
+        planned.from.as_deref(),
+        planned.to.as_deref(),
+        note,
+    ))
+    .get_result(conn)?;
+    Ok(dated.map(|at| planned.applied(ticket, now, at)))
 }
 
 /// One change decided against the ticket as read: its new state and its event.
@@ -360,6 +415,9 @@ pub struct TicketFilter {
     pub resolved_from: Option<DateTime<Utc>>,
     pub resolved_to: Option<DateTime<Utc>>,
     pub search: Option<String>,
+    /// SLA states at `sla_at` (default: when the list runs).
+    pub sla_states: Vec<SlaState>,
+    pub sla_at: Option<DateTime<Utc>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -367,6 +425,8 @@ pub enum TicketSort {
     OpenedAt,
     UpdatedAt,
     Priority,
+    /// The nearest due instant of a running SLA clock; tickets without one last.
+    SlaDue,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -380,6 +440,7 @@ pub struct TicketOrder {
 pub enum SortKey {
     Time(DateTime<Utc>),
     Rank(i16),
+    Due(Option<DateTime<Utc>>),
 }
 
 pub fn sort_key(ticket: &Ticket, sort: TicketSort) -> SortKey {
@@ -387,6 +448,8 @@ pub fn sort_key(ticket: &Ticket, sort: TicketSort) -> SortKey {
         TicketSort::OpenedAt => SortKey::Time(ticket.opened_at),
         TicketSort::UpdatedAt => SortKey::Time(ticket.updated_at),
         TicketSort::Priority => SortKey::Rank(priority_rank(ticket.priority)),
+        // Kept with the ticket's SLA, not on the ticket: the caller reads it from there.
+        TicketSort::SlaDue => SortKey::Due(None),
     }
 }
 
@@ -428,6 +491,9 @@ pub fn list(
                 .filter(tickets::priority_rank.gt(*rank).or(tickets::priority_rank.eq(*rank).and(tickets::id.gt(id)))),
             (TicketSort::Priority, SortKey::Rank(rank), true) => query
                 .filter(tickets::priority_rank.lt(*rank).or(tickets::priority_rank.eq(*rank).and(tickets::id.lt(id)))),
+            (TicketSort::SlaDue, SortKey::Due(due), descending) => {
+                query.filter(super::sla::after_due(*due, id, descending))
+            }
             _ => return Err(AppError::bad_input("after", "the cursor belongs to another ordering")),
         };
     }
@@ -438,6 +504,8 @@ pub fn list(
         (TicketSort::UpdatedAt, true) => query.order((tickets::updated_at.desc(), tickets::id.desc())),
         (TicketSort::Priority, false) => query.order((tickets::priority_rank.asc(), tickets::id.asc())),
         (TicketSort::Priority, true) => query.order((tickets::priority_rank.desc(), tickets::id.desc())),
+        (TicketSort::SlaDue, false) => query.order((super::sla::next_due().asc().nulls_last(), tickets::id.asc())),
+        (TicketSort::SlaDue, true) => query.order((super::sla::next_due().desc().nulls_first(), tickets::id.desc())),
     };
     Ok(query.limit(limit).load(conn)?)
 }
@@ -486,6 +554,9 @@ fn filtered(filter: &TicketFilter) -> tickets::BoxedQuery<'static, Pg> {
             diesel::dsl::sql::<Bool>("(tickets.subject || ' ' || tickets.description) ILIKE ")
                 .bind::<Text, _>(contains_pattern(search)),
         );
+    }
+    if !filter.sla_states.is_empty() {
+        query = query.filter(super::sla::state_filter(&filter.sla_states, filter.sla_at.unwrap_or_else(Utc::now)));
     }
     query
 }

@@ -178,6 +178,9 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
             seal_interval: Duration::from_secs(1),
             cache_mb: deskpulse::store::kpi_block_cache::DEFAULT_CAPACITY_MB,
         },
+        // Tests that need the SLA watch turn it on.
+        sla_watch: deskpulse::schedule::SlaWatchSettings { enabled: false, check_interval: Duration::from_secs(30) },
+        live: deskpulse::live::LiveSettings::default(),
     }
 }
 

@@ -29,6 +29,8 @@ mod satisfaction;
 mod schema;
 mod seed;
 mod shutdown;
+mod sla;
 mod staff;
+mod subscriptions;
 mod tickets;
 mod ui;

@@ -74,6 +74,17 @@ impl ServerProcess {
         assert_eq!(sent, 0, "kill({pid}, {signal}) failed: {}", std::io::Error::last_os_error());
     }
 
+    /// The server's resident memory (VmRSS), in KiB, from /proc.
+    pub fn resident_kib(&self) -> u64 {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("read /proc/PID/status");
+        status
+            .lines()
+            .find_map(|line| line.strip_prefix("VmRSS:"))
+            .and_then(|value| value.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("a VmRSS line")
+    }
+
     pub fn is_running(&mut self) -> bool {
         self.child.try_wait().expect("poll the server process").is_none()
     }
