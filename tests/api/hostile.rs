@@ -440,7 +440,8 @@ async fn bodies_that_are_not_graphql_over_json_get_a_clear_refusal_and_change_no
         case("a form", raw(Some("application/x-www-form-urlencoded"), "query=%7B%20me%20%7D"), 415, bad),
         case("multipart", raw(Some("multipart/form-data; boundary=x"), "--x\r\n\r\n{}\r\n--x--"), 415, bad),
         case("no content type", raw(None, "{\"query\": \"{ me { subject } }\"}"), 415, bad),
-        case("GET with the query in the URL", Send::Get, 404, None),
+        // GET /graphql is the WebSocket endpoint of subscriptions; a plain GET is told so.
+        case("GET with the query in the URL", Send::Get, 400, bad),
     ];
     assert_refused_cleanly(&fixture, cases).await;
 }
