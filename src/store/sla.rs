@@ -87,6 +87,17 @@ pub fn create_calendar(conn: &mut PgConnection, fields: &CalendarFields) -> Resu
         .map_err(|err| super::conflict_on_unique(err, "name", "another calendar has this name"))
 }
 
+/// Calendar `id`, its row locked for the rest of the transaction.
+fn locked_calendar(conn: &mut PgConnection, id: i64) -> Result<BusinessCalendar, AppError> {
+    business_calendars::table
+        .find(id)
+        .for_update()
+        .select(BusinessCalendar::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| AppError::NotFound(format!("calendar {id} does not exist")))
+}
+
 /// Replaces a calendar's definition if it is still at `expected_version`. Tickets keep the copy
 /// they were given; policies count in the new one from now on.
 pub fn update_calendar(
@@ -97,13 +108,7 @@ pub fn update_calendar(
 ) -> Result<BusinessCalendar, AppError> {
     let (name, zone, week, holidays) = calendar_columns(fields)?;
     conn.transaction(|conn| {
-        let current: BusinessCalendar = business_calendars::table
-            .find(id)
-            .for_update()
-            .select(BusinessCalendar::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| AppError::NotFound(format!("calendar {id} does not exist")))?;
+        let current: BusinessCalendar = locked_calendar(conn, id)?;
         if current.version != expected_version {
             return Err(AppError::Conflict(format!(
                 "version: calendar {id} is at version {}, not {expected_version}; reload it and retry",
@@ -128,13 +133,7 @@ pub fn update_calendar(
 /// Deletes a calendar no policy counts in; the default one stays.
 pub fn delete_calendar(conn: &mut PgConnection, id: i64) -> Result<(), AppError> {
     conn.transaction(|conn| {
-        let row: BusinessCalendar = business_calendars::table
-            .find(id)
-            .for_update()
-            .select(BusinessCalendar::as_select())
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| AppError::NotFound(format!("calendar {id} does not exist")))?;
+        let row: BusinessCalendar = locked_calendar(conn, id)?;
         if row.is_default {
             return Err(AppError::Conflict("id: the default calendar cannot be deleted".into()));
         }
