@@ -15,7 +15,7 @@ use crate::config::{ConfigError, DatabaseSettings, JwtSettings, LimitSettings, S
 use crate::db::{self, Db};
 use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Metrics, Startup, log_requests, metrics_routes, routes, security_headers};
-use crate::live::{Live, LiveSettings, run_listener};
+use crate::live::{Live, LiveSettings, run_listener, run_presence};
 use crate::rate_limit::SurveyLimits;
 use crate::retention::{RetentionSchedule, RetentionSettings};
 use crate::schedule::{ReportScheduleSettings, SlaWatchSettings, run_report_schedule, run_sla_watch};
@@ -116,8 +116,9 @@ impl Application {
             Arc::new(SurveyLimits::new(settings.server.survey_rate_per_address, settings.server.survey_rate_per_link));
         tokio::spawn(forget_idle_clients(survey_limits.clone()));
 
-        let live = Live::new(&settings.live);
+        let live = Live::new(&settings.live, db.clone());
         tokio::spawn(run_listener(settings.database.url.clone(), db.clone(), live.feed.clone()));
+        tokio::spawn(run_presence(live.feed.clone()));
 
         let limits = &settings.limits;
         let schema = schema_builder(limits)

@@ -62,6 +62,7 @@ impl SubscriptionRoot {
         watch(ctx, move |ticket| {
             permissions::may_watch_ticket(&caller, ticket.assignee_id) && live::matches(&filter, ticket)
         })
+        .await
     }
 
     /// Every change to one ticket that the caller may watch. NOT_FOUND for an unknown id.
@@ -74,7 +75,8 @@ impl SubscriptionRoot {
         let id = parse_id("id", &id)?;
         // Subscribed before the look-up, so that no change between the two is lost.
         let changes =
-            watch(ctx, move |ticket| ticket.id == id && permissions::may_watch_ticket(&caller, ticket.assignee_id))?;
+            watch(ctx, move |ticket| ticket.id == id && permissions::may_watch_ticket(&caller, ticket.assignee_id))
+                .await?;
         db(ctx)?.run(move |conn| store::tickets::find(conn, id)).await?;
         Ok(changes)
     }
@@ -83,7 +85,7 @@ impl SubscriptionRoot {
 /// The feed's changes that `wanted` keeps. A subscriber that falls further behind than its buffer
 /// gets an error and its connection is closed (code 4008): it would otherwise miss changes
 /// without knowing.
-fn watch<F>(
+async fn watch<F>(
     ctx: &Context<'_>,
     wanted: F,
 ) -> Result<impl Stream<Item = async_graphql::Result<TicketChangeNode>> + use<F>, AppError>
@@ -95,7 +97,7 @@ where
         .data_opt::<ConnectionControl>()
         .ok_or_else(|| AppError::internal("the connection has no control attached"))?
         .clone();
-    let state = (feed.subscribe(), control, wanted, false);
+    let state = (feed.subscribe().await?, control, wanted, false);
     Ok(async_graphql::futures_util::stream::unfold(state, |(mut changes, control, wanted, ended)| async move {
         if ended {
             return None;

@@ -3,9 +3,11 @@
 //! changed rows once, and fans them out to this instance's subscribers through a bounded
 //! broadcast buffer. Each subscriber then decides, with the caller's permissions and filter,
 //! whether the change is theirs (src/graphql/subscriptions.rs); the WebSocket side is
-//! src/http/subscriptions.rs.
+//! src/http/subscriptions.rs. Writers announce changes only while some instance has subscribers
+//! (src/live/presence.rs).
 
 mod listener;
+mod presence;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -14,10 +16,14 @@ use chrono::{DateTime, Utc};
 use tokio::sync::broadcast;
 
 use crate::config::parse_duration;
+use crate::db::Db;
+use crate::error::AppError;
 use crate::models::{Interaction, Ticket, TicketEvent};
 use crate::store::tickets::{AssigneeFilter, TicketFilter};
 
 pub use listener::run_listener;
+use presence::Presence;
+pub use presence::run_presence;
 
 /// The PostgreSQL channel migration 000016 notifies.
 pub const CHANNEL: &str = "deskpulse_ticket_changes";
@@ -50,17 +56,23 @@ pub enum FeedItem {
 #[derive(Clone)]
 pub struct Feed {
     sender: broadcast::Sender<FeedItem>,
+    presence: Arc<Presence>,
 }
 
 impl Feed {
     /// A feed whose subscribers may each fall at most `buffer` items behind.
-    pub fn new(buffer: usize) -> Feed {
+    pub fn new(buffer: usize, db: Db) -> Feed {
         let (sender, _) = broadcast::channel(buffer.max(1));
-        Feed { sender }
+        Feed { sender, presence: Arc::new(Presence::new(db)) }
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<FeedItem> {
-        self.sender.subscribe()
+    /// A new subscriber's receiver: every change committed from now on reaches it.
+    pub async fn subscribe(&self) -> Result<broadcast::Receiver<FeedItem>, AppError> {
+        self.presence.join(self).await
+    }
+
+    fn presence(&self) -> &Presence {
+        &self.presence
     }
 
     /// Subscriptions open on this instance right now.
@@ -135,10 +147,10 @@ pub struct Live {
 }
 
 impl Live {
-    pub fn new(settings: &LiveSettings) -> Live {
+    pub fn new(settings: &LiveSettings, db: Db) -> Live {
         Live {
             settings: settings.clone(),
-            feed: Feed::new(settings.subscriber_buffer as usize),
+            feed: Feed::new(settings.subscriber_buffer as usize, db),
             connections: Arc::new(tokio::sync::Semaphore::new(settings.max_connections as usize)),
         }
     }

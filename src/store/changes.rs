@@ -1,7 +1,9 @@
 //! The rows behind ticket change notices (migration 000016): a batch of notices costs three
-//! statements, whatever its size.
+//! statements, whatever its size. Also the presence rows that make writers send the notices at
+//! all (migration 000021).
 
 use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Text};
 
 use crate::error::AppError;
 use crate::models::{Interaction, Ticket, TicketEvent};
@@ -92,6 +94,43 @@ pub fn read(conn: &mut PgConnection, notices: &[Notice]) -> Result<Vec<ReadChang
             }
         })
         .collect())
+}
+
+/// Renews (or makes) this instance's presence row: while its heartbeat is fresh, writers announce
+/// their changes (migration 000021).
+pub fn renew_presence(conn: &mut PgConnection, instance_id: &str) -> Result<(), AppError> {
+    diesel::sql_query(
+        "INSERT INTO live_presence (instance_id, heartbeat_at) VALUES ($1, now()) \
+         ON CONFLICT (instance_id) DO UPDATE SET heartbeat_at = now()",
+    )
+    .bind::<Text, _>(instance_id)
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Removes this instance's presence row: nobody here watches any more.
+pub fn withdraw_presence(conn: &mut PgConnection, instance_id: &str) -> Result<(), AppError> {
+    diesel::sql_query("DELETE FROM live_presence WHERE instance_id = $1").bind::<Text, _>(instance_id).execute(conn)?;
+    Ok(())
+}
+
+#[derive(QueryableByName)]
+struct Snapshot {
+    #[diesel(sql_type = BigInt)]
+    xmin: i64,
+    #[diesel(sql_type = BigInt)]
+    xmax: i64,
+}
+
+/// The transaction ids of the database's current snapshot: the oldest still running (`xmin`) and
+/// the first not yet assigned (`xmax`).
+pub fn snapshot_bounds(conn: &mut PgConnection) -> Result<(i64, i64), AppError> {
+    let Snapshot { xmin, xmax } = diesel::sql_query(
+        "SELECT pg_snapshot_xmin(s)::text::bigint AS xmin, pg_snapshot_xmax(s)::text::bigint AS xmax \
+         FROM pg_current_snapshot() AS s",
+    )
+    .get_result(conn)?;
+    Ok((xmin, xmax))
 }
 
 #[cfg(test)]

@@ -475,3 +475,66 @@ async fn a_database_restart_under_50_subscriptions_tells_every_socket_and_the_se
     }
     assert_eq!(gauge(&metrics, "deskpulse_ws_connections").await, 50);
 }
+
+/// The test's own LISTEN connection on the change channel, and the payloads it hears.
+async fn listen_to_changes(url: &str) -> (tokio_postgres::Client, tokio::sync::mpsc::UnboundedReceiver<String>) {
+    let (client, mut connection) =
+        tokio_postgres::connect(url, tokio_postgres::NoTls).await.expect("connect to LISTEN");
+    let (heard, hearing) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(Ok(message)) = messages.next().await {
+            if let tokio_postgres::AsyncMessage::Notification(notification) = message {
+                let _ = heard.send(notification.payload().to_owned());
+            }
+        }
+    });
+    client.batch_execute(&format!("LISTEN {}", deskpulse::live::CHANNEL)).await.expect("LISTEN");
+    (client, hearing)
+}
+
+/// Asserts that nothing is heard for a while after a committed change (notifications are
+/// delivered at commit, so one that was sent arrives within milliseconds).
+async fn assert_silent(hearing: &mut tokio::sync::mpsc::UnboundedReceiver<String>, when: &str) {
+    if let Ok(Some(payload)) = tokio::time::timeout(Duration::from_millis(700), hearing.recv()).await {
+        panic!("{when}: the change was announced ({payload})");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writers_announce_changes_only_while_some_instance_has_subscribers() {
+    let app = spawn_app().await;
+    let supervisor = app.supervisor();
+    let customer = app.create_customer("Ada Lovelace").await;
+    let ticket = app.create_ticket(&supervisor, customer, json!({})).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let (_listening, mut hearing) = listen_to_changes(&app.database.url).await;
+
+    let noted =
+        post(&app, &app.address, &supervisor, NOTE, json!({ "id": id, "version": 1, "note": "unwatched" })).await;
+    assert_eq!(noted["data"]["addTicketNote"]["version"], 2, "{noted}");
+    assert_silent(&mut hearing, "with no subscriber anywhere").await;
+    assert_eq!(app.count("SELECT count(*) FROM live_presence"), 0);
+
+    let metrics = app.metrics_address.clone().unwrap();
+    let mut ws = connect_as(&app.address, &supervisor).await;
+    subscribe(&mut ws, "all", CHANGED, json!({})).await;
+    wait_for_subscriptions(&metrics, 1).await;
+    assert_eq!(app.count("SELECT count(*) FROM live_presence"), 1, "the instance is present while it has a subscriber");
+    let noted = post(&app, &app.address, &supervisor, NOTE, json!({ "id": id, "version": 2, "note": "watched" })).await;
+    assert_eq!(noted["data"]["addTicketNote"]["version"], 3, "{noted}");
+    let payload = tokio::time::timeout(PATIENCE, hearing.recv()).await.expect("announced").unwrap();
+    assert!(payload.starts_with(&format!("e {id} ")), "{payload}");
+    let frame = next_frame(&mut ws).await;
+    assert_eq!(frame["payload"]["data"]["ticketChanged"]["event"]["note"], "watched", "{frame}");
+
+    // The last subscriber gone, the instance withdraws and writes are silent again.
+    ws.close(None).await.expect("close the WebSocket");
+    drop(ws);
+    wait_for_subscriptions(&metrics, 0).await;
+    wait_until("the presence withdrawn", || async { app.count("SELECT count(*) FROM live_presence") == 0 }).await;
+    let noted =
+        post(&app, &app.address, &supervisor, NOTE, json!({ "id": id, "version": 3, "note": "unwatched again" })).await;
+    assert_eq!(noted["data"]["addTicketNote"]["version"], 4, "{noted}");
+    assert_silent(&mut hearing, "after the last subscriber left").await;
+}
