@@ -189,6 +189,7 @@ diesel::table! {
         resolution_breach_at -> Nullable<Timestamptz>,
         first_response_breach_recorded -> Bool,
         resolution_breach_recorded -> Bool,
+        calendar_copy_id -> Int8,
     }
 }
 

@@ -29,6 +29,12 @@ text_enum! {
         CsatCount => "CSAT_COUNT",
         CsatSatisfiedShare => "CSAT_SATISFIED_SHARE",
         Interactions => "INTERACTIONS",
+        SlaFirstResponseAttainment => "SLA_FIRST_RESPONSE_ATTAINMENT",
+        SlaFirstResponseBreaches => "SLA_FIRST_RESPONSE_BREACHES",
+        SlaFirstResponseBusinessSecondsMean => "SLA_FIRST_RESPONSE_BUSINESS_SECONDS_MEAN",
+        SlaResolutionAttainment => "SLA_RESOLUTION_ATTAINMENT",
+        SlaResolutionBreaches => "SLA_RESOLUTION_BREACHES",
+        SlaResolutionBusinessSecondsMean => "SLA_RESOLUTION_BUSINESS_SECONDS_MEAN",
     }
 }
 
@@ -57,6 +63,12 @@ pub fn metric_value(values: &KpiValues, metric: KpiMetric) -> Option<f64> {
         CsatCount => count(values.csat_count),
         CsatSatisfiedShare => values.csat_satisfied_share(),
         Interactions => count(values.interactions.iter().map(|i| i.count).sum()),
+        SlaFirstResponseAttainment => values.sla_first_response.attainment(),
+        SlaFirstResponseBreaches => count(values.sla_first_response.breaches),
+        SlaFirstResponseBusinessSecondsMean => values.sla_first_response.business_seconds_mean,
+        SlaResolutionAttainment => values.sla_resolution.attainment(),
+        SlaResolutionBreaches => count(values.sla_resolution.breaches),
+        SlaResolutionBusinessSecondsMean => values.sla_resolution.business_seconds_mean,
     }
 }
 
@@ -80,6 +92,10 @@ impl KpiMetric {
                 | FirstResolutionSecondsP90
                 | ReopenRate
                 | TicketsOpened
+                | SlaFirstResponseBreaches
+                | SlaFirstResponseBusinessSecondsMean
+                | SlaResolutionBreaches
+                | SlaResolutionBusinessSecondsMean
         )
     }
 }

@@ -139,23 +139,23 @@ impl Calendar {
 
     /// Business time between two instants (zero when `to` is not after `from`).
     pub fn business_time(&self, from: DateTime<Utc>, to: DateTime<Utc>) -> Duration {
-        let mut total = Duration::zero();
-        if to <= from {
-            return total;
-        }
+        self.open_between(from, to).map(|(start, end)| end - start).sum()
+    }
+
+    /// The open stretches within `[from, to)`, clipped to it, in order (none when `to` is not
+    /// after `from`).
+    pub fn open_between(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+    ) -> impl Iterator<Item = (DateTime<Utc>, DateTime<Utc>)> + '_ {
         // A day before, for intervals of the previous local date that a change pushes past midnight.
-        let mut date = self.local_date(from) - Duration::days(1);
-        let last = self.local_date(to);
-        while date <= last {
-            for (start, end) in self.open_on(date) {
-                let (start, end) = (start.max(from), end.min(to));
-                if end > start {
-                    total += end - start;
-                }
-            }
-            date += Duration::days(1);
-        }
-        total
+        let first = self.local_date(from) - Duration::days(1);
+        let days = if to > from { (self.local_date(to) - first).num_days() + 1 } else { 0 };
+        (0..days)
+            .flat_map(move |offset| self.open_on(first + Duration::days(offset)))
+            .map(move |(start, end)| (start.max(from), end.min(to)))
+            .filter(|(start, end)| end > start)
     }
 
     /// The earliest instant at which `amount` of business time has passed since `from`

@@ -12,7 +12,7 @@ use crate::domain::limits::{self, PERIOD_MAX_DAYS};
 use crate::domain::{Direction, InteractionChannel, Priority, TicketChannel};
 use crate::error::AppError;
 use crate::store;
-use crate::store::kpis::{Bucket, DurationStats, Grouping, KpiFilter, KpiPoint, KpiQuery, KpiValues};
+use crate::store::kpis::{Bucket, DurationStats, Grouping, KpiFilter, KpiPoint, KpiQuery, KpiValues, SlaClockValues};
 
 /// The most buckets one series may hold.
 const MAX_BUCKETS: i64 = 1_000;
@@ -159,6 +159,36 @@ pub struct InteractionTotals {
     pub by_channel_and_direction: Vec<InteractionCount>,
 }
 
+/// One SLA clock over tickets that carry an SLA (docs/kpis.md, "SLA"). The first-response
+/// clock stops at the first response, the resolution clock at the ticket's latest resolution;
+/// business time counts in the calendar the ticket's policy was applied with.
+#[derive(SimpleObject)]
+#[graphql(name = "SlaClockKpis")]
+pub struct SlaClockNode {
+    /// Clocks that stopped in the period.
+    pub stopped: i64,
+    /// Of those, the ones that stopped within their target.
+    pub met: i64,
+    /// met / stopped; null when none stopped.
+    pub attainment: Option<f64>,
+    /// Clocks that ran past their target in the period (the breach instant is in it, and past).
+    pub breaches: i64,
+    /// Mean business time the stopped clocks had run, in seconds; null when none stopped.
+    pub business_seconds_mean: Option<f64>,
+}
+
+impl From<SlaClockValues> for SlaClockNode {
+    fn from(values: SlaClockValues) -> Self {
+        SlaClockNode {
+            stopped: values.stopped,
+            met: values.met,
+            attainment: values.attainment(),
+            breaches: values.breaches,
+            business_seconds_mean: values.business_seconds_mean,
+        }
+    }
+}
+
 /// Every KPI of PRODUCT.md for one period (or bucket, or group).
 pub struct KpiValuesNode(pub KpiValues);
 
@@ -229,6 +259,14 @@ impl KpiValuesNode {
                 })
                 .collect(),
         }
+    }
+    /// First-response SLA: clocks stopped by a first response in the period.
+    async fn sla_first_response(&self) -> SlaClockNode {
+        self.0.sla_first_response.into()
+    }
+    /// Resolution SLA: clocks stopped by a resolution in the period.
+    async fn sla_resolution(&self) -> SlaClockNode {
+        self.0.sla_resolution.into()
     }
     /// The listed metrics as (metric, value) pairs: a long format for BI tools.
     async fn metrics(&self, metrics: Option<Vec<KpiMetric>>) -> Vec<KpiMetricValue> {
@@ -331,6 +369,14 @@ impl PerformanceNode {
     }
     async fn csat_count(&self) -> i64 {
         self.values.csat_count
+    }
+    /// First-response SLA of the technician's tickets.
+    async fn sla_first_response(&self) -> SlaClockNode {
+        self.values.sla_first_response.into()
+    }
+    /// Resolution SLA of the technician's tickets.
+    async fn sla_resolution(&self) -> SlaClockNode {
+        self.values.sla_resolution.into()
     }
     /// Every KPI, for the rest.
     async fn values(&self) -> KpiValuesNode {

@@ -9,14 +9,16 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
+use super::business::BusinessClocks;
 use super::calendar::{self, Span};
 use super::durations::{BySlot, Durations};
-use super::facts::{DecodedFacts, InteractionFact, Micros, TicketFact, micros};
-use super::{Bucket, Grouping, InteractionTotal, KpiFilter, KpiPoint, KpiValues};
+use super::facts::{DecodedFacts, InteractionFact, Micros, SlaFact, TicketFact, micros};
+use super::{Bucket, Grouping, InteractionTotal, KpiFilter, KpiPoint, KpiValues, SlaClockValues};
 
 /// One question the engine answers.
 pub struct FrameSpec<'a> {
@@ -110,7 +112,45 @@ struct BucketTotals {
     csat_satisfied: i64,
     /// Count and seconds per channel and direction ([`InteractionFact::kind_index`]).
     interactions: [(i64, i64); 6],
+    /// The first-response and the resolution clock.
+    sla: [SlaTotals; 2],
 }
+
+/// One SLA clock's counts in a bucket.
+#[derive(Default, Clone, Copy)]
+struct SlaTotals {
+    stopped: i64,
+    met: i64,
+    /// Stopped clocks whose business time is known (their calendar copy was read), and its sum
+    /// in microseconds: an exact integer, whatever order the passes met the rows in.
+    timed: i64,
+    business_micros: i64,
+    breaches: i64,
+}
+
+impl SlaTotals {
+    fn add(&mut self, other: SlaTotals) {
+        self.stopped += other.stopped;
+        self.met += other.met;
+        self.timed += other.timed;
+        self.business_micros += other.business_micros;
+        self.breaches += other.breaches;
+    }
+
+    fn values(&self) -> SlaClockValues {
+        SlaClockValues {
+            stopped: self.stopped,
+            met: self.met,
+            business_seconds_mean: (self.timed > 0)
+                .then(|| self.business_micros as f64 / self.timed as f64 / 1_000_000.0),
+            breaches: self.breaches,
+        }
+    }
+}
+
+/// Clock indexes into [`BucketTotals::sla`].
+const FIRST_RESPONSE: usize = 0;
+const RESOLUTION: usize = 1;
 
 struct GroupTotals {
     buckets: Vec<BucketTotals>,
@@ -147,6 +187,9 @@ impl BucketTotals {
         for (mine, theirs) in self.interactions.iter_mut().zip(other.interactions) {
             mine.0 += theirs.0;
             mine.1 += theirs.1;
+        }
+        for (mine, theirs) in self.sla.iter_mut().zip(other.sla) {
+            mine.add(theirs);
         }
     }
 }
@@ -290,11 +333,20 @@ pub struct Engine {
     needs_teams: bool,
     stints: Vec<Stint>,
     interaction_teams: Vec<Option<i64>>,
+    /// The calendar copies SLA clocks count in, and the instant breaches are counted up to.
+    clocks: Arc<BusinessClocks>,
+    now: Micros,
 }
 
 impl Engine {
-    /// `teams`: every technician's current team.
-    pub fn new(specs: &[FrameSpec<'_>], teams: impl IntoIterator<Item = (i64, String)>) -> Engine {
+    /// `teams`: every technician's current team; `clocks`: the SLA calendar copies; `now`: the
+    /// instant of the answer (a breach counts once it has happened).
+    pub fn new(
+        specs: &[FrameSpec<'_>],
+        teams: impl IntoIterator<Item = (i64, String)>,
+        clocks: Arc<BusinessClocks>,
+        now: DateTime<Utc>,
+    ) -> Engine {
         let mut names = Names::default();
         let teams = TeamOf::new(teams.into_iter().map(|(id, team)| (id, names.id(team.as_bytes()))).collect());
         let frames: Vec<Frame> = specs
@@ -351,7 +403,16 @@ impl Engine {
             })
             .collect();
         let needs_teams = frames.iter().any(|frame| frame.grouping == Grouping::Team || frame.filter.teams.is_some());
-        Engine { frames, names, teams, needs_teams, stints: Vec::new(), interaction_teams: Vec::new() }
+        Engine {
+            frames,
+            names,
+            teams,
+            needs_teams,
+            stints: Vec::new(),
+            interaction_teams: Vec::new(),
+            clocks,
+            now: micros(now),
+        }
     }
 
     fn team_of(&self, technician: Option<i64>) -> Option<i64> {
@@ -372,7 +433,7 @@ impl Engine {
                 priority: name(fact.priority),
                 channel: name(fact.channel),
             };
-            self.ticket(fact, &keys, facts.status_changes_of(fact), facts.interactions_of(fact));
+            self.ticket(fact, &keys, facts.status_changes_of(fact), facts.interactions_of(fact), facts.sla_of(fact));
         }
         for interaction in &facts.loose_interactions {
             self.loose_interaction(interaction);
@@ -386,6 +447,7 @@ impl Engine {
         keys: &TicketKeys,
         status_changes: &[(Micros, i16)],
         interactions: &[InteractionFact],
+        sla: Option<&SlaFact>,
     ) {
         // Scratch lists kept across tickets: no allocation per ticket.
         let mut stints = std::mem::take(&mut self.stints);
@@ -393,7 +455,13 @@ impl Engine {
         let mut teams = std::mem::take(&mut self.interaction_teams);
         teams.clear();
         teams.extend(interactions.iter().map(|interaction| self.team_of(interaction.technician_id)));
-        let reach = Reach::of(fact, status_changes, interactions, &stints);
+        let mut reach = Reach::of(fact, status_changes, interactions, &stints);
+        let sla = sla.map(|sla| {
+            for at in [sla.first_response_due_at, sla.resolution_breach_at].into_iter().flatten() {
+                reach.take(at);
+            }
+            SlaClocks::of(fact, sla, &stints, &self.clocks, self.now)
+        });
         for frame in &mut self.frames {
             if !reach.touches(frame.from, frame.to) {
                 continue;
@@ -401,6 +469,9 @@ impl Engine {
             if frame.filter.passes_ticket(keys) {
                 let key = ticket_group(frame.grouping, keys);
                 add_ticket(frame, key, fact, status_changes, &stints);
+                if let Some(sla) = &sla {
+                    add_sla(frame, key, sla);
+                }
             }
             for (interaction, team) in interactions.iter().zip(&teams) {
                 add_interaction(frame, interaction, *team, Some(keys));
@@ -677,6 +748,59 @@ fn add_backlog(
     }
 }
 
+/// Where a ticket's SLA clocks count: each stop (with whether it met the target and the
+/// business time run by then) and each breach that has happened.
+struct SlaClocks {
+    /// Per clock: the stop instant, whether it was within target, the business microseconds.
+    stops: [Option<(Micros, bool, Option<i64>)>; 2],
+    breaches: [Option<Micros>; 2],
+}
+
+impl SlaClocks {
+    /// The first-response clock stops at the first response (met when not after its due
+    /// instant); the resolution clock runs over the backlog stints and stops at the latest
+    /// resolution (met when it has not run past its target). A breach counts at its instant,
+    /// once that is past: the first response's due instant when no response came by then, the
+    /// resolution clock's breach instant. As `Ticket.sla`'s states decide (docs/sla.md).
+    fn of(fact: &TicketFact, sla: &SlaFact, stints: &[Stint], clocks: &BusinessClocks, now: Micros) -> SlaClocks {
+        let clock = clocks.get(sla.calendar);
+        let due = sla.first_response_due_at;
+        let first_response = fact.first_response_at.map(|at| {
+            let business = clock.map(|clock| clock.between(fact.opened_at, at));
+            (at, due.is_none_or(|due| at <= due), business)
+        });
+        let resolution = fact.resolved_at.map(|at| {
+            let business = clock.map(|clock| {
+                stints.iter().map(|stint| clock.between(stint.enters, stint.leaves.unwrap_or(at).min(at))).sum()
+            });
+            (at, sla.resolution_breach_at.is_none_or(|breach| breach >= now), business)
+        });
+        let first_response_breach =
+            due.filter(|due| *due < now && fact.first_response_at.is_none_or(|answered| answered > *due));
+        let resolution_breach = sla.resolution_breach_at.filter(|breach| *breach < now);
+        SlaClocks { stops: [first_response, resolution], breaches: [first_response_breach, resolution_breach] }
+    }
+}
+
+fn add_sla(frame: &mut Frame, key: GroupKey, clocks: &SlaClocks) {
+    for clock in [FIRST_RESPONSE, RESOLUTION] {
+        if let Some((at, met, business)) = clocks.stops[clock]
+            && let Some(totals) = frame.in_bucket(key, Some(at))
+        {
+            let totals = &mut totals.sla[clock];
+            totals.stopped += 1;
+            totals.met += i64::from(met);
+            if let Some(business) = business {
+                totals.timed += 1;
+                totals.business_micros += business;
+            }
+        }
+        if let Some(totals) = frame.in_bucket(key, clocks.breaches[clock]) {
+            totals.sla[clock].breaches += 1;
+        }
+    }
+}
+
 /// A frame's durations, grouped by slot.
 struct DurationsBySlot {
     first_response: BySlot,
@@ -708,6 +832,8 @@ fn values_of(bucket: &BucketTotals, backlog: i64, durations: &mut DurationsBySlo
         csat_count: bucket.csat_count,
         csat_satisfied: bucket.csat_satisfied,
         interactions,
+        sla_first_response: bucket.sla[FIRST_RESPONSE].values(),
+        sla_resolution: bucket.sla[RESOLUTION].values(),
     }
 }
 

@@ -40,6 +40,23 @@ pub struct TicketFact {
     /// [`DecodedFacts::status_changes`] and [`DecodedFacts::interactions`].
     pub status_changes: (u32, u32),
     pub interactions: (u32, u32),
+    /// Where its SLA is in [`DecodedFacts::slas`], when it carries one.
+    pub sla: Option<u32>,
+}
+
+/// What a ticket's SLA adds to its facts (migration 2026-12-02-000022).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SlaFact {
+    /// The calendar copy its clocks count in (`sla_calendar_copies`).
+    pub calendar: i64,
+    /// Targets in business microseconds.
+    pub first_response_target: i64,
+    pub resolution_target: i64,
+    /// When the first response is due; none when the calendar has no such time.
+    pub first_response_due_at: Option<Micros>,
+    /// The instant the resolution clock ran past its target (in the future while it runs and
+    /// has not yet); none while it has not and cannot without resuming.
+    pub resolution_breach_at: Option<Micros>,
 }
 
 const STATUS_CHANGE_BYTES: usize = 10;
@@ -56,6 +73,7 @@ pub struct DecodedFacts {
     pub interactions: Vec<InteractionFact>,
     /// Interactions without a ticket.
     pub loose_interactions: Vec<InteractionFact>,
+    pub slas: Vec<SlaFact>,
     /// The distinct category, priority and channel names (UTF-8 checked by the engine).
     pub names: Vec<Box<[u8]>>,
 }
@@ -80,6 +98,7 @@ impl DecodedFacts {
         facts.tickets.shrink_to_fit();
         facts.status_changes.shrink_to_fit();
         facts.interactions.shrink_to_fit();
+        facts.slas.shrink_to_fit();
         Ok(facts)
     }
 
@@ -101,12 +120,17 @@ impl DecodedFacts {
         self.interactions.get(ticket.interactions.0 as usize..ticket.interactions.1 as usize).unwrap_or(&[])
     }
 
+    pub fn sla_of(&self, ticket: &TicketFact) -> Option<&SlaFact> {
+        self.slas.get(ticket.sla? as usize)
+    }
+
     /// About the memory it takes, for the block cache's budget.
     pub fn heap_bytes(&self) -> usize {
         use std::mem::size_of;
         self.tickets.capacity() * size_of::<TicketFact>()
             + self.status_changes.capacity() * size_of::<(Micros, i16)>()
             + (self.interactions.capacity() + self.loose_interactions.capacity()) * size_of::<InteractionFact>()
+            + self.slas.capacity() * size_of::<SlaFact>()
             + self.names.iter().map(|name| name.len() + size_of::<Box<[u8]>>()).sum::<usize>()
     }
 }
@@ -250,6 +274,19 @@ impl<'a> Reader<'a> {
             facts.interactions.push(record.interaction()?);
         }
         let interactions = (interaction_start, position(facts.interactions.len())?);
+        let sla = if flags & 4 != 0 {
+            let sla = SlaFact {
+                calendar: self.i64()?,
+                first_response_target: i64::from(self.i32()?) * 1_000_000,
+                resolution_target: i64::from(self.i32()?) * 1_000_000,
+                first_response_due_at: self.optional_instant()?,
+                resolution_breach_at: self.optional_instant()?,
+            };
+            facts.slas.push(sla);
+            Some(position(facts.slas.len() - 1)?)
+        } else {
+            None
+        };
         Ok(TicketFact {
             opened_at,
             first_response_at,
@@ -266,6 +303,7 @@ impl<'a> Reader<'a> {
             channel,
             status_changes,
             interactions,
+            sla,
         })
     }
 }

@@ -6,6 +6,7 @@
 //! the buckets of [`calendar`] and accumulates counts, sums and the duration values whose exact
 //! (`percentile_cont`) medians and 90th percentiles it takes by selection at the end.
 
+pub mod business;
 pub mod calendar;
 pub mod durations;
 pub mod engine;
@@ -86,6 +87,31 @@ pub struct KpiValues {
     pub csat_count: i64,
     pub csat_satisfied: i64,
     pub interactions: Vec<InteractionTotal>,
+    /// The SLA clocks of the tickets that carry an SLA (docs/kpis.md, "SLA").
+    pub sla_first_response: SlaClockValues,
+    pub sla_resolution: SlaClockValues,
+}
+
+/// One SLA clock's figures in a bucket: the first-response clock stops at the first response,
+/// the resolution clock at the ticket's (latest) resolution.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct SlaClockValues {
+    /// Clocks that stopped in the bucket.
+    pub stopped: i64,
+    /// Of those, the ones that stopped within their target.
+    pub met: i64,
+    /// Mean business time the stopped clocks had run, in seconds; null without any.
+    pub business_seconds_mean: Option<f64>,
+    /// Clocks that ran past their target in the bucket (their breach instant is in it).
+    pub breaches: i64,
+}
+
+impl SlaClockValues {
+    /// The share of stopped clocks that met their target; null when none stopped.
+    pub fn attainment(&self) -> Option<f64> {
+        share(self.met, self.stopped)
+    }
 }
 
 impl KpiValues {

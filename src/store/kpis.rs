@@ -13,13 +13,14 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bytea, Nullable, Timestamptz};
 
 use crate::error::AppError;
+use crate::kpi::business::BusinessClocks;
 use crate::kpi::engine::{Engine, FrameResult, FrameSpec};
 use crate::kpi::facts::DecodedFacts;
 use crate::schema::technicians;
 use crate::store::{kpi_block_cache, kpi_blocks};
 
 pub use crate::kpi::{
-    Bucket, DurationStats, Grouping, InteractionTotal, KpiFilter, KpiPoint, KpiQuery, KpiValues,
+    Bucket, DurationStats, Grouping, InteractionTotal, KpiFilter, KpiPoint, KpiQuery, KpiValues, SlaClockValues,
     tickets_opened_by_group,
 };
 
@@ -69,10 +70,16 @@ pub fn compute_many(conn: &mut PgConnection, queries: &[KpiQuery<'_>]) -> Result
         })
         .collect::<Result<Vec<_>, AppError>>()?;
     let teams: Vec<(i64, String)> = technicians::table.select((technicians::id, technicians::team)).load(conn)?;
+    // The SLA clocks' calendars, laid out over the rows' range (a ticket's clock can start
+    // before it: that span is walked by the calendar).
+    let calendars = super::sla::calendar_copies(conn)?;
+    let clocks = Arc::new(BusinessClocks::new(calendars, from - Duration::days(LOOKBACK_DAYS + 1), to));
+    let now = Utc::now();
     // Two passes share the slices, each into its own engine, merged at the end: on two cores a
     // warm answer (its blocks in memory) takes half the time. While blocks come from the
     // database, the read and the passes overlap instead of taking turns.
-    let mut engines = [Engine::new(&specs, teams.clone()), Engine::new(&specs, teams)];
+    let mut engines =
+        [Engine::new(&specs, teams.clone(), clocks.clone(), now), Engine::new(&specs, teams, clocks, now)];
     let (sender, receiver) = std::sync::mpsc::sync_channel::<Slice>(SLICES_IN_FLIGHT);
     let slices = Mutex::new(Some(receiver));
     std::thread::scope(|scope| {

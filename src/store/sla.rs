@@ -38,6 +38,26 @@ pub fn calendar_of(row: &BusinessCalendar) -> Result<Calendar, AppError> {
     Ok(Calendar { time_zone, week, holidays })
 }
 
+#[derive(QueryableByName)]
+struct CalendarCopy {
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    id: i64,
+    #[diesel(sql_type = diesel::sql_types::Jsonb)]
+    calendar: serde_json::Value,
+}
+
+/// Every calendar copy tickets' clocks count in (migration 000022 keeps one row per distinct
+/// calendar ever applied), for the SLA KPIs' business time.
+pub fn calendar_copies(conn: &mut PgConnection) -> Result<Vec<(i64, Calendar)>, AppError> {
+    let rows: Vec<CalendarCopy> = diesel::sql_query("SELECT id, calendar FROM sla_calendar_copies").load(conn)?;
+    rows.into_iter()
+        .map(|row| {
+            let calendar = serde_json::from_value(row.calendar).map_err(|err| internal("calendar copy", err))?;
+            Ok((row.id, calendar))
+        })
+        .collect()
+}
+
 /// What a new or edited calendar stores.
 pub struct CalendarFields {
     pub name: String,

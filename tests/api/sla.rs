@@ -674,3 +674,181 @@ async fn the_write_path_pays_for_sla_only_where_a_clock_changes_and_lists_stay_c
     assert_eq!(large["tickets"]["nodes"].as_array().unwrap().len(), 30);
     assert_eq!(few, many, "a page of 30 costs what a page of 2 does");
 }
+
+const SLA_KPIS: &str = "slaFirstResponse { stopped met attainment breaches businessSecondsMean }
+    slaResolution { stopped met attainment breaches businessSecondsMean }";
+
+#[tokio::test]
+async fn sla_kpis_count_attainment_breaches_and_business_time_in_every_kpi_view() {
+    let app = spawn_app().await;
+    let calendar = office_calendar(&app, "UTC office", "UTC", json!([])).await;
+    create_policy(
+        &app,
+        json!({ "name": "Normal office", "priority": "NORMAL", "firstResponseMinutes": 60, "resolutionMinutes": 480,
+                "calendarId": calendar }),
+    )
+    .await;
+    let tess = app.create_technician("Tess Tech", "L1").await.to_string();
+    let customer = app.create_customer("Rosa").await.to_string();
+    let row = |reference: &str, priority: &str, assignee: Option<&str>, times: Value| {
+        let mut row = json!({ "externalRef": reference, "customerId": customer, "subject": "VPN drops",
+                              "category": "network", "priority": priority, "channel": "EMAIL", "assigneeId": assignee });
+        row.as_object_mut().unwrap().extend(times.as_object().unwrap().clone());
+        row
+    };
+    // The office is open Monday to Friday 09:00-17:00 UTC; the week of Monday 2026-11-23.
+    import(
+        &app,
+        json!([
+            // Answered after 30 business minutes, resolved after 3 business hours: both met.
+            row("A", "NORMAL", Some(&tess), json!({ "openedAt": "2026-11-23T09:00:00Z",
+                "firstResponseAt": "2026-11-23T09:30:00Z", "resolvedAt": ["2026-11-23T12:00:00Z"] })),
+            // Opened Monday 16:00: the response was due at 17:00 and came Tuesday 10:00 (1 h + 1 h
+            // = 120 business minutes). Resolved by mistake at 10:30 and reopened at once, resolved
+            // Wednesday 16:00 after 1 + 8 + 7 = 16 business hours: past its 8 hours on Tuesday
+            // at 16:00.
+            row("B", "NORMAL", Some(&tess), json!({ "openedAt": "2026-11-23T16:00:00Z",
+                "firstResponseAt": "2026-11-24T10:00:00Z", "resolvedAt": ["2026-11-24T10:30:00Z", "2026-11-25T16:00:00Z"],
+                "reopenedAt": ["2026-11-24T10:30:00Z"] })),
+            // Answered when opened; 3 h ran, then resolved until Wednesday 15:00, reopened and still
+            // open: its 5 h left ran out on Thursday at 12:00.
+            row("D", "NORMAL", None, json!({ "openedAt": "2026-11-23T09:00:00Z", "firstResponseAt": "2026-11-23T09:00:00Z",
+                "resolvedAt": ["2026-11-23T12:00:00Z"], "reopenedAt": ["2026-11-25T15:00:00Z"] })),
+            // No policy covers HIGH: no SLA, in no SLA figure.
+            row("C", "HIGH", Some(&tess), json!({ "openedAt": "2026-11-24T09:00:00Z",
+                "firstResponseAt": "2026-11-24T11:00:00Z", "resolvedAt": ["2026-11-24T17:00:00Z"] })),
+        ]),
+    )
+    .await;
+    let week = json!({ "from": "2026-11-23T00:00:00Z", "to": "2026-11-30T00:00:00Z" });
+
+    let summary = app
+        .query_ok(
+            &app.supervisor(),
+            &format!(
+                "query($period: PeriodInput!) {{ kpis(period: $period) {{ current {{ {SLA_KPIS}
+                metrics(metrics: [SLA_FIRST_RESPONSE_ATTAINMENT, SLA_RESOLUTION_BREACHES]) {{ metric value }} }} }} }}"
+            ),
+            json!({ "period": week }),
+        )
+        .await;
+    let current = &summary["kpis"]["current"];
+    // First responses in the week: A, B, D; A and D in time; B's due instant passed unanswered.
+    // Business time: (30 + 120 + 0) / 3 minutes.
+    assert_eq!(
+        current["slaFirstResponse"],
+        json!({ "stopped": 3, "met": 2, "attainment": 2.0 / 3.0, "breaches": 1, "businessSecondsMean": 3000.0 })
+    );
+    // Resolved in the week (and resolved now): A and B; B and D ran past their target in it.
+    // Business time: (3 + 16) / 2 hours.
+    assert_eq!(
+        current["slaResolution"],
+        json!({ "stopped": 2, "met": 1, "attainment": 0.5, "breaches": 2, "businessSecondsMean": 34200.0 })
+    );
+    assert_eq!(
+        current["metrics"],
+        json!([{ "metric": "SLA_FIRST_RESPONSE_ATTAINMENT", "value": 2.0 / 3.0 },
+               { "metric": "SLA_RESOLUTION_BREACHES", "value": 2.0 }])
+    );
+
+    // By day: each stop and each breach in the day it happened.
+    let series = app
+        .query_ok(
+            &app.supervisor(),
+            &format!(
+                "query($period: PeriodInput!) {{ kpiSeries(period: $period, timeZone: \"UTC\", bucket: DAY) {{
+                starts values {{ {SLA_KPIS} }} }} }}"
+            ),
+            json!({ "period": week }),
+        )
+        .await;
+    let days: Vec<(i64, i64, i64, i64, i64, i64)> = series["kpiSeries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|point| {
+            let (first, resolution) = (&point["values"]["slaFirstResponse"], &point["values"]["slaResolution"]);
+            let n = |value: &Value| value.as_i64().unwrap();
+            (
+                n(&first["stopped"]),
+                n(&first["met"]),
+                n(&first["breaches"]),
+                n(&resolution["stopped"]),
+                n(&resolution["met"]),
+                n(&resolution["breaches"]),
+            )
+        })
+        .collect();
+    assert_eq!(
+        days,
+        [
+            (2, 2, 1, 1, 1, 0), // Monday: A and D answered, B due at 17:00 unanswered; A resolved
+            (1, 0, 0, 0, 0, 1), // Tuesday: B answered late; B's resolution clock ran out at 16:00
+            (0, 0, 0, 1, 0, 0), // Wednesday: B resolved, late
+            (0, 0, 0, 0, 0, 1), // Thursday: D's clock ran out at 12:00
+            (0, 0, 0, 0, 0, 0),
+            (0, 0, 0, 0, 0, 0),
+            (0, 0, 0, 0, 0, 0),
+        ]
+    );
+
+    // The leaderboard: Tess has A and B (C carries no SLA).
+    let board = app
+        .query_ok(
+            &app.supervisor(),
+            &format!(
+                "query($period: PeriodInput!) {{ technicianPerformance(period: $period, includeUnassigned: true) {{
+                technician {{ name }} {SLA_KPIS} }} }}"
+            ),
+            json!({ "period": week }),
+        )
+        .await;
+    let tess_row = board["technicianPerformance"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|row| row["technician"]["name"] == "Tess Tech")
+        .cloned()
+        .unwrap();
+    assert_eq!(
+        tess_row["slaFirstResponse"],
+        json!({ "stopped": 2, "met": 1, "attainment": 0.5, "breaches": 1, "businessSecondsMean": 4500.0 })
+    );
+    assert_eq!(
+        tess_row["slaResolution"],
+        json!({ "stopped": 2, "met": 1, "attainment": 0.5, "breaches": 1, "businessSecondsMean": 34200.0 })
+    );
+
+    // A stored report keeps them, and its CSV lists them.
+    let report = app
+        .query_ok(
+            &app.supervisor(),
+            &format!(
+                "mutation {{ generateReport(kind: WEEK, periodStart: \"2026-11-23\") {{ id
+                current {{ {SLA_KPIS} }} }} }}"
+            ),
+            json!({}),
+        )
+        .await;
+    assert_eq!(report["generateReport"]["current"]["slaResolution"], current["slaResolution"]);
+    let id = report["generateReport"]["id"].as_str().unwrap();
+    let csv = app
+        .client
+        .get(format!("{}/export/reports/{id}.csv", app.address))
+        .bearer_auth(app.supervisor())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let attainment = csv
+        .lines()
+        .find(|line| line.starts_with("summary,,,,SLA_RESOLUTION_ATTAINMENT,"))
+        .unwrap_or_else(|| panic!("no SLA row in {csv}"));
+    assert!(attainment.starts_with("summary,,,,SLA_RESOLUTION_ATTAINMENT,0.5,"), "{attainment}");
+
+    // The facts the engine read are the ones the records give.
+    let drift = deskpulse::store::kpi_facts::verify(&mut app.database.connect()).expect("verify the KPI facts");
+    assert!(drift.is_clean(), "the KPI facts drifted: {drift:?}");
+}
