@@ -352,3 +352,17 @@ async fn sealed_blocks_answer_like_the_rows_and_a_change_to_a_sealed_day_is_in_t
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stdout));
     assert_eq!(answer(everything).await, from_rows);
 }
+
+#[tokio::test]
+async fn the_sealer_keeps_one_dirty_row_of_the_current_day_however_many_writes_left_one() {
+    let app = spawn_app_with(|settings| settings.kpi_blocks.seal_interval = std::time::Duration::from_secs(3600)).await;
+    let mut conn = app.database.connect();
+    // A busy day: every fact-row write leaves a row for its day; the day is never sealed while
+    // it lasts. 200,000 rows took the tidying minutes when it looked each row's day up anew.
+    diesel::sql_query("INSERT INTO kpi_dirty_days (day) SELECT kpi_block_day(now()) FROM generate_series(1, 200000)")
+        .execute(&mut conn)
+        .unwrap();
+    let pass = deskpulse::store::kpi_blocks::seal_due(&mut conn, 10).unwrap();
+    assert!(!pass.skipped);
+    assert_eq!(app.count("SELECT count(*) FROM kpi_dirty_days WHERE day = kpi_block_day(now())"), 1);
+}
