@@ -41,22 +41,28 @@ pub struct ReplicaSettings {
     /// PostgreSQL streaming replicas of DATABASE_URL for read-only reporting work (KPIs,
     /// leaderboards, top lists, report and improvement-action lists, CSV exports), as
     /// comma-separated URLs. Unset: everything reads the primary.
-    #[arg(long = "replica-urls", env = "DESKPULSE_REPLICA_URLS", value_name = "URLS", hide_env_values = true)]
+    #[arg(
+        id = "replica_urls",
+        long = "replica-urls",
+        env = "DESKPULSE_REPLICA_URLS",
+        value_name = "URLS",
+        hide_env_values = true
+    )]
     pub urls: Option<ReplicaUrls>,
 
     /// A replica whose data is older than this is skipped until it catches up again.
-    #[arg(long = "replica-max-lag", env = "DESKPULSE_REPLICA_MAX_LAG", value_name = "DURATION",
+    #[arg(id = "replica_max_lag", long = "replica-max-lag", env = "DESKPULSE_REPLICA_MAX_LAG", value_name = "DURATION",
           default_value = "5s", value_parser = parse_duration)]
     pub max_lag: Duration,
 
     /// How often each replica's replay position (and the primary's WAL position) is checked;
     /// shorter than the maximum lag.
-    #[arg(long = "replica-check-interval", env = "DESKPULSE_REPLICA_CHECK_INTERVAL", value_name = "DURATION",
+    #[arg(id = "replica_check_interval", long = "replica-check-interval", env = "DESKPULSE_REPLICA_CHECK_INTERVAL", value_name = "DURATION",
           default_value = "1s", value_parser = parse_duration)]
     pub check_interval: Duration,
 
     /// Largest number of pooled connections to each replica.
-    #[arg(long = "replica-pool-size", env = "DESKPULSE_REPLICA_POOL_SIZE", value_name = "N", default_value_t = 10,
+    #[arg(id = "replica_pool_size", long = "replica-pool-size", env = "DESKPULSE_REPLICA_POOL_SIZE", value_name = "N", default_value_t = 10,
           value_parser = clap::value_parser!(u32).range(1..=500))]
     pub pool_size: u32,
 }

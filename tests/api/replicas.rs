@@ -252,3 +252,19 @@ async fn with_the_replica_stopped_mid_load_no_reporting_request_fails() {
     // /readyz stays about the primary.
     wait_for_status(&cluster.http, &format!("{}/readyz", cluster.address), 200, PATIENCE).await;
 }
+
+#[test]
+fn a_replica_check_interval_not_shorter_than_the_maximum_lag_is_refused_naming_the_setting() {
+    let output = std::process::Command::new(env!("CARGO_BIN_EXE_deskpulse"))
+        .args(["serve", "--bind", "127.0.0.1:0", "--metrics", "false"])
+        .env("DATABASE_URL", "postgres://nobody@127.0.0.1:1/none")
+        .env("DESKPULSE_JWT_SECRET", crate::helpers::TEST_SECRET)
+        .env("DESKPULSE_REPLICA_URLS", "postgres://nobody@127.0.0.1:1/none")
+        .env("DESKPULSE_REPLICA_MAX_LAG", "1s")
+        .env("DESKPULSE_REPLICA_CHECK_INTERVAL", "2s")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("DESKPULSE_REPLICA_CHECK_INTERVAL") && stderr.contains("shorter"), "{stderr}");
+}
