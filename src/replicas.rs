@@ -39,7 +39,7 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 #[derive(clap::Args, Debug, Clone)]
 pub struct ReplicaSettings {
     /// PostgreSQL streaming replicas of DATABASE_URL for read-only reporting work (KPIs,
-    /// leaderboards, top lists, report and improvement-action lists, CSV exports), as
+    /// leaderboards, top lists, report and improvement-action lists, the ticket CSV export), as
     /// comma-separated URLs. Unset: everything reads the primary.
     #[arg(
         id = "replica_urls",
