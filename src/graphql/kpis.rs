@@ -474,23 +474,6 @@ pub(super) async fn whole_period(
     Ok((single(each.pop().unwrap_or_default()), as_of))
 }
 
-/// The per-technician rows of a period: the whole period grouped by current assignee.
-async fn performance_rows(
-    ctx: &Context<'_>,
-    period: (DateTime<Utc>, DateTime<Utc>),
-    filter: &KpiFilter,
-) -> Result<Vec<PerformanceNode>, AppError> {
-    let (points, data_as_of) = compute(ctx, period, "UTC", None, Grouping::Technician, filter).await?;
-    Ok(points
-        .into_iter()
-        .map(|point| PerformanceNode {
-            technician_id: point.group.and_then(|g| g.parse().ok()),
-            values: point.values,
-            data_as_of,
-        })
-        .collect())
-}
-
 #[derive(Default)]
 pub struct KpiQueryRoot;
 
@@ -609,11 +592,11 @@ impl KpiQueryRoot {
     ) -> Result<Option<Vec<PerformanceNode>>, AppError> {
         let period = period.checked()?;
         let filter = filter.unwrap_or_default().into_store()?;
-        let rows = performance_rows(ctx, period, &filter).await?;
-        let data_as_of = rows.first().map_or_else(Utc::now, |row| row.data_as_of);
+        // The whole period grouped by current assignee.
+        let (points, data_as_of) = compute(ctx, period, "UTC", None, Grouping::Technician, &filter).await?;
         let people = db(ctx)?.run(|conn| store::technicians::list(conn, false, None)).await?;
         let mut by_id: std::collections::HashMap<Option<i64>, KpiValues> =
-            rows.into_iter().map(|row| (row.technician_id, row.values)).collect();
+            points.into_iter().map(|point| (point.group.and_then(|g| g.parse().ok()), point.values)).collect();
         let listed = |technician: &crate::models::Technician| {
             (filter.technician_ids.is_empty() || filter.technician_ids.contains(&technician.id))
                 && (filter.teams.is_empty() || filter.teams.contains(&technician.team))
