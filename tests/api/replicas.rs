@@ -181,9 +181,31 @@ async fn kpi_reads_go_to_the_replica_see_a_write_once_replayed_and_move_to_the_p
     let scanned = || cluster.fact_scans_on_replica() > scans;
     wait_until("the replica counts the KPI read's scans", || async { scanned() }).await;
 
+    // The other reporting reads too: a report list with its count, and the ticket CSV export.
+    let reads = cluster.metric(REPLICA_READS).await;
+    let data = cluster.post("{ reports(first: 5) { totalCount nodes { id } } }", json!({})).await.unwrap();
+    assert_eq!(data["reports"]["totalCount"], 0);
+    let day = |days: i64| (Utc::now() + chrono::Duration::days(days)).format("%Y-%m-%dT00:00:00Z").to_string();
+    let export = cluster
+        .http
+        .get(format!("{}/export/tickets.csv?from={}&to={}", cluster.address, day(-1), day(2)))
+        .bearer_auth(&cluster.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(export.status().as_u16(), 200);
+    assert_eq!(export.text().await.unwrap().lines().count(), 2, "the header and the replayed ticket");
+    assert_eq!(cluster.metric(REPLICA_READS).await, reads + 3, "list, count and export read the replica");
+
     // Replay paused and a write on the primary: once the replica is past the maximum lag, reports
     // read the primary, which has the write.
     execute(&cluster.replica.url("deskpulse"), "SELECT pg_wal_replay_pause()");
+    let replica = cluster.replica.url("deskpulse");
+    wait_until("replay pauses", || {
+        let replica = replica.clone();
+        async move { number(&replica, "(pg_get_wal_replay_pause_state() = 'paused')::int") == 1 }
+    })
+    .await;
     cluster.create_ticket(&customer).await;
     cluster.wait_for_replica_state("lagging").await;
     let lag = cluster.status().await["replicas"][0]["status"]["lagSeconds"].as_f64();
