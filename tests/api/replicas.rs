@@ -271,8 +271,11 @@ async fn with_the_replica_stopped_mid_load_no_reporting_request_fails() {
     let metrics = cluster.http.get(format!("{}/metrics", cluster.metrics)).send().await.unwrap().text().await.unwrap();
     assert!(metrics.contains("deskpulse_replica_up{replica=\"0\""), "{metrics}");
     assert!(metrics.lines().any(|line| line.starts_with("deskpulse_replica_up{") && line.ends_with(" 0")), "{metrics}");
-    // /readyz stays about the primary.
+    // /readyz stays about the primary; /status needs a staff token.
     wait_for_status(&cluster.http, &format!("{}/readyz", cluster.address), 200, PATIENCE).await;
+    let anonymous = cluster.http.get(format!("{}/status", cluster.address)).send().await.unwrap();
+    assert_eq!(anonymous.status().as_u16(), 401);
+    assert_eq!(cluster.status().await["primary"]["status"], "ready");
 }
 
 #[test]
