@@ -170,6 +170,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         sla_watch: deskpulse::schedule::SlaWatchSettings { enabled: false, check_interval: Duration::from_secs(30) },
         live: deskpulse::live::LiveSettings::default(),
+        replicas: deskpulse::replicas::ReplicaSettings::default(),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     let client = reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(120)).build()?;

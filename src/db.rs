@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use chrono::{DateTime, Utc};
 use diesel::connection::{InstrumentationEvent, SimpleConnection};
 use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, PooledConnection};
@@ -13,6 +14,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseSettings;
 use crate::error::{AppError, BoxError};
+use crate::replicas::{Replicas, replica_may_retry};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -32,6 +34,13 @@ const TRUSTED_FOR: Duration = Duration::from_millis(500);
 pub struct PgSession {
     conn: PgConnection,
     trusted_until: Option<Instant>,
+}
+
+impl PgSession {
+    /// The connection itself.
+    pub fn connection(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
 }
 
 /// diesel's connection manager, pinging only the connections [`TRUSTED_FOR`] does not cover.
@@ -62,6 +71,8 @@ impl ManageConnection for PgManager {
 #[derive(Debug)]
 struct SessionSetup {
     statement_timeout: Duration,
+    /// What the connection is called in `pg_stat_activity`.
+    application_name: &'static str,
 }
 
 impl CustomizeConnection<PgSession, diesel::r2d2::Error> for SessionSetup {
@@ -69,19 +80,44 @@ impl CustomizeConnection<PgSession, diesel::r2d2::Error> for SessionSetup {
         session
             .conn
             .batch_execute(&format!(
-                "SET statement_timeout = {}; SET TIME ZONE 'UTC'; SET application_name = 'deskpulse'",
-                self.statement_timeout.as_millis()
+                "SET statement_timeout = {}; SET TIME ZONE 'UTC'; SET application_name = '{}'",
+                self.statement_timeout.as_millis(),
+                self.application_name
             ))
             .map_err(diesel::r2d2::Error::QueryError)
     }
 }
 
+/// The `application_name` of the primary's pooled connections.
+pub const PRIMARY_APPLICATION_NAME: &str = "deskpulse";
+
 /// The shared handle to the database. A request works with its own copy, whose statement counter
-/// tells how many SQL statements the request ran.
+/// tells how many SQL statements the request ran. Reporting reads go through
+/// [`Db::run_reporting`], which sends them to a usable read replica when there is one.
 #[derive(Clone)]
 pub struct Db {
     pool: PgPool,
     statements: Arc<AtomicU64>,
+    replicas: Arc<Replicas>,
+}
+
+/// A pool of `size` connections to `url`, built without connecting: the database may come up
+/// later.
+pub fn build_pool(
+    url: &str,
+    size: u32,
+    checkout_timeout: Duration,
+    statement_timeout: Duration,
+    application_name: &'static str,
+) -> PgPool {
+    r2d2::Pool::builder()
+        .max_size(size)
+        .min_idle(Some(0))
+        .connection_timeout(checkout_timeout)
+        .test_on_check_out(true)
+        .connection_customizer(Box::new(SessionSetup { statement_timeout, application_name }))
+        .error_handler(Box::new(r2d2::LoggingErrorHandler))
+        .build_unchecked(PgManager(ConnectionManager::new(url)))
 }
 
 impl Db {
@@ -92,21 +128,85 @@ impl Db {
 
     /// Like [`Db::new`], with a pool of `pool_size` connections instead of the configured size.
     pub fn with_pool_size(settings: &DatabaseSettings, pool_size: u32) -> Db {
-        let manager = PgManager(ConnectionManager::new(settings.url.expose()));
-        let pool = r2d2::Pool::builder()
-            .max_size(pool_size)
-            .min_idle(Some(0))
-            .connection_timeout(settings.pool_timeout)
-            .test_on_check_out(true)
-            .connection_customizer(Box::new(SessionSetup { statement_timeout: settings.statement_timeout }))
-            .error_handler(Box::new(r2d2::LoggingErrorHandler))
-            .build_unchecked(manager);
-        Db { pool, statements: Arc::default() }
+        let pool = build_pool(
+            settings.url.expose(),
+            pool_size,
+            settings.pool_timeout,
+            settings.statement_timeout,
+            PRIMARY_APPLICATION_NAME,
+        );
+        Db { pool, statements: Arc::default(), replicas: Arc::default() }
+    }
+
+    /// This handle, sending its reporting reads to `replicas`.
+    pub fn with_replicas(self, replicas: Arc<Replicas>) -> Db {
+        Db { replicas, ..self }
+    }
+
+    /// The read replicas reporting reads may use (none configured: an empty set).
+    pub fn replicas(&self) -> &Arc<Replicas> {
+        &self.replicas
     }
 
     /// A handle on the same pool with a fresh statement counter, for one request.
     pub fn for_request(&self) -> Db {
-        Db { pool: self.pool.clone(), statements: Arc::default() }
+        Db { pool: self.pool.clone(), statements: Arc::default(), replicas: self.replicas.clone() }
+    }
+
+    /// A handle for one long read-only reporting read that cannot be retried elsewhere once it has
+    /// begun (a streamed export): a usable replica's pool when there is one, else this one (and,
+    /// with replicas configured, the fallback is counted).
+    pub fn for_reporting(&self) -> Db {
+        match self.replicas.pick() {
+            Some(replica) => {
+                replica.count_read();
+                Db {
+                    pool: replica.pool().clone(),
+                    statements: self.statements.clone(),
+                    replicas: self.replicas.clone(),
+                }
+            }
+            None => {
+                self.replicas.count_fallback();
+                self.clone()
+            }
+        }
+    }
+
+    /// Runs read-only reporting `work` on a usable replica, or on the primary when none is, and
+    /// returns its answer with the instant its data is at least as fresh as: every change
+    /// committed on the primary before it is in the answer. On the primary that is the moment the
+    /// read began; on a replica, what [`Replicas::data_as_of`] can prove from its replay position,
+    /// read just before `work` takes its snapshot. A replica that fails, or turns out to lag
+    /// beyond the maximum by then, hands the work to the primary: it only reads, so running it
+    /// again there is safe.
+    pub async fn run_reporting<T, F>(&self, work: F) -> Result<(T, DateTime<Utc>), AppError>
+    where
+        F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Clone + Send + 'static,
+        T: Send + 'static,
+    {
+        if let Some(replica) = self.replicas.pick() {
+            let (replicas, on_replica) = (self.replicas.clone(), work.clone());
+            let attempt = run_on(replica.pool().clone(), self.statements.clone(), move |conn| {
+                match replicas.data_as_of(conn)? {
+                    Some(as_of) => Ok(Some((on_replica(conn)?, as_of))),
+                    None => Ok(None),
+                }
+            })
+            .await;
+            match attempt {
+                Ok(Some(answer)) => {
+                    replica.count_read();
+                    return Ok(answer);
+                }
+                Ok(None) => replica.mark_lagging(),
+                Err(err) if replica_may_retry(&err) => replica.read_failed(&err),
+                Err(err) => return Err(err),
+            }
+        }
+        self.replicas.count_fallback();
+        let as_of = Utc::now();
+        Ok((self.run(work).await?, as_of))
     }
 
     /// SQL statements run through this handle (and its clones) so far.
@@ -121,34 +221,7 @@ impl Db {
         F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
-        let pool = self.pool.clone();
-        let statements = self.statements.clone();
-        let span = tracing::Span::current();
-        tokio::task::spawn_blocking(move || {
-            let _entered = span.enter();
-            let mut session = pool.get().map_err(|err| {
-                // A full pool with nothing idle: busy, not unreachable.
-                let state = pool.state();
-                if state.connections >= pool.max_size() && state.idle_connections == 0 {
-                    AppError::PoolExhausted(pool.connection_timeout())
-                } else {
-                    AppError::from(err)
-                }
-            })?;
-            let conn = &mut session.conn;
-            conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-                if matches!(event, InstrumentationEvent::StartQuery { .. }) {
-                    statements.fetch_add(1, Ordering::Relaxed);
-                }
-            });
-            let result = work(conn);
-            // Back in the pool, the connection's own checks count for nobody.
-            conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
-            session.trusted_until = result.is_ok().then(|| Instant::now() + TRUSTED_FOR);
-            result
-        })
-        .await
-        .map_err(AppError::internal)?
+        run_on(self.pool.clone(), self.statements.clone(), work).await
     }
 
     /// Checks that the database answers and that no migration is pending; waits at most `timeout`
@@ -170,6 +243,40 @@ impl Db {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+/// [`Db::run`] on `pool`, counting statements in `statements`.
+async fn run_on<T, F>(pool: PgPool, statements: Arc<AtomicU64>, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
+    T: Send + 'static,
+{
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || {
+        let _entered = span.enter();
+        let mut session = pool.get().map_err(|err| {
+            // A full pool with nothing idle: busy, not unreachable.
+            let state = pool.state();
+            if state.connections >= pool.max_size() && state.idle_connections == 0 {
+                AppError::PoolExhausted(pool.connection_timeout())
+            } else {
+                AppError::from(err)
+            }
+        })?;
+        let conn = &mut session.conn;
+        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+                statements.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        let result = work(conn);
+        // Back in the pool, the connection's own checks count for nobody.
+        conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+        session.trusted_until = result.is_ok().then(|| Instant::now() + TRUSTED_FOR);
+        result
+    })
+    .await
+    .map_err(AppError::internal)?
 }
 
 /// Runs the pending migrations under a PostgreSQL advisory lock and returns the names of those it

@@ -19,6 +19,7 @@ pub mod kpi;
 pub mod live;
 pub mod models;
 pub mod rate_limit;
+pub mod replicas;
 pub mod retention;
 pub mod schedule;
 pub mod schema;

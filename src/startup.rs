@@ -17,6 +17,7 @@ use crate::graphql::{SurveyTokenTtl, schema_builder};
 use crate::http::{AppState, Metrics, Startup, log_requests, metrics_routes, routes, security_headers};
 use crate::live::{Live, LiveSettings, run_listener, run_presence};
 use crate::rate_limit::SurveyLimits;
+use crate::replicas::{ReplicaSettings, Replicas, watch_replicas};
 use crate::retention::{RetentionSchedule, RetentionSettings};
 use crate::schedule::{ReportScheduleSettings, SlaWatchSettings, run_report_schedule, run_sla_watch};
 use crate::sealer::{KpiBlockSettings, run_sealer};
@@ -44,6 +45,8 @@ pub struct ServeSettings {
     pub sla_watch: SlaWatchSettings,
     #[command(flatten)]
     pub live: LiveSettings,
+    #[command(flatten)]
+    pub replicas: ReplicaSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,7 +90,8 @@ impl Application {
     /// server answers /healthz at once and /readyz once the database is migrated.
     pub fn build(settings: &ServeSettings) -> Result<Application, StartupError> {
         let keys = Arc::new(TokenKeys::from_settings(&settings.jwt)?);
-        let db = Db::new(&settings.database);
+        let replicas = Arc::new(Replicas::new(&settings.replicas, &settings.database)?);
+        let db = Db::new(&settings.database).with_replicas(replicas.clone());
         let startup = Arc::new(Startup::default());
 
         let address = settings.server.bind;
@@ -96,6 +100,9 @@ impl Application {
         let port = listener.local_addr().map_err(listen_error)?.port();
 
         tokio::spawn(migrate_until_done(settings.database.url.clone(), startup.clone()));
+        if !replicas.is_empty() {
+            tokio::spawn(watch_replicas(db.clone(), replicas, settings.replicas.check_interval));
+        }
         if settings.reports.enabled {
             tokio::spawn(run_report_schedule(db.clone(), settings.reports.clone(), startup.clone()));
         }

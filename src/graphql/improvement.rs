@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, NaiveDate, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use super::kpis::{KpiFilterInput, PeriodInput, whole_period};
+use super::kpis::{KpiFilterInput, PeriodInput, ReadFrom, whole_period};
 use super::loaders::Loaders;
 use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::reports::ReportNode;
@@ -126,7 +126,8 @@ impl ImprovementActionNode {
             Some(_) => action.outcome_value,
             None if now <= from => None,
             None => {
-                let values = whole_period(ctx, (from, to.min(now)), &store::improvement::scope_of(action)?).await?;
+                let scope = store::improvement::scope_of(action)?;
+                let (values, _) = whole_period(ctx, (from, to.min(now)), &scope, ReadFrom::Reporting).await?;
                 metric_value(&values, action.target_metric)
             }
         };
@@ -308,9 +309,10 @@ impl ImprovementQuery {
         let limit = limits::page_size("first", first, 20)?;
         let after = decode_cursor::<i64>("after", after.as_deref())?;
         let page_filter = filter.clone();
-        let mut rows = db(ctx)?.run(move |conn| store::improvement::list(conn, &page_filter, after, limit + 1)).await?;
+        let (mut rows, _) =
+            db(ctx)?.run_reporting(move |conn| store::improvement::list(conn, &page_filter, after, limit + 1)).await?;
         let has_next = trim_page(&mut rows, limit);
-        let total = TotalCount::new(move |conn| store::improvement::count(conn, &filter));
+        let total = TotalCount::reporting(move |conn| store::improvement::count(conn, &filter));
         let mut connection = Connection::with_additional_fields(after.is_some(), has_next, total);
         connection
             .edges
@@ -400,7 +402,8 @@ impl ImprovementMutation {
                 return Err(AppError::bad_input("input.sourceReportId", format!("there is no report {report_id}")));
             }
         }
-        let baseline = whole_period(ctx, (baseline_from, baseline_to), &scope).await?;
+        // Stored for years: read on the primary, never on a replica that may lag.
+        let (baseline, _) = whole_period(ctx, (baseline_from, baseline_to), &scope, ReadFrom::Primary).await?;
         let new = NewImprovementAction { baseline_value: metric_value(&baseline, input.target_metric), ..new };
         let filed = db(ctx)?.run(move |conn| store::improvement::file(conn, new)).await?;
         Ok(match filed {

@@ -284,6 +284,9 @@ pub struct KpiMetricValue {
 /// A period's KPIs beside the previous period's.
 #[derive(SimpleObject)]
 pub struct KpiSummary {
+    /// The data's freshness: the answer holds every change committed before this instant (the
+    /// read's start on the primary; on a read replica, what its replay position proves).
+    pub data_as_of: DateTime<Utc>,
     pub from: DateTime<Utc>,
     pub to: DateTime<Utc>,
     pub time_zone: String,
@@ -299,10 +302,15 @@ pub struct KpiSummary {
 pub struct KpiSeriesPoint {
     point: KpiPoint,
     grouping: KpiGroupBy,
+    data_as_of: DateTime<Utc>,
 }
 
 #[Object]
 impl KpiSeriesPoint {
+    /// The data's freshness (the same for every point of a series): see `KpiSummary.dataAsOf`.
+    async fn data_as_of(&self) -> DateTime<Utc> {
+        self.data_as_of
+    }
     /// The bucket's start (the period's start for a clipped first bucket).
     async fn starts(&self) -> DateTime<Utc> {
         self.point.starts
@@ -334,10 +342,15 @@ impl KpiSeriesPoint {
 pub struct PerformanceNode {
     technician_id: Option<i64>,
     values: KpiValues,
+    data_as_of: DateTime<Utc>,
 }
 
 #[Object(name = "TechnicianPerformance")]
 impl PerformanceNode {
+    /// The data's freshness: see `KpiSummary.dataAsOf`.
+    async fn data_as_of(&self) -> DateTime<Utc> {
+        self.data_as_of
+    }
     /// Null for the unassigned tickets' row.
     async fn technician(&self, ctx: &Context<'_>) -> Result<Option<TechnicianNode>, AppError> {
         match self.technician_id {
@@ -400,10 +413,15 @@ pub enum LeaderboardOrder {
 pub struct CustomerVolume {
     customer_id: i64,
     tickets: i64,
+    data_as_of: DateTime<Utc>,
 }
 
 #[Object]
 impl CustomerVolume {
+    /// The data's freshness: see `KpiSummary.dataAsOf`.
+    async fn data_as_of(&self) -> DateTime<Utc> {
+        self.data_as_of
+    }
     async fn customer(&self, ctx: &Context<'_>) -> Result<Option<CustomerNode>, AppError> {
         Ok(ctx.data_unchecked::<Loaders>().customers.load_one(self.customer_id).await?.map(CustomerNode))
     }
@@ -413,6 +431,15 @@ impl CustomerVolume {
     }
 }
 
+/// Where a KPI computation reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum ReadFrom {
+    /// A usable read replica, else the primary: figures shown, not kept.
+    Reporting,
+    /// The primary: figures that are stored (an improvement action's baseline).
+    Primary,
+}
+
 async fn compute(
     ctx: &Context<'_>,
     period: (DateTime<Utc>, DateTime<Utc>),
@@ -420,12 +447,14 @@ async fn compute(
     bucket: Option<Bucket>,
     grouping: Grouping,
     filter: &KpiFilter,
-) -> Result<Vec<KpiPoint>, AppError> {
-    let mut each = compute_each(ctx, vec![period], time_zone, bucket, grouping, filter).await?;
-    Ok(each.pop().unwrap_or_default())
+) -> Result<(Vec<KpiPoint>, DateTime<Utc>), AppError> {
+    let (mut each, as_of) =
+        compute_each(ctx, vec![period], time_zone, bucket, grouping, filter, ReadFrom::Reporting).await?;
+    Ok((each.pop().unwrap_or_default(), as_of))
 }
 
-/// The KPIs of each period, all read in one snapshot so that comparisons between them hold.
+/// The KPIs of each period, all read in one snapshot so that comparisons between them hold, with
+/// the instant the data is at least as fresh as.
 async fn compute_each(
     ctx: &Context<'_>,
     periods: Vec<(DateTime<Utc>, DateTime<Utc>)>,
@@ -433,27 +462,34 @@ async fn compute_each(
     bucket: Option<Bucket>,
     grouping: Grouping,
     filter: &KpiFilter,
-) -> Result<Vec<Vec<KpiPoint>>, AppError> {
+    read_from: ReadFrom,
+) -> Result<(Vec<Vec<KpiPoint>>, DateTime<Utc>), AppError> {
     let (time_zone, filter) = (time_zone.to_owned(), filter.clone());
-    db(ctx)?
-        .run(move |conn| {
-            store::kpis::in_snapshot(conn, |conn| {
-                let queries: Vec<KpiQuery<'_>> = periods
-                    .iter()
-                    .map(|&(from, to)| KpiQuery {
-                        from,
-                        to,
-                        time_zone: &time_zone,
-                        bucket,
-                        grouping,
-                        filter: &filter,
-                        count_customers: false,
-                    })
-                    .collect();
-                Ok(store::kpis::compute_many(conn, &queries)?.into_iter().map(|result| result.points).collect())
-            })
+    let work = move |conn: &mut diesel::PgConnection| {
+        store::kpis::in_snapshot(conn, |conn| {
+            let queries: Vec<KpiQuery<'_>> = periods
+                .iter()
+                .map(|&(from, to)| KpiQuery {
+                    from,
+                    to,
+                    time_zone: &time_zone,
+                    bucket,
+                    grouping,
+                    filter: &filter,
+                    count_customers: false,
+                })
+                .collect();
+            Ok(store::kpis::compute_many(conn, &queries)?.into_iter().map(|result| result.points).collect())
         })
-        .await
+    };
+    let db = db(ctx)?;
+    match read_from {
+        ReadFrom::Reporting => db.run_reporting(work).await,
+        ReadFrom::Primary => {
+            let as_of = Utc::now();
+            Ok((db.run(work).await?, as_of))
+        }
+    }
 }
 
 /// A period's KPIs and those of the period of the same length before it, read together.
@@ -462,35 +498,26 @@ async fn with_previous(
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     grouping: Grouping,
     filter: &KpiFilter,
-) -> Result<(Vec<KpiPoint>, Vec<KpiPoint>), AppError> {
+) -> Result<(Vec<KpiPoint>, Vec<KpiPoint>, DateTime<Utc>), AppError> {
     let periods = vec![(from, to), PeriodInput::previous(from, to)];
-    let mut each = compute_each(ctx, periods, "UTC", None, grouping, filter).await?.into_iter();
-    Ok((each.next().unwrap_or_default(), each.next().unwrap_or_default()))
+    let (each, as_of) = compute_each(ctx, periods, "UTC", None, grouping, filter, ReadFrom::Reporting).await?;
+    let mut each = each.into_iter();
+    Ok((each.next().unwrap_or_default(), each.next().unwrap_or_default(), as_of))
 }
 
 fn single(points: Vec<KpiPoint>) -> KpiValues {
     points.into_iter().next().map(|point| point.values).unwrap_or_default()
 }
 
+/// Every KPI of one period, read where `read_from` says, with the data's freshness.
 pub(super) async fn whole_period(
     ctx: &Context<'_>,
     period: (DateTime<Utc>, DateTime<Utc>),
     filter: &KpiFilter,
-) -> Result<KpiValues, AppError> {
-    Ok(single(compute(ctx, period, "UTC", None, Grouping::None, filter).await?))
-}
-
-/// The per-technician rows of a period: the whole period grouped by current assignee.
-async fn performance_rows(
-    ctx: &Context<'_>,
-    period: (DateTime<Utc>, DateTime<Utc>),
-    filter: &KpiFilter,
-) -> Result<Vec<PerformanceNode>, AppError> {
-    let points = compute(ctx, period, "UTC", None, Grouping::Technician, filter).await?;
-    Ok(points
-        .into_iter()
-        .map(|point| PerformanceNode { technician_id: point.group.and_then(|g| g.parse().ok()), values: point.values })
-        .collect())
+    read_from: ReadFrom,
+) -> Result<(KpiValues, DateTime<Utc>), AppError> {
+    let (mut each, as_of) = compute_each(ctx, vec![period], "UTC", None, Grouping::None, filter, read_from).await?;
+    Ok((single(each.pop().unwrap_or_default()), as_of))
 }
 
 #[derive(Default)]
@@ -512,10 +539,11 @@ impl KpiQueryRoot {
         let (from, to) = period.checked()?;
         let filter = filter.unwrap_or_default().into_store()?;
         let (previous_from, previous_to) = PeriodInput::previous(from, to);
-        let (current, previous) = with_previous(ctx, (from, to), Grouping::None, &filter).await?;
+        let (current, previous, data_as_of) = with_previous(ctx, (from, to), Grouping::None, &filter).await?;
         let (current, previous) = (single(current), single(previous));
         let changes = kpi::changes(&current, &previous);
         Ok(Some(KpiSummary {
+            data_as_of,
             from,
             to,
             time_zone,
@@ -581,12 +609,13 @@ impl KpiQueryRoot {
         {
             return Err(too_many(groups));
         }
-        let points = compute(ctx, (from, to), &time_zone, Some(store_bucket), group_by.into(), &filter).await?;
+        let (points, data_as_of) =
+            compute(ctx, (from, to), &time_zone, Some(store_bucket), group_by.into(), &filter).await?;
         // Categories are only known from the rows: the answer is bounded once they are counted.
         if points.len() > MAX_SERIES_POINTS {
             return Err(too_many(points.len() / buckets.max(1)));
         }
-        Ok(Some(points.into_iter().map(|point| KpiSeriesPoint { point, grouping: group_by }).collect()))
+        Ok(Some(points.into_iter().map(|point| KpiSeriesPoint { point, grouping: group_by, data_as_of }).collect()))
     }
 
     /// Every technician's numbers for a period, ranked: every technician is listed (the
@@ -609,10 +638,11 @@ impl KpiQueryRoot {
     ) -> Result<Option<Vec<PerformanceNode>>, AppError> {
         let period = period.checked()?;
         let filter = filter.unwrap_or_default().into_store()?;
-        let rows = performance_rows(ctx, period, &filter).await?;
+        // The whole period grouped by current assignee.
+        let (points, data_as_of) = compute(ctx, period, "UTC", None, Grouping::Technician, &filter).await?;
         let people = db(ctx)?.run(|conn| store::technicians::list(conn, false, None)).await?;
         let mut by_id: std::collections::HashMap<Option<i64>, KpiValues> =
-            rows.into_iter().map(|row| (row.technician_id, row.values)).collect();
+            points.into_iter().map(|point| (point.group.and_then(|g| g.parse().ok()), point.values)).collect();
         let listed = |technician: &crate::models::Technician| {
             (filter.technician_ids.is_empty() || filter.technician_ids.contains(&technician.id))
                 && (filter.teams.is_empty() || filter.teams.contains(&technician.team))
@@ -625,7 +655,11 @@ impl KpiQueryRoot {
                 if active_only && !technician.active && values.is_none() {
                     return None;
                 }
-                Some(PerformanceNode { technician_id: Some(technician.id), values: values.unwrap_or_default() })
+                Some(PerformanceNode {
+                    technician_id: Some(technician.id),
+                    values: values.unwrap_or_default(),
+                    data_as_of,
+                })
             })
             .collect();
         let key = |row: &PerformanceNode| -> Option<f64> {
@@ -645,7 +679,7 @@ impl KpiQueryRoot {
         });
         if include_unassigned {
             let values = by_id.remove(&None).unwrap_or_default();
-            rows.push(PerformanceNode { technician_id: None, values });
+            rows.push(PerformanceNode { technician_id: None, values, data_as_of });
         }
         Ok(Some(rows))
     }
@@ -682,10 +716,16 @@ impl KpiQueryRoot {
     ) -> Result<Option<Vec<CustomerVolume>>, AppError> {
         let (from, to) = period.checked()?;
         let limit = usize::try_from(limit.clamp(1, 100)).unwrap_or(10);
-        let rows = db(ctx)?
-            .run(move |conn| store::kpis::in_snapshot(conn, |conn| store::kpis::top_customers(conn, from, to, limit)))
+        let (rows, data_as_of) = db(ctx)?
+            .run_reporting(move |conn| {
+                store::kpis::in_snapshot(conn, |conn| store::kpis::top_customers(conn, from, to, limit))
+            })
             .await?;
-        Ok(Some(rows.into_iter().map(|(customer_id, tickets)| CustomerVolume { customer_id, tickets }).collect()))
+        Ok(Some(
+            rows.into_iter()
+                .map(|(customer_id, tickets)| CustomerVolume { customer_id, tickets, data_as_of })
+                .collect(),
+        ))
     }
 }
 
@@ -695,7 +735,7 @@ pub async fn category_trends(
     filter: &KpiFilter,
     limit: usize,
 ) -> Result<Vec<CategoryTrend>, AppError> {
-    let (current, previous) = with_previous(ctx, (from, to), Grouping::Category, filter).await?;
+    let (current, previous, _) = with_previous(ctx, (from, to), Grouping::Category, filter).await?;
     let previous = store::kpis::tickets_opened_by_group(previous);
     Ok(kpi::category_trends(store::kpis::tickets_opened_by_group(current), &previous, limit))
 }
@@ -712,6 +752,6 @@ pub async fn performance_of(
     }
     let period = period.checked()?;
     let filter = KpiFilter { technician_ids: vec![technician_id], ..KpiFilter::default() };
-    let values = whole_period(ctx, period, &filter).await?;
-    Ok(Some(PerformanceNode { technician_id: Some(technician_id), values }))
+    let (values, data_as_of) = whole_period(ctx, period, &filter, ReadFrom::Reporting).await?;
+    Ok(Some(PerformanceNode { technician_id: Some(technician_id), values, data_as_of }))
 }

@@ -17,11 +17,18 @@ type CountQuery = Arc<dyn Fn(&mut PgConnection) -> Result<i64, AppError> + Send 
 /// The `totalCount` of a connection: counted only when a query selects it.
 pub struct TotalCount {
     count: CountQuery,
+    /// Counted where reporting reads go (a usable read replica), not on the primary.
+    reporting: bool,
 }
 
 impl TotalCount {
     pub fn new(count: impl Fn(&mut PgConnection) -> Result<i64, AppError> + Send + Sync + 'static) -> TotalCount {
-        TotalCount { count: Arc::new(count) }
+        TotalCount { count: Arc::new(count), reporting: false }
+    }
+
+    /// The count of a reporting list, read where its page was.
+    pub fn reporting(count: impl Fn(&mut PgConnection) -> Result<i64, AppError> + Send + Sync + 'static) -> TotalCount {
+        TotalCount { count: Arc::new(count), reporting: true }
     }
 }
 
@@ -30,7 +37,8 @@ impl TotalCount {
     /// How many items match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64, AppError> {
         let count = self.count.clone();
-        db(ctx)?.run(move |conn| count(conn)).await
+        let work = move |conn: &mut PgConnection| count(conn);
+        if self.reporting { Ok(db(ctx)?.run_reporting(work).await?.0) } else { db(ctx)?.run(work).await }
     }
 }
 

@@ -181,9 +181,10 @@ impl ReportQuery {
         let limit = limits::page_size("first", first, 20)?;
         let after = decode_cursor::<(DateTime<Utc>, i64)>("after", after.as_deref())?;
         let page_filter = filter.clone();
-        let mut rows = db(ctx)?.run(move |conn| store::reports::list(conn, &page_filter, after, limit + 1)).await?;
+        let (mut rows, _) =
+            db(ctx)?.run_reporting(move |conn| store::reports::list(conn, &page_filter, after, limit + 1)).await?;
         let has_next = trim_page(&mut rows, limit);
-        let total = TotalCount::new(move |conn| store::reports::count(conn, &filter));
+        let total = TotalCount::reporting(move |conn| store::reports::count(conn, &filter));
         let mut connection = Connection::with_additional_fields(after.is_some(), has_next, total);
         for report in rows {
             let cursor = encode_cursor((report.period_start, report.id));

@@ -142,7 +142,8 @@ async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpRe
     let (chunks, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
     let (started, first_batch) = oneshot::channel();
     let started = Arc::new(Started(Mutex::new(Some(started))));
-    let (db, stall) = (state.db.for_request(), state.export_stall_timeout);
+    // Read-only and long: a usable read replica's, when there is one.
+    let (db, stall) = (state.db.for_request().for_reporting(), state.export_stall_timeout);
     let (from, to) = (period.from, period.to);
     // Set once every row is queued; a stream that ends without it ends in an error, so the
     // client sees an incomplete transfer rather than a short file that looks whole.

@@ -115,6 +115,7 @@ pub fn routes(config: &mut web::ServiceConfig, graphiql: bool) {
         .route("/graphql", web::get().to(subscriptions::connect))
         .route("/healthz", web::get().to(health::healthz))
         .route("/readyz", web::get().to(health::readyz))
+        .route("/status", web::get().to(health::status))
         .configure(export::routes)
         .configure(ui::routes);
     if graphiql {
@@ -171,6 +172,7 @@ async fn metrics_endpoint(state: web::Data<AppState>) -> HttpResponse {
         state.live.open_connections(),
         state.live.feed.subscribers()
     ));
+    state.db.replicas().render_metrics(&mut body);
     HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(body)
 }
 

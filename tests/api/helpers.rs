@@ -181,6 +181,7 @@ pub fn serve_settings(database_url: &str) -> ServeSettings {
         // Tests that need the SLA watch turn it on.
         sla_watch: deskpulse::schedule::SlaWatchSettings { enabled: false, check_interval: Duration::from_secs(30) },
         live: deskpulse::live::LiveSettings::default(),
+        replicas: deskpulse::replicas::ReplicaSettings::default(),
     }
 }
 

@@ -23,6 +23,7 @@ mod kpis;
 mod limits;
 mod metrics;
 mod migrations;
+mod replicas;
 mod reports;
 mod retention;
 mod satisfaction;

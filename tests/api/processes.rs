@@ -154,8 +154,47 @@ fn running_as_root() -> bool {
 }
 
 impl PrivatePostgres {
-    /// Creates the cluster and starts it on a free port.
+    /// Creates the cluster and starts it on a free port. initdb's defaults make it a primary a
+    /// replica can stream from (`wal_level = replica`, WAL senders, and a `replication` line for
+    /// 127.0.0.1 in pg_hba.conf).
     pub fn start() -> PrivatePostgres {
+        let cluster = PrivatePostgres::unstarted();
+        let data = cluster.data_dir();
+        cluster.run("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
+        cluster.start_server();
+        cluster
+    }
+
+    /// A streaming replica of `primary`, PostgreSQL's own way: a base backup taken with `-R`
+    /// (standby.signal and primary_conninfo written for it), started on a free port.
+    pub fn replica_of(primary: &PrivatePostgres) -> PrivatePostgres {
+        let replica = PrivatePostgres::unstarted();
+        let (data, port) = (replica.data_dir(), primary.port.to_string());
+        replica.run(
+            "pg_basebackup",
+            &[
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &port,
+                "-U",
+                "postgres",
+                "-D",
+                &data,
+                "-R",
+                "-X",
+                "stream",
+                "-c",
+                "fast",
+                "--no-sync",
+            ],
+        );
+        replica.start_server();
+        replica
+    }
+
+    /// A directory for a cluster, owned by the user the server runs as, and a free port.
+    fn unstarted() -> PrivatePostgres {
         let dir = std::env::temp_dir().join(format!("deskpulse-pg-{}", uuid::Uuid::new_v4().simple()));
         std::fs::create_dir(&dir).expect("create the cluster's directory");
         let as_postgres_user = running_as_root();
@@ -163,11 +202,7 @@ impl PrivatePostgres {
             let status = Command::new("chown").args(["postgres:postgres"]).arg(&dir).status().unwrap();
             assert!(status.success(), "chown the cluster's directory to postgres");
         }
-        let cluster = PrivatePostgres { bin: postgres_bin(), dir, port: free_port(), as_postgres_user };
-        let data = cluster.data_dir();
-        cluster.run("initdb", &["-D", &data, "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync"]);
-        cluster.start_server();
-        cluster
+        PrivatePostgres { bin: postgres_bin(), dir, port: free_port(), as_postgres_user }
     }
 
     fn data_dir(&self) -> String {
