@@ -282,6 +282,13 @@ impl TestApp {
         (codes[0].clone(), body["errors"][0].clone())
     }
 
+    /// Asserts that the KPI fact rows the triggers keep agree with the records (what `deskpulse
+    /// kpi verify` checks).
+    pub fn assert_kpi_facts_verify_clean(&self) {
+        let drift = deskpulse::store::kpi_facts::verify(&mut self.database.connect()).expect("verify the KPI facts");
+        assert!(drift.is_clean(), "the KPI facts drifted: {drift:?}");
+    }
+
     /// A number from SQL run straight against the test's database.
     pub fn count(&self, sql: &str) -> i64 {
         #[derive(diesel::QueryableByName)]

@@ -166,12 +166,6 @@ async fn the_cli_imports_a_csv_through_the_same_path_and_only_once() {
 const HISTORY: &str = "mutation($batch: [ImportTicketInput!]!) { importTickets(batch: $batch) { tickets { ticket {
     id status satisfaction { rating comment submittedAt } timeline { at kind actor fromValue toValue note } } } } }";
 
-/// The KPI fact rows the triggers keep agree with the records (what `deskpulse kpi verify` checks).
-fn assert_facts_verify_clean(app: &TestApp) {
-    let drift = deskpulse::store::kpi_facts::verify(&mut app.database.connect()).expect("verify the KPI facts");
-    assert!(drift.is_clean(), "the KPI facts drifted: {drift:?}");
-}
-
 #[tokio::test]
 async fn an_import_names_each_events_actor_and_carries_every_rating_in_order() {
     let app = spawn_app().await;
@@ -252,7 +246,7 @@ async fn an_import_names_each_events_actor_and_carries_every_rating_in_order() {
         .query_ok(&app.supervisor(), csat, json!({ "from": "2026-01-05T00:00:00Z", "to": "2026-01-07T00:00:00Z" }))
         .await;
     assert_eq!(before_the_last["kpis"]["current"]["csatCount"], 0, "the superseded ratings do not count");
-    assert_facts_verify_clean(&app);
+    app.assert_kpi_facts_verify_clean();
 }
 
 #[tokio::test]
@@ -319,7 +313,7 @@ async fn an_import_that_names_an_unknown_or_miscounted_actor_writes_nothing() {
     assert_eq!(app.count("SELECT (SELECT count(*) FROM tickets) + (SELECT count(*) FROM ticket_events) + (SELECT count(*) FROM satisfaction_ratings)"), 0);
     app.query_ok(&app.admin(), HISTORY, json!({ "batch": [fine] })).await;
     assert_eq!(app.count("SELECT count(*) FROM ticket_events WHERE actor = 'ivy.importer@example.test'"), 2);
-    assert_facts_verify_clean(&app);
+    app.assert_kpi_facts_verify_clean();
 }
 
 #[tokio::test]
@@ -354,6 +348,6 @@ async fn the_csv_names_actors_and_carries_every_rating() {
         ),
         "2 slow; very false, 5 great true"
     );
-    assert_facts_verify_clean(&app);
+    app.assert_kpi_facts_verify_clean();
     std::fs::remove_dir_all(file.parent().unwrap()).ok();
 }

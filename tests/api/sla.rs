@@ -265,7 +265,7 @@ async fn a_reopen_resumes_the_resolution_clock_where_it_stopped() {
     assert_eq!(again["sla"]["resolutionBusinessSeconds"], expected.num_seconds());
     assert_eq!(again["sla"]["resolutionDueAt"], Value::Null);
     assert_eq!(again["sla"]["resolutionState"], "MET");
-    assert_kpi_facts_follow_the_slas(&app);
+    app.assert_kpi_facts_verify_clean();
 }
 
 #[tokio::test]
@@ -338,14 +338,7 @@ async fn a_priority_change_applies_the_new_policy_and_policy_edits_leave_tickets
     let applied = events(&uncovered, "SLA_APPLIED");
     assert_eq!((applied[2]["fromValue"].clone(), applied[2]["toValue"].clone()), (json!("Urgent NY"), Value::Null));
     // Applied, replaced and removed: the ticket's KPI facts followed each time.
-    assert_kpi_facts_follow_the_slas(&app);
-}
-
-/// The KPI fact rows agree with the records, SLA section included (what `deskpulse kpi verify`
-/// checks).
-fn assert_kpi_facts_follow_the_slas(app: &TestApp) {
-    let drift = deskpulse::store::kpi_facts::verify(&mut app.database.connect()).expect("verify the KPI facts");
-    assert!(drift.is_clean(), "the KPI facts drifted: {drift:?}");
+    app.assert_kpi_facts_verify_clean();
 }
 
 #[tokio::test]
@@ -859,5 +852,5 @@ async fn sla_kpis_count_attainment_breaches_and_business_time_in_every_kpi_view(
     assert!(attainment.starts_with("summary,,,,SLA_RESOLUTION_ATTAINMENT,0.5,"), "{attainment}");
 
     // The facts the engine read are the ones the records give.
-    assert_kpi_facts_follow_the_slas(&app);
+    app.assert_kpi_facts_verify_clean();
 }
