@@ -14,7 +14,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 
 use crate::config::DatabaseSettings;
 use crate::error::{AppError, BoxError};
-use crate::replicas::{Replicas, replica_may_retry};
+use crate::replicas::{Replica, Replicas, replica_may_retry};
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -153,22 +153,23 @@ impl Db {
         Db { pool: self.pool.clone(), statements: Arc::default(), replicas: self.replicas.clone() }
     }
 
-    /// A handle for one long read-only reporting read that cannot be retried elsewhere once it has
-    /// begun (a streamed export): a usable replica's pool when there is one, else this one (and,
-    /// with replicas configured, the fallback is counted).
-    pub fn for_reporting(&self) -> Db {
+    /// A handle for one long read-only reporting read that is not run through
+    /// [`Db::run_reporting`] (a streamed export): a usable replica's pool and that replica when
+    /// there is one, else this one (and, with replicas configured, the fallback is counted).
+    pub fn for_reporting(&self) -> (Db, Option<Arc<Replica>>) {
         match self.replicas.pick() {
             Some(replica) => {
                 replica.count_read();
-                Db {
+                let db = Db {
                     pool: replica.pool().clone(),
                     statements: self.statements.clone(),
                     replicas: self.replicas.clone(),
-                }
+                };
+                (db, Some(replica))
             }
             None => {
                 self.replicas.count_fallback();
-                self.clone()
+                (self.clone(), None)
             }
         }
     }

@@ -139,8 +139,8 @@ pub fn changes(current: &KpiValues, previous: &KpiValues) -> Vec<MetricChange> {
         .collect()
 }
 
-/// A category's ticket count in a period and in the one before.
-#[derive(SimpleObject, Serialize, Deserialize, Debug, Clone, PartialEq)]
+/// A category's ticket count in a period and in the one before (GraphQL: `CategoryTrendNode`).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct CategoryTrend {
     pub category: String,

@@ -410,6 +410,39 @@ pub enum LeaderboardOrder {
     CsatAverage,
 }
 
+/// A category's trend as `topCategories` and a report's `topCategories` answer it.
+pub struct CategoryTrendNode {
+    pub trend: CategoryTrend,
+    pub data_as_of: DateTime<Utc>,
+}
+
+/// A category's ticket count in a period and in the one before.
+#[Object(name = "CategoryTrend")]
+impl CategoryTrendNode {
+    async fn category(&self) -> &str {
+        &self.trend.category
+    }
+    /// Tickets opened in the period.
+    async fn tickets(&self) -> i64 {
+        self.trend.tickets
+    }
+    async fn previous_tickets(&self) -> i64 {
+        self.trend.previous_tickets
+    }
+    async fn change(&self) -> i64 {
+        self.trend.change
+    }
+    /// null when the previous period had none.
+    async fn relative_change(&self) -> Option<f64> {
+        self.trend.relative_change
+    }
+    /// The data's freshness: see `KpiSummary.dataAsOf`. In a stored report, the moment it was
+    /// generated (reports are computed on the primary).
+    async fn data_as_of(&self) -> DateTime<Utc> {
+        self.data_as_of
+    }
+}
+
 pub struct CustomerVolume {
     customer_id: i64,
     tickets: i64,
@@ -696,11 +729,12 @@ impl KpiQueryRoot {
         period: PeriodInput,
         #[graphql(default = 10)] limit: i32,
         filter: Option<KpiFilterInput>,
-    ) -> Result<Option<Vec<CategoryTrend>>, AppError> {
+    ) -> Result<Option<Vec<CategoryTrendNode>>, AppError> {
         let (from, to) = period.checked()?;
         let limit = usize::try_from(limit.clamp(1, 100)).unwrap_or(10);
         let filter = filter.unwrap_or_default().into_store()?;
-        Ok(Some(category_trends(ctx, (from, to), &filter, limit).await?))
+        let (trends, data_as_of) = category_trends(ctx, (from, to), &filter, limit).await?;
+        Ok(Some(trends.into_iter().map(|trend| CategoryTrendNode { trend, data_as_of }).collect()))
     }
 
     /// The customers with the most tickets opened in the period. SUPERVISOR and ADMIN only.
@@ -729,15 +763,16 @@ impl KpiQueryRoot {
     }
 }
 
-pub async fn category_trends(
+/// The `limit` categories with the most tickets opened in the period, with the data's freshness.
+async fn category_trends(
     ctx: &Context<'_>,
     (from, to): (DateTime<Utc>, DateTime<Utc>),
     filter: &KpiFilter,
     limit: usize,
-) -> Result<Vec<CategoryTrend>, AppError> {
-    let (current, previous, _) = with_previous(ctx, (from, to), Grouping::Category, filter).await?;
+) -> Result<(Vec<CategoryTrend>, DateTime<Utc>), AppError> {
+    let (current, previous, as_of) = with_previous(ctx, (from, to), Grouping::Category, filter).await?;
     let previous = store::kpis::tickets_opened_by_group(previous);
-    Ok(kpi::category_trends(store::kpis::tickets_opened_by_group(current), &previous, limit))
+    Ok((kpi::category_trends(store::kpis::tickets_opened_by_group(current), &previous, limit), as_of))
 }
 
 /// `Technician.performance`: supervisors read anyone's, a technician only their own.

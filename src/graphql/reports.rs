@@ -4,11 +4,11 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
-use super::kpis::{KpiValuesNode, checked_time_zone};
+use super::kpis::{CategoryTrendNode, KpiValuesNode, checked_time_zone};
 use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
 use super::{caller, cost, db, parse_id};
 use crate::auth::{Role, RoleGuard};
-use crate::domain::kpi::{CategoryTrend, MetricChange};
+use crate::domain::kpi::MetricChange;
 use crate::domain::limits;
 use crate::domain::report::{ReportKind, ReportPeriod, ReportSnapshot, ReportTrigger};
 use crate::error::AppError;
@@ -98,8 +98,13 @@ impl ReportNode {
             .collect()
     }
     /// Categories by tickets opened in the period, with their change.
-    async fn top_categories(&self) -> &[CategoryTrend] {
-        &self.snapshot.top_categories
+    async fn top_categories(&self) -> Vec<CategoryTrendNode> {
+        let data_as_of = self.report.generated_at;
+        self.snapshot
+            .top_categories
+            .iter()
+            .map(|trend| CategoryTrendNode { trend: trend.clone(), data_as_of })
+            .collect()
     }
     /// The customers with the most tickets opened in the period.
     async fn top_customers(&self) -> Vec<ReportCustomerRow> {

@@ -12,16 +12,18 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
 use tracing::Instrument;
 
 use super::access::{Refused, caller_of, verified_claims};
 use super::{AppState, RequestId, refuse};
 use crate::auth::{Role, TokenError};
+use crate::db::Db;
 use crate::domain::limits::{self, PERIOD_MAX_DAYS};
 use crate::error::AppError;
 use crate::export::{REPORT_COLUMNS, TICKET_COLUMNS, report_json, report_records, ticket_record};
 use crate::models::PerformanceReport;
+use crate::replicas::replica_may_retry;
 use crate::store;
 
 /// Tickets read per statement, and so the rows per chunk sent to the client.
@@ -128,7 +130,8 @@ fn export_period(request: &HttpRequest) -> Result<PeriodQuery, Refusal> {
 /// GET /export/tickets.csv?from=...&to=...: one row per ticket opened in `[from, to)`.
 ///
 /// The status line waits for the first batch, so a database that is down or busy is a 503, not a
-/// 200 with an empty body. After that, a failure can only cut the stream short.
+/// 200 with an empty body. A read replica that fails before the first batch hands the export to
+/// the primary; after that, a failure can only cut the stream short.
 async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpResponse {
     let period = match admit(&request, &state).await.and_then(|()| export_period(&request)) {
         Ok(period) => period,
@@ -138,13 +141,65 @@ async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpRe
         let message = "as many exports as allowed are running; retry when one has finished";
         return Refusal::new(StatusCode::SERVICE_UNAVAILABLE, "SERVICE_UNAVAILABLE", message).respond(&request);
     };
+    let slot = Arc::new(slot);
+    let (from, to, stall) = (period.from, period.to, state.export_stall_timeout);
+    let primary = state.db.for_request();
 
+    // Read-only and long: a usable read replica's, when there is one.
+    let (db, replica) = primary.for_reporting();
+    let mut export = start_ticket_export(db, (from, to), stall, slot.clone());
+    let mut first_batch = export.first_batch().await;
+    if let (Err(err), Some(replica)) = (&first_batch, replica)
+        && replica_may_retry(err)
+    {
+        replica.read_failed(err);
+        primary.replicas().count_fallback();
+        export = start_ticket_export(primary, (from, to), stall, slot);
+        first_batch = export.first_batch().await;
+    }
+    if let Err(err) = first_batch {
+        return Refusal::from(err).respond(&request);
+    }
+    HttpResponse::Ok()
+        .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
+        .insert_header((CACHE_CONTROL, NO_STORE))
+        .insert_header((
+            CONTENT_DISPOSITION,
+            format!(
+                "attachment; filename=\"tickets-{}-{}.csv\"",
+                from.format("%Y%m%dT%H%M%SZ"),
+                to.format("%Y%m%dT%H%M%SZ")
+            ),
+        ))
+        .streaming(export.body)
+}
+
+/// A ticket export under way on a blocking thread: its body, and whether it got going.
+struct TicketExport<B> {
+    body: B,
+    started: oneshot::Receiver<Result<(), AppError>>,
+}
+
+impl<B> TicketExport<B> {
+    /// Waits for the first batch to be queued, or for the error that stopped it before.
+    async fn first_batch(&mut self) -> Result<(), AppError> {
+        match (&mut self.started).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(AppError::internal("the export ended before its first batch")),
+        }
+    }
+}
+
+/// Starts reading the period's tickets through `db`; the export slot is held until it ends.
+fn start_ticket_export(
+    db: Db,
+    (from, to): (DateTime<Utc>, DateTime<Utc>),
+    stall: Duration,
+    slot: Arc<OwnedSemaphorePermit>,
+) -> TicketExport<impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + use<>> {
     let (chunks, receiver) = mpsc::channel::<Result<Bytes, std::io::Error>>(CHUNKS_IN_FLIGHT);
     let (started, first_batch) = oneshot::channel();
     let started = Arc::new(Started(Mutex::new(Some(started))));
-    // Read-only and long: a usable read replica's, when there is one.
-    let (db, stall) = (state.db.for_request().for_reporting(), state.export_stall_timeout);
-    let (from, to) = (period.from, period.to);
     // Set once every row is queued; a stream that ends without it ends in an error, so the
     // client sees an incomplete transfer rather than a short file that looks whole.
     let finished = Arc::new(AtomicBool::new(false));
@@ -167,26 +222,7 @@ async fn tickets_csv(request: HttpRequest, state: web::Data<AppState>) -> HttpRe
         drop(keep_open);
     };
     tokio::spawn(task.instrument(tracing::Span::current()));
-
-    match first_batch.await {
-        Ok(Ok(())) => {}
-        Ok(Err(err)) => return Refusal::from(err).respond(&request),
-        Err(_) => {
-            return Refusal::from(AppError::internal("the export ended before its first batch")).respond(&request);
-        }
-    }
-    HttpResponse::Ok()
-        .insert_header((CONTENT_TYPE, "text/csv; charset=utf-8"))
-        .insert_header((CACHE_CONTROL, NO_STORE))
-        .insert_header((
-            CONTENT_DISPOSITION,
-            format!(
-                "attachment; filename=\"tickets-{}-{}.csv\"",
-                from.format("%Y%m%dT%H%M%SZ"),
-                to.format("%Y%m%dT%H%M%SZ")
-            ),
-        ))
-        .streaming(body)
+    TicketExport { body, started: first_batch }
 }
 
 type Chunks = mpsc::Receiver<Result<Bytes, std::io::Error>>;

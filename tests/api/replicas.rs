@@ -21,6 +21,14 @@ const KPIS: &str = "query($p: PeriodInput!) { kpis(period: $p) { dataAsOf curren
 const REPLICA_READS: &str = "deskpulse_replica_reads_total{replica=\"0\"}";
 const FALLBACK_READS: &str = "deskpulse_replica_fallback_reads_total";
 
+const TOP_CATEGORIES: &str = "query($p: PeriodInput!) { topCategories(period: $p) { tickets dataAsOf } }";
+
+/// From a day ago to a day ahead.
+fn today() -> Value {
+    let now = Utc::now();
+    json!({ "from": now - chrono::Duration::days(1), "to": now + chrono::Duration::days(1) })
+}
+
 /// A primary, its streaming replica, and a server reading reports from the replica.
 struct Replicated {
     primary: PrivatePostgres,
@@ -104,12 +112,37 @@ impl Replicated {
 
     /// Today's tickets opened and the answer's dataAsOf.
     async fn kpis(&self) -> Result<(i64, DateTime<Utc>), String> {
-        let now = Utc::now();
-        let period = json!({ "from": now - chrono::Duration::days(1), "to": now + chrono::Duration::days(1) });
-        let data = self.post(KPIS, json!({ "p": period })).await?;
+        let data = self.post(KPIS, json!({ "p": today() })).await?;
         let opened = data["kpis"]["current"]["ticketsOpened"].as_i64().ok_or("no ticketsOpened")?;
         let as_of = data["kpis"]["dataAsOf"].as_str().ok_or("no dataAsOf")?.parse().map_err(|_| "a bad dataAsOf")?;
         Ok((opened, as_of))
+    }
+
+    /// Today's busiest category's tickets and the answer's dataAsOf.
+    async fn top_category(&self) -> Result<(i64, DateTime<Utc>), String> {
+        let data = self.post(TOP_CATEGORIES, json!({ "p": today() })).await?;
+        let top = &data["topCategories"][0];
+        let tickets = top["tickets"].as_i64().ok_or("no top category")?;
+        let as_of = top["dataAsOf"].as_str().ok_or("no dataAsOf")?.parse().map_err(|_| "a bad dataAsOf")?;
+        Ok((tickets, as_of))
+    }
+
+    /// The lines of the ticket CSV export from yesterday to the day after tomorrow, header included.
+    async fn export_lines(&self) -> Result<usize, String> {
+        let day = |days: i64| (Utc::now() + chrono::Duration::days(days)).format("%Y-%m-%dT00:00:00Z").to_string();
+        let response = self
+            .http
+            .get(format!("{}/export/tickets.csv?from={}&to={}", self.address, day(-1), day(2)))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|err| format!("no answer: {err}"))?;
+        let status = response.status().as_u16();
+        let body = response.text().await.map_err(|err| format!("the export was cut short: {err}"))?;
+        if status != 200 {
+            return Err(format!("export {status}: {body}"));
+        }
+        Ok(body.lines().count())
     }
 
     async fn status(&self) -> Value {
@@ -181,21 +214,16 @@ async fn kpi_reads_go_to_the_replica_see_a_write_once_replayed_and_move_to_the_p
     let scanned = || cluster.fact_scans_on_replica() > scans;
     wait_until("the replica counts the KPI read's scans", || async { scanned() }).await;
 
-    // The other reporting reads too: a report list with its count, and the ticket CSV export.
+    // The other reporting reads too: a report list with its count, top categories with their
+    // freshness, and the ticket CSV export.
     let reads = cluster.metric(REPLICA_READS).await;
     let data = cluster.post("{ reports(first: 5) { totalCount nodes { id } } }", json!({})).await.unwrap();
     assert_eq!(data["reports"]["totalCount"], 0);
-    let day = |days: i64| (Utc::now() + chrono::Duration::days(days)).format("%Y-%m-%dT00:00:00Z").to_string();
-    let export = cluster
-        .http
-        .get(format!("{}/export/tickets.csv?from={}&to={}", cluster.address, day(-1), day(2)))
-        .bearer_auth(&cluster.token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(export.status().as_u16(), 200);
-    assert_eq!(export.text().await.unwrap().lines().count(), 2, "the header and the replayed ticket");
-    assert_eq!(cluster.metric(REPLICA_READS).await, reads + 3, "list, count and export read the replica");
+    let (tickets, as_of) = cluster.top_category().await.unwrap();
+    assert_eq!(tickets, 1);
+    assert!(as_of >= before_write && as_of <= Utc::now(), "topCategories' dataAsOf {as_of}");
+    assert_eq!(cluster.export_lines().await.unwrap(), 2, "the header and the replayed ticket");
+    assert_eq!(cluster.metric(REPLICA_READS).await, reads + 4, "list, count, categories and export read the replica");
 
     // Replay paused and a write on the primary: once the replica is past the maximum lag, reports
     // read the primary, which has the write.
@@ -244,12 +272,24 @@ async fn with_the_replica_stopped_mid_load_no_reporting_request_fails() {
         let (cluster, stop, answered) = (cluster.clone(), stop.clone(), answered.clone());
         load.push(tokio::spawn(async move {
             let mut failures = Vec::new();
-            while !stop.load(Ordering::SeqCst) {
-                match cluster.kpis().await {
-                    Ok((1, _)) => {
+            // KPIs, top categories and the streamed export in turn, each expecting its one ticket.
+            for round in 0.. {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                let (what, answer) = match round % 3 {
+                    0 => ("tickets opened", cluster.kpis().await.map(|(opened, _)| opened as usize)),
+                    1 => ("top category tickets", cluster.top_category().await.map(|(tickets, _)| tickets as usize)),
+                    _ => (
+                        "export lines beyond the header",
+                        cluster.export_lines().await.map(|lines| lines.saturating_sub(1)),
+                    ),
+                };
+                match answer {
+                    Ok(1) => {
                         answered.fetch_add(1, Ordering::SeqCst);
                     }
-                    Ok((opened, _)) => failures.push(format!("{opened} tickets opened")),
+                    Ok(other) => failures.push(format!("{other} {what}")),
                     Err(err) => failures.push(err),
                 }
             }
