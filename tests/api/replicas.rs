@@ -70,6 +70,8 @@ impl Replicated {
             pool_size: 4,
         };
         settings.database.pool_timeout = Duration::from_secs(2);
+        // Every load client may be streaming an export at once (the default cap is 2).
+        settings.limits.max_concurrent_exports = 4;
         let (address, metrics) = start_servers(&settings).await;
         let http = client();
         wait_for_status(&http, &format!("{address}/readyz"), 200, PATIENCE).await;
