@@ -15,20 +15,28 @@ use crate::error::AppError;
 type CountQuery = Arc<dyn Fn(&mut PgConnection) -> Result<i64, AppError> + Send + Sync>;
 
 /// The `totalCount` of a connection: counted only when a query selects it.
-pub struct TotalCount {
-    count: CountQuery,
-    /// Counted where reporting reads go (a usable read replica), not on the primary.
-    reporting: bool,
+pub enum TotalCount {
+    Lazy {
+        count: CountQuery,
+        /// Counted where reporting reads go (a usable read replica), not on the primary.
+        reporting: bool,
+    },
+    /// Counted already, with the page (the query was known to select it).
+    Known(i64),
 }
 
 impl TotalCount {
     pub fn new(count: impl Fn(&mut PgConnection) -> Result<i64, AppError> + Send + Sync + 'static) -> TotalCount {
-        TotalCount { count: Arc::new(count), reporting: false }
+        TotalCount::Lazy { count: Arc::new(count), reporting: false }
     }
 
     /// The count of a reporting list, read where its page was.
     pub fn reporting(count: impl Fn(&mut PgConnection) -> Result<i64, AppError> + Send + Sync + 'static) -> TotalCount {
-        TotalCount { count: Arc::new(count), reporting: true }
+        TotalCount::Lazy { count: Arc::new(count), reporting: true }
+    }
+
+    pub fn known(count: i64) -> TotalCount {
+        TotalCount::Known(count)
     }
 }
 
@@ -36,9 +44,12 @@ impl TotalCount {
 impl TotalCount {
     /// How many items match the filter, over all pages.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64, AppError> {
-        let count = self.count.clone();
+        let (count, reporting) = match self {
+            TotalCount::Known(count) => return Ok(*count),
+            TotalCount::Lazy { count, reporting } => (count.clone(), *reporting),
+        };
         let work = move |conn: &mut PgConnection| count(conn);
-        if self.reporting { Ok(db(ctx)?.run_reporting(work).await?.0) } else { db(ctx)?.run(work).await }
+        if reporting { Ok(db(ctx)?.run_reporting(work).await?.0) } else { db(ctx)?.run(work).await }
     }
 }
 

@@ -1,8 +1,11 @@
 //! Tickets: logging requests, listing them, and moving them through their lifecycle.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, Enum, ID, InputObject, Object};
+use std::collections::HashMap;
+
+use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object};
 use chrono::{DateTime, Duration, Utc};
+use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
@@ -16,8 +19,9 @@ use crate::domain::permissions;
 use crate::domain::sla::SlaState;
 use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
 use crate::error::AppError;
-use crate::models::{NewTicket, Ticket, TicketEvent};
+use crate::models::{Customer, NewTicket, Technician, Ticket, TicketEvent};
 use crate::store;
+use crate::store::sla::TicketSla;
 use crate::store::tickets::{AssigneeFilter, Change, CustomerRef, SortKey, TicketFilter, TicketOrder, TicketSort};
 
 /// How far a client's clock may run ahead or behind: an `openedAt` within this of now is "now".
@@ -311,16 +315,30 @@ pub async fn ticket_page(
         }
     };
     let has_previous = after.is_some();
+    let lookahead = ctx.look_ahead();
+    let mut selection = NestedSelection::of([lookahead.field("edges").field("node"), lookahead.field("nodes")]);
+    // The SLA_DUE cursor is the next due instant, read from the tickets' SLAs.
+    selection.sla |= order.sort == TicketSort::SlaDue;
+    let count_total = lookahead.field("totalCount").exists();
     let page_filter = filter.clone();
-    let mut rows =
-        db(ctx)?.run(move |conn| store::tickets::list(conn, &page_filter, order, after.as_ref(), limit + 1)).await?;
-    let has_next = trim_page(&mut rows, limit);
-    prefetch_nested(ctx, &rows).await?;
+    let (rows, has_next, nested, known_total) = db(ctx)?
+        .run(move |conn| {
+            let mut rows = store::tickets::list(conn, &page_filter, order, after.as_ref(), limit + 1)?;
+            let has_next = trim_page(&mut rows, limit);
+            let nested = Nested::load(conn, &rows, selection)?;
+            let total = if count_total { Some(store::tickets::count(conn, &page_filter)?) } else { None };
+            Ok((rows, has_next, nested, total))
+        })
+        .await?;
+    nested.feed(ctx.data_unchecked::<Loaders>()).await;
     let dues = match order.sort {
         TicketSort::SlaDue => super::sla::next_dues(ctx, &rows).await?,
         _ => Default::default(),
     };
-    let total = TotalCount::new(move |conn| store::tickets::count(conn, &filter));
+    let total = match known_total {
+        Some(count) => TotalCount::known(count),
+        None => TotalCount::new(move |conn| store::tickets::count(conn, &filter)),
+    };
     let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
     connection.edges.extend(rows.into_iter().map(|row| {
         let (at, rank) = match store::tickets::sort_key(&row, order.sort) {
@@ -334,29 +352,98 @@ pub async fn ticket_page(
     Ok(connection)
 }
 
-/// Loads, in one statement each, the customers, assignees and timelines the query selects for a
-/// page of tickets. The rows' own resolvers then read them from the request's loader caches, so
-/// a page costs the same number of statements whatever its size. (A DataLoader's batching
-/// window alone may split a large page into several batches.)
-async fn prefetch_nested(ctx: &Context<'_>, rows: &[Ticket]) -> Result<(), AppError> {
-    let lookahead = ctx.look_ahead();
-    let node = lookahead.field("edges").field("node");
-    let nodes = lookahead.field("nodes");
-    let selects = |field: &str| node.field(field).exists() || nodes.field(field).exists();
-    let loaders = ctx.data_unchecked::<Loaders>();
-    if selects("customer") {
-        loaders.customers.load_many(rows.iter().map(|row| row.customer_id)).await?;
+/// Which records a query selects under its tickets.
+#[derive(Clone, Copy, Default)]
+struct NestedSelection {
+    customer: bool,
+    assignee: bool,
+    timeline: bool,
+    sla: bool,
+}
+
+impl NestedSelection {
+    /// What the given look-aheads of ticket fields (a single ticket, or a page's `edges.node`
+    /// and `nodes`) select between them.
+    fn of<'a>(tickets: impl IntoIterator<Item = Lookahead<'a>>) -> NestedSelection {
+        tickets.into_iter().fold(NestedSelection::default(), |selection, ticket| NestedSelection {
+            customer: selection.customer || ticket.field("customer").exists(),
+            assignee: selection.assignee || ticket.field("assignee").exists(),
+            timeline: selection.timeline || ticket.field("timeline").exists(),
+            sla: selection.sla || ticket.field("sla").exists(),
+        })
     }
-    if selects("assignee") {
-        loaders.technicians.load_many(rows.iter().filter_map(|row| row.assignee_id)).await?;
+}
+
+/// The records a query selects under some tickets, read on the tickets' own connection: a page
+/// or a ticket view costs one trip to the blocking pool and one statement per kind, whatever its
+/// size. [`Nested::feed`] then hands them to the request's loaders, where each row's resolver
+/// finds them.
+#[derive(Default)]
+struct Nested {
+    customers: HashMap<i64, Customer>,
+    technicians: HashMap<i64, Technician>,
+    timelines: HashMap<i64, Vec<TicketEvent>>,
+    slas: HashMap<i64, TicketSla>,
+}
+
+impl Nested {
+    fn load(conn: &mut PgConnection, tickets: &[Ticket], selection: NestedSelection) -> Result<Nested, AppError> {
+        let mut nested = Nested::default();
+        if tickets.is_empty() {
+            return Ok(nested);
+        }
+        let ticket_ids: Vec<i64> = tickets.iter().map(|ticket| ticket.id).collect();
+        if selection.customer {
+            nested.customers = store::customers::by_ids(conn, &distinct(tickets.iter().map(|t| t.customer_id)))?;
+        }
+        let assignees = distinct(tickets.iter().filter_map(|ticket| ticket.assignee_id));
+        if selection.assignee && !assignees.is_empty() {
+            nested.technicians = store::technicians::by_ids(conn, &assignees)?;
+        }
+        if selection.timeline {
+            nested.timelines = store::tickets::events_of(conn, &ticket_ids)?;
+            // A ticket without events is known to have none: its resolver must not ask again.
+            for id in &ticket_ids {
+                nested.timelines.entry(*id).or_default();
+            }
+        }
+        if selection.sla {
+            nested.slas = store::sla::by_ticket_ids(conn, &ticket_ids)?;
+        }
+        Ok(nested)
     }
-    if selects("timeline") {
-        loaders.timelines.load_many(rows.iter().map(|row| row.id)).await?;
+
+    async fn feed(self, loaders: &Loaders) {
+        loaders.customers.feed_many(self.customers).await;
+        loaders.technicians.feed_many(self.technicians).await;
+        loaders.timelines.feed_many(self.timelines).await;
+        loaders.slas.feed_many(self.slas).await;
     }
-    if selects("sla") {
-        loaders.slas.load_many(rows.iter().map(|row| row.id)).await?;
-    }
-    Ok(())
+}
+
+/// The ids, each once and in order, as a loader would send them.
+fn distinct(ids: impl Iterator<Item = i64>) -> Vec<i64> {
+    let mut ids: Vec<i64> = ids.collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// One ticket found by `find`, read with what the query selects under it on one connection.
+async fn ticket_view(
+    ctx: &Context<'_>,
+    find: impl FnOnce(&mut PgConnection) -> Result<Option<Ticket>, AppError> + Send + 'static,
+) -> Result<Option<TicketNode>, AppError> {
+    let selection = NestedSelection::of([ctx.look_ahead()]);
+    let (ticket, nested) = db(ctx)?
+        .run(move |conn| {
+            let ticket = find(conn)?;
+            let nested = Nested::load(conn, ticket.as_slice(), selection)?;
+            Ok((ticket, nested))
+        })
+        .await?;
+    nested.feed(ctx.data_unchecked::<Loaders>()).await;
+    Ok(ticket.map(TicketNode))
 }
 
 #[derive(Default)]
@@ -366,14 +453,13 @@ pub struct TicketQuery;
 impl TicketQuery {
     async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<TicketNode>, AppError> {
         let id = parse_id("id", &id)?;
-        let found = db(ctx)?.run(move |conn| store::tickets::by_ids(conn, &[id])).await?;
-        Ok(found.into_values().next().map(TicketNode))
+        ticket_view(ctx, move |conn| Ok(store::tickets::by_ids(conn, &[id])?.into_values().next())).await
     }
 
     /// A ticket by its human number, e.g. TS-000123.
     async fn ticket_by_number(&self, ctx: &Context<'_>, number: String) -> Result<Option<TicketNode>, AppError> {
         let number = limits::required_text("number", &number, 32)?;
-        Ok(db(ctx)?.run(move |conn| store::tickets::find_by_number(conn, &number)).await?.map(TicketNode))
+        ticket_view(ctx, move |conn| store::tickets::find_by_number(conn, &number)).await
     }
 
     /// Tickets matching `filter`, in `orderBy` order (default: newest opened first).
