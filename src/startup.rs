@@ -144,6 +144,7 @@ impl Application {
             startup,
             expose_statement_count: settings.server.expose_statement_count,
             document_limits: limits.into(),
+            documents: Default::default(),
             introspection: limits.introspection,
             request_timeout: limits.request_timeout,
             max_body_bytes: settings.server.max_body_bytes,

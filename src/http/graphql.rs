@@ -110,7 +110,7 @@ async fn answer(
     // Parsed once here; the schema reuses the document. A document that does not parse is left
     // to the schema, which answers the syntax error.
     let operation_name = operation.operation_name.clone();
-    let checked: Result<Option<OperationShape>, LimitExceeded> = match operation.parsed_query() {
+    let checked: Result<Option<OperationShape>, LimitExceeded> = match state.documents.parse(&mut operation) {
         Ok(document) => bounds::check(document, operation_name.as_deref(), &state.document_limits),
         Err(_) => Ok(None),
     };

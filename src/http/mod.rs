@@ -2,6 +2,7 @@
 //! checks, metrics and request logging.
 
 pub mod access;
+mod documents;
 mod export;
 mod graphiql;
 mod graphql;
@@ -96,6 +97,8 @@ pub struct AppState {
     /// Answer each GraphQL request with its SQL statement count (`X-Db-Statements`).
     pub expose_statement_count: bool,
     pub document_limits: DocumentLimits,
+    /// Documents parsed once per distinct text.
+    pub documents: documents::DocumentCache,
     /// Whether staff may introspect the schema.
     pub introspection: bool,
     pub request_timeout: Duration,
