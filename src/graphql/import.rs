@@ -217,7 +217,7 @@ fn import_result(outcomes: Vec<RowOutcome>) -> ImportResult {
         result.tickets.push(ImportedTicket {
             external_ref: ticket.external_ref.clone().unwrap_or_default(),
             outcome,
-            ticket: TicketNode(ticket),
+            ticket: TicketNode::new(ticket),
         });
     }
     result

@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 
 use super::kpis::{KpiFilterInput, PeriodInput, ReadFrom, whole_period};
 use super::loaders::Loaders;
-use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
+use super::pagination::{ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::reports::ReportNode;
 use super::{caller, cost, db, parse_id};
 use crate::auth::{Role, RoleGuard};
@@ -283,7 +283,7 @@ pub struct ImprovementActionFilterInput {
     pub source_report_id: Option<ID>,
 }
 
-pub type ImprovementActionConnection = Connection<String, ImprovementActionNode, TotalCount>;
+pub type ImprovementActionConnection = Connection<ListCursor<i64>, ImprovementActionNode, TotalCount>;
 
 #[derive(Default)]
 pub struct ImprovementQuery;
@@ -316,7 +316,7 @@ impl ImprovementQuery {
         let mut connection = Connection::with_additional_fields(after.is_some(), has_next, total);
         connection
             .edges
-            .extend(rows.into_iter().map(|action| Edge::new(encode_cursor(action.id), ImprovementActionNode(action))));
+            .extend(rows.into_iter().map(|action| Edge::new(cursor_at(action.id), ImprovementActionNode(action))));
         Ok(Some(connection))
     }
 

@@ -4,7 +4,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, Object};
 use chrono::{DateTime, Duration, Utc};
 
-use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
+use super::pagination::{ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::staff::{CustomerNode, TechnicianNode};
 use super::tickets::{TicketNode, TimeRange};
 use super::{caller, cost, db, loaders::Loaders, parse_id};
@@ -33,7 +33,7 @@ impl InteractionNode {
     }
     async fn ticket(&self, ctx: &Context<'_>) -> Result<Option<TicketNode>, AppError> {
         match self.0.ticket_id {
-            Some(id) => Ok(ctx.data_unchecked::<Loaders>().tickets.load_one(id).await?.map(TicketNode)),
+            Some(id) => Ok(ctx.data_unchecked::<Loaders>().tickets.load_one(id).await?.map(TicketNode::new)),
             None => Ok(None),
         }
     }
@@ -107,7 +107,7 @@ pub struct AllInteractionsFilterInput {
     pub occurred_at: Option<TimeRange>,
 }
 
-pub type InteractionConnection = Connection<String, InteractionNode, TotalCount>;
+pub type InteractionConnection = Connection<ListCursor<(DateTime<Utc>, i64)>, InteractionNode, TotalCount>;
 
 /// One page of interactions, newest first.
 pub async fn interaction_page(
@@ -127,7 +127,7 @@ pub async fn interaction_page(
     let total = TotalCount::new(move |conn| store::interactions::count(conn, &filter));
     let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
     connection.edges.extend(rows.into_iter().map(|row| {
-        let cursor = encode_cursor((row.occurred_at, row.id));
+        let cursor = cursor_at((row.occurred_at, row.id));
         Edge::new(cursor, InteractionNode(row))
     }));
     Ok(connection)

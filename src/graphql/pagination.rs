@@ -100,8 +100,12 @@ impl<A: CursorKey, B: CursorKey> CursorKey for (A, B) {
     }
 }
 
-pub fn encode_cursor<T: CursorKey>(position: T) -> String {
-    OpaqueCursor(position).encode_cursor()
+/// A row's cursor, encoded only when a query selects it (an edge's `cursor`, `endCursor`): a page
+/// of 50 rows whose query asks for `pageInfo { endCursor }` encodes one cursor, not 50.
+pub type ListCursor<T> = OpaqueCursor<T>;
+
+pub fn cursor_at<T: CursorKey>(position: T) -> ListCursor<T> {
+    OpaqueCursor(position)
 }
 
 /// Decodes an `after` argument, refusing anything this list did not hand out.
@@ -236,7 +240,7 @@ pub(super) mod tests {
         match decode_cursor::<K>("after", Some(cursor)) {
             Ok(Some(key)) => {
                 assert!(storable(&key), "{cursor:?} decoded to {key:?}, which the database cannot take");
-                let again = decode_cursor::<K>("after", Some(&encode_cursor(key.clone()))).unwrap();
+                let again = decode_cursor::<K>("after", Some(&cursor_at(key.clone()).encode_cursor())).unwrap();
                 assert_eq!(again.as_ref(), Some(&key));
                 true
             }
@@ -271,9 +275,9 @@ pub(super) mod tests {
     #[test]
     fn the_cursors_a_list_hands_out_decode_to_their_keys() {
         let name = ("Ünïcode name, with \"quotes\"".to_owned(), 42_i64);
-        assert_eq!(decode_cursor("after", Some(&encode_cursor(name.clone()))).unwrap(), Some(name));
+        assert_eq!(decode_cursor("after", Some(&cursor_at(name.clone()).encode_cursor())).unwrap(), Some(name));
         let at = (Utc.with_ymd_and_hms(2026, 12, 2, 8, 0, 0).unwrap(), 7_i64);
-        assert_eq!(decode_cursor("after", Some(&encode_cursor(at))).unwrap(), Some(at));
+        assert_eq!(decode_cursor("after", Some(&cursor_at(at).encode_cursor())).unwrap(), Some(at));
         assert_eq!(decode_cursor::<i64>("after", None).unwrap(), None);
     }
 

@@ -5,7 +5,7 @@ use async_graphql::{Context, ID, InputObject, Object, SimpleObject};
 use chrono::{DateTime, NaiveDate, Utc};
 
 use super::kpis::{CategoryTrendNode, KpiValuesNode, checked_time_zone};
-use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
+use super::pagination::{ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::{caller, cost, db, parse_id};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::kpi::MetricChange;
@@ -158,7 +158,7 @@ pub struct ReportFilterInput {
     pub starts_before: Option<DateTime<Utc>>,
 }
 
-pub type ReportConnection = Connection<String, ReportNode, TotalCount>;
+pub type ReportConnection = Connection<ListCursor<(DateTime<Utc>, i64)>, ReportNode, TotalCount>;
 
 #[derive(Default)]
 pub struct ReportQuery;
@@ -192,7 +192,7 @@ impl ReportQuery {
         let total = TotalCount::reporting(move |conn| store::reports::count(conn, &filter));
         let mut connection = Connection::with_additional_fields(after.is_some(), has_next, total);
         for report in rows {
-            let cursor = encode_cursor((report.period_start, report.id));
+            let cursor = cursor_at((report.period_start, report.id));
             connection.edges.push(Edge::new(cursor, ReportNode::new(report)?));
         }
         Ok(Some(connection))

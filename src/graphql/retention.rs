@@ -4,7 +4,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, Object, SimpleObject};
 use chrono::{DateTime, Utc};
 
-use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
+use super::pagination::{ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::{caller, cost, db};
 use crate::auth::{Role, RoleGuard};
 use crate::domain::limits;
@@ -123,7 +123,7 @@ pub struct RetentionPolicy {
     pub cutoffs_now: RetentionCutoffs,
 }
 
-pub type RetentionRunConnection = Connection<String, RetentionRunNode, TotalCount>;
+pub type RetentionRunConnection = Connection<ListCursor<(DateTime<Utc>, i64)>, RetentionRunNode, TotalCount>;
 
 fn retention_settings<'a>(ctx: &Context<'a>) -> Result<&'a RetentionSettings, AppError> {
     ctx.data_opt::<RetentionSettings>().ok_or_else(|| AppError::internal("the schema has no retention settings"))
@@ -154,7 +154,7 @@ impl RetentionQuery {
         let mut connection =
             Connection::with_additional_fields(has_previous, has_next, TotalCount::new(store::retention::count_runs));
         connection.edges.extend(rows.into_iter().map(|row| {
-            let cursor = encode_cursor((row.started_at, row.id));
+            let cursor = cursor_at((row.started_at, row.id));
             Edge::new(cursor, RetentionRunNode(row))
         }));
         Ok(Some(connection))

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::kpis::{PerformanceNode, PeriodInput, performance_of};
-use super::pagination::{TotalCount, decode_cursor, encode_cursor, trim_page};
+use super::pagination::{ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::tickets::{TicketConnection, TicketFilterInput, TicketOrderInput, ticket_page};
 use super::{caller, cost, db, loaders, parse_id};
 use crate::auth::{Role, RoleGuard};
@@ -18,9 +18,10 @@ use crate::store::customers::{CustomerChanges, CustomerCursor};
 use crate::store::technicians::TechnicianChanges;
 
 /// A member of the support staff.
+#[derive(Clone)]
 pub struct TechnicianNode(pub Technician);
 
-#[Object(name = "Technician")]
+#[Object(name = "Technician", serial)]
 impl TechnicianNode {
     async fn id(&self) -> ID {
         ID::from(self.0.id)
@@ -53,9 +54,10 @@ impl TechnicianNode {
 }
 
 /// A person who asks for help. Contact details are personal data: staff only.
+#[derive(Clone)]
 pub struct CustomerNode(pub Customer);
 
-#[Object(name = "Customer")]
+#[Object(name = "Customer", serial)]
 impl CustomerNode {
     async fn id(&self) -> ID {
         ID::from(self.0.id)
@@ -171,7 +173,7 @@ fn optional_change(
     }
 }
 
-pub type CustomerConnection = Connection<String, CustomerNode, TotalCount>;
+pub type CustomerConnection = Connection<ListCursor<(String, i64)>, CustomerNode, TotalCount>;
 
 #[derive(Default)]
 pub struct StaffQuery;
@@ -226,7 +228,7 @@ impl StaffQuery {
         let total = TotalCount::new(move |conn| store::customers::count(conn, search.as_deref()));
         let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
         connection.edges.extend(rows.into_iter().map(|row| {
-            let cursor = encode_cursor((row.name.clone(), row.id));
+            let cursor = cursor_at((row.name.clone(), row.id));
             Edge::new(cursor, CustomerNode(row))
         }));
         Ok(connection)

@@ -27,7 +27,7 @@ pub struct TicketChangeNode(Arc<TicketChange>);
 impl TicketChangeNode {
     /// The ticket as read after the change (a later change may already show in it).
     async fn ticket(&self) -> TicketNode {
-        TicketNode(self.0.ticket.clone())
+        TicketNode::new(self.0.ticket.clone())
     }
     /// The ticket's version after the change.
     async fn version(&self) -> i32 {

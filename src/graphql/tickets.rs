@@ -1,7 +1,10 @@
 //! Tickets: logging requests, listing them, and moving them through their lifecycle.
 
-use async_graphql::connection::{Connection, Edge};
+use std::borrow::Cow;
 use std::collections::HashMap;
+use std::sync::Arc;
+
+use async_graphql::connection::{Connection, Edge};
 
 use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object};
 use chrono::{DateTime, Duration, Utc};
@@ -9,7 +12,7 @@ use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
-use super::pagination::{CursorKey, TotalCount, decode_cursor, encode_cursor, trim_page};
+use super::pagination::{CursorKey, ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::satisfaction::RatingNode;
 use super::staff::{CustomerInput, CustomerNode, TechnicianNode};
 use super::{caller, cost, db, loaders::Loaders, parse_id};
@@ -19,7 +22,7 @@ use crate::domain::permissions;
 use crate::domain::sla::SlaState;
 use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
 use crate::error::AppError;
-use crate::models::{Customer, NewTicket, Technician, Ticket, TicketEvent};
+use crate::models::{NewTicket, Ticket, TicketEvent};
 use crate::store;
 use crate::store::sla::TicketSla;
 use crate::store::tickets::{AssigneeFilter, Change, CustomerRef, SortKey, TicketFilter, TicketOrder, TicketSort};
@@ -28,9 +31,22 @@ use crate::store::tickets::{AssigneeFilter, Change, CustomerRef, SortKey, Ticket
 const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// A support request.
-pub struct TicketNode(pub Ticket);
+/// The nested records its page or view read with it, when there were any: its resolvers take
+/// them from there (by reference) rather than through the request's loaders.
+pub struct TicketNode(pub Ticket, Option<Arc<Nested>>);
 
-#[Object(name = "Ticket")]
+impl TicketNode {
+    pub fn new(ticket: Ticket) -> TicketNode {
+        TicketNode(ticket, None)
+    }
+
+    /// The records read with this ticket, if they hold the kind `selected` names.
+    fn read_with(&self, selected: impl Fn(NestedSelection) -> bool) -> Option<&Nested> {
+        self.1.as_deref().filter(|nested| selected(nested.selection))
+    }
+}
+
+#[Object(name = "Ticket", serial)]
 impl TicketNode {
     async fn id(&self) -> ID {
         ID::from(self.0.id)
@@ -39,8 +55,12 @@ impl TicketNode {
     async fn number(&self) -> &str {
         &self.0.number
     }
-    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<CustomerNode>, AppError> {
-        Ok(ctx.data_unchecked::<Loaders>().customers.load_one(self.0.customer_id).await?.map(CustomerNode))
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Cow<'_, CustomerNode>>, AppError> {
+        if let Some(nested) = self.read_with(|selected| selected.customer) {
+            return Ok(nested.customers.get(&self.0.customer_id).map(Cow::Borrowed));
+        }
+        let customer = ctx.data_unchecked::<Loaders>().customers.load_one(self.0.customer_id).await?;
+        Ok(customer.map(|customer| Cow::Owned(CustomerNode(customer))))
     }
     async fn subject(&self) -> &str {
         &self.0.subject
@@ -64,11 +84,13 @@ impl TicketNode {
     async fn allowed_next_statuses(&self) -> Vec<TicketStatus> {
         self.0.status.allowed_next().to_vec()
     }
-    async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<TechnicianNode>, AppError> {
-        match self.0.assignee_id {
-            Some(id) => Ok(ctx.data_unchecked::<Loaders>().technicians.load_one(id).await?.map(TechnicianNode)),
-            None => Ok(None),
+    async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<Cow<'_, TechnicianNode>>, AppError> {
+        let Some(id) = self.0.assignee_id else { return Ok(None) };
+        if let Some(nested) = self.read_with(|selected| selected.assignee) {
+            return Ok(nested.technicians.get(&id).map(Cow::Borrowed));
         }
+        let technician = ctx.data_unchecked::<Loaders>().technicians.load_one(id).await?;
+        Ok(technician.map(|technician| Cow::Owned(TechnicianNode(technician))))
     }
     /// When the request came in (in the past for imported history).
     async fn opened_at(&self) -> DateTime<Utc> {
@@ -125,16 +147,21 @@ impl TicketNode {
     }
     /// Every event of the ticket, oldest first.
     #[graphql(complexity = "cost::unpaged(child_complexity)")]
-    async fn timeline(&self, ctx: &Context<'_>) -> Result<Vec<TicketEventNode>, AppError> {
+    async fn timeline(&self, ctx: &Context<'_>) -> Result<Cow<'_, Vec<TicketEventNode>>, AppError> {
+        static NO_EVENTS: Vec<TicketEventNode> = Vec::new();
+        if let Some(nested) = self.read_with(|selected| selected.timeline) {
+            return Ok(Cow::Borrowed(nested.timelines.get(&self.0.id).unwrap_or(&NO_EVENTS)));
+        }
         let events = ctx.data_unchecked::<Loaders>().timelines.load_one(self.0.id).await?;
-        Ok(events.unwrap_or_default().into_iter().map(TicketEventNode).collect())
+        Ok(Cow::Owned(events.unwrap_or_default().into_iter().map(TicketEventNode).collect()))
     }
 }
 
 /// One entry of a ticket's audit trail.
+#[derive(Clone)]
 pub struct TicketEventNode(pub TicketEvent);
 
-#[Object(name = "TicketEvent")]
+#[Object(name = "TicketEvent", serial)]
 impl TicketEventNode {
     async fn id(&self) -> ID {
         ID::from(self.0.id)
@@ -268,7 +295,7 @@ impl From<TicketOrderInput> for TicketOrder {
 /// A position in a ticket list: the ordering it belongs to, the sort key and id of the last row.
 #[derive(Serialize, Deserialize)]
 #[cfg_attr(test, derive(Clone, PartialEq, Debug))]
-struct TicketCursor {
+pub struct TicketCursor {
     sort: String,
     at: Option<DateTime<Utc>>,
     rank: Option<i16>,
@@ -287,7 +314,7 @@ fn ordering_name(order: TicketOrder) -> String {
     format!("{:?}:{}", order.sort, if order.descending { "desc" } else { "asc" })
 }
 
-pub type TicketConnection = Connection<String, TicketNode, TotalCount>;
+pub type TicketConnection = Connection<ListCursor<TicketCursor>, TicketNode, TotalCount>;
 
 /// One page of tickets: keyset pagination, so pages stay stable while tickets are added.
 pub async fn ticket_page(
@@ -330,7 +357,7 @@ pub async fn ticket_page(
             Ok((rows, has_next, nested, total))
         })
         .await?;
-    nested.feed(ctx.data_unchecked::<Loaders>()).await;
+    let nested = nested.share(ctx.data_unchecked::<Loaders>()).await;
     let dues = match order.sort {
         TicketSort::SlaDue => super::sla::next_dues(ctx, &rows).await?,
         _ => Default::default(),
@@ -340,14 +367,15 @@ pub async fn ticket_page(
         None => TotalCount::new(move |conn| store::tickets::count(conn, &filter)),
     };
     let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
+    let sort = ordering_name(order);
     connection.edges.extend(rows.into_iter().map(|row| {
         let (at, rank) = match store::tickets::sort_key(&row, order.sort) {
             SortKey::Time(at) => (Some(at), None),
             SortKey::Rank(rank) => (None, Some(rank)),
             SortKey::Due(_) => (dues.get(&row.id).copied(), None),
         };
-        let cursor = encode_cursor(TicketCursor { sort: ordering_name(order), at, rank, id: row.id });
-        Edge::new(cursor, TicketNode(row))
+        let cursor = cursor_at(TicketCursor { sort: sort.clone(), at, rank, id: row.id });
+        Edge::new(cursor, TicketNode(row, nested.clone()))
     }));
     Ok(connection)
 }
@@ -376,36 +404,39 @@ impl NestedSelection {
 
 /// The records a query selects under some tickets, read on the tickets' own connection: a page
 /// or a ticket view costs one trip to the blocking pool and one statement per kind, whatever its
-/// size. [`Nested::feed`] then hands them to the request's loaders, where each row's resolver
-/// finds them.
+/// size. Every row of the page shares them ([`Nested::share`]); a kind not selected is empty.
 #[derive(Default)]
-struct Nested {
-    customers: HashMap<i64, Customer>,
-    technicians: HashMap<i64, Technician>,
-    timelines: HashMap<i64, Vec<TicketEvent>>,
+pub struct Nested {
+    selection: NestedSelection,
+    customers: HashMap<i64, CustomerNode>,
+    technicians: HashMap<i64, TechnicianNode>,
+    timelines: HashMap<i64, Vec<TicketEventNode>>,
+    /// Handed to the loaders, where the SLA resolvers (and the SLA_DUE cursors) look.
     slas: HashMap<i64, TicketSla>,
 }
 
 impl Nested {
     fn load(conn: &mut PgConnection, tickets: &[Ticket], selection: NestedSelection) -> Result<Nested, AppError> {
-        let mut nested = Nested::default();
+        let mut nested = Nested { selection, ..Nested::default() };
         if tickets.is_empty() {
             return Ok(nested);
         }
         let ticket_ids: Vec<i64> = tickets.iter().map(|ticket| ticket.id).collect();
         if selection.customer {
-            nested.customers = store::customers::by_ids(conn, &distinct(tickets.iter().map(|t| t.customer_id)))?;
+            let customers = store::customers::by_ids(conn, &distinct(tickets.iter().map(|t| t.customer_id)))?;
+            nested.customers = customers.into_iter().map(|(id, customer)| (id, CustomerNode(customer))).collect();
         }
         let assignees = distinct(tickets.iter().filter_map(|ticket| ticket.assignee_id));
         if selection.assignee && !assignees.is_empty() {
-            nested.technicians = store::technicians::by_ids(conn, &assignees)?;
+            let technicians = store::technicians::by_ids(conn, &assignees)?;
+            nested.technicians = technicians.into_iter().map(|(id, tech)| (id, TechnicianNode(tech))).collect();
         }
         if selection.timeline {
-            nested.timelines = store::tickets::events_of(conn, &ticket_ids)?;
-            // A ticket without events is known to have none: its resolver must not ask again.
-            for id in &ticket_ids {
-                nested.timelines.entry(*id).or_default();
-            }
+            let timelines = store::tickets::events_of(conn, &ticket_ids)?;
+            nested.timelines = timelines
+                .into_iter()
+                .map(|(id, events)| (id, events.into_iter().map(TicketEventNode).collect()))
+                .collect();
         }
         if selection.sla {
             nested.slas = store::sla::by_ticket_ids(conn, &ticket_ids)?;
@@ -413,11 +444,11 @@ impl Nested {
         Ok(nested)
     }
 
-    async fn feed(self, loaders: &Loaders) {
-        loaders.customers.feed_many(self.customers).await;
-        loaders.technicians.feed_many(self.technicians).await;
-        loaders.timelines.feed_many(self.timelines).await;
-        loaders.slas.feed_many(self.slas).await;
+    /// Hands the SLAs to the loaders and the rest to the rows (none when nothing was selected).
+    async fn share(mut self, loaders: &Loaders) -> Option<Arc<Nested>> {
+        loaders.slas.feed_many(std::mem::take(&mut self.slas)).await;
+        let selection = self.selection;
+        (selection.customer || selection.assignee || selection.timeline).then(|| Arc::new(self))
     }
 }
 
@@ -442,8 +473,8 @@ async fn ticket_view(
             Ok((ticket, nested))
         })
         .await?;
-    nested.feed(ctx.data_unchecked::<Loaders>()).await;
-    Ok(ticket.map(TicketNode))
+    let nested = nested.share(ctx.data_unchecked::<Loaders>()).await;
+    Ok(ticket.map(|ticket| TicketNode(ticket, nested)))
 }
 
 #[derive(Default)]
@@ -541,7 +572,7 @@ impl TicketMutation {
         };
         let actor = caller.subject.clone();
         let created = db(ctx)?.run(move |conn| store::tickets::create(conn, customer, ticket, &actor)).await?;
-        Ok(TicketNode(created))
+        Ok(TicketNode::new(created))
     }
 
     /// Moves a ticket along its lifecycle. Refused (BAD_USER_INPUT, naming the current status and
@@ -605,7 +636,7 @@ async fn change_ticket(
     let id = parse_id("id", &id)?;
     let note = limits::optional_text("note", note.as_deref(), NOTE_MAX)?;
     let updated = db(ctx)?.run(move |conn| store::tickets::change(conn, &caller, id, version, change, note)).await?;
-    Ok(TicketNode(updated))
+    Ok(TicketNode::new(updated))
 }
 
 #[cfg(test)]
