@@ -15,8 +15,9 @@ use crate::models::{
 };
 use crate::store;
 
-/// Each loader caches for the request's lifetime, so what a list prefetched (see
-/// [`Loaders::prefetch`]) costs nothing when each row's resolver asks for it.
+/// Each loader caches for the request's lifetime, so what one resolver loaded (or a ticket page
+/// fed in, such as its SLAs) costs nothing when another asks for it. A ticket page's customers,
+/// assignees and timelines bypass them: its rows share what the page read with them.
 pub struct Loaders {
     pub technicians: DataLoader<TechnicianLoader, HashMapCache>,
     pub customers: DataLoader<CustomerLoader, HashMapCache>,
