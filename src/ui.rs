@@ -99,10 +99,10 @@ pub async fn report_document(database: &DatabaseSettings, id: i64, actor: &str) 
         let request = document.map(|document| {
             Request::new(document).operation_name(operation).variables(Variables::from_json(variables))
         });
-        let request = request.map(|request| prepare_request(request, Some(caller.clone()), &db));
-        let schema = &schema;
+        let (schema, caller, db) = (&schema, caller.clone(), &db);
         async move {
-            let response = schema.execute(request?).await;
+            let request = prepare_request(request?, Some(caller), None, db).await;
+            let response = schema.execute(request).await;
             if let Some(error) = response.errors.first() {
                 return Err(BoxError::from(format!("{operation}: {}", error.message)));
             }

@@ -78,9 +78,20 @@ pub fn sdl() -> String {
 }
 
 /// Attaches what one request's resolvers read: the caller (none for the public survey
-/// operation), the request's database handle and its own DataLoaders.
-pub fn prepare_request(request: Request, caller: Option<Caller>, db: &Db) -> Request {
-    let request = request.data(loaders::Loaders::new(db)).data(db.clone());
+/// operation), the request's database handle and its own DataLoaders. `caller_technician` is the
+/// record of the technician the caller acts as when the token check read it already: the
+/// loaders start with it, so `me.technician` costs no statement.
+pub async fn prepare_request(
+    request: Request,
+    caller: Option<Caller>,
+    caller_technician: Option<crate::models::Technician>,
+    db: &Db,
+) -> Request {
+    let loaders = loaders::Loaders::new(db);
+    if let Some(technician) = caller_technician {
+        loaders.technicians.feed_one(technician.id, technician).await;
+    }
+    let request = request.data(loaders).data(db.clone());
     match caller {
         Some(caller) => request.data(caller),
         None => request,

@@ -1,6 +1,6 @@
 //! The one place a bearer token becomes the caller, for GraphQL and the exports alike: the
 //! signature and claims are checked in memory, then one statement reads the subject's
-//! revocation instant and the standing of the technician the token acts for. Nothing is cached,
+//! revocation instant and the technician the token acts for. Nothing is cached,
 //! so a revocation or a deactivation holds on every instance from the next request on.
 
 use actix_web::HttpRequest;
@@ -10,6 +10,7 @@ use super::AppState;
 use crate::auth::{Caller, Claims, TokenError};
 use crate::domain::permissions;
 use crate::error::AppError;
+use crate::models::Technician;
 use crate::store;
 
 /// Why a request has no caller.
@@ -35,6 +36,12 @@ pub fn verified_claims(request: &HttpRequest, state: &AppState) -> Result<Claims
 /// The caller that verified `claims` stand for, unless their subject's tokens were revoked since
 /// they were issued. Needs the migrated database.
 pub async fn caller_of(claims: Claims, state: &AppState) -> Result<Caller, Refused> {
+    Ok(caller_and_technician(claims, state).await?.0)
+}
+
+/// [`caller_of`], with the record of the technician the token acts as when it names one that
+/// exists (read by the same statement).
+pub async fn caller_and_technician(claims: Claims, state: &AppState) -> Result<(Caller, Option<Technician>), Refused> {
     let (subject, technician_id) = (claims.sub.clone(), claims.technician_id);
     let standing = state
         .access_db
@@ -44,8 +51,9 @@ pub async fn caller_of(claims: Claims, state: &AppState) -> Result<Caller, Refus
     if permissions::is_revoked(claims.iat, standing.not_before) {
         return Err(Refused::Token(TokenError::Revoked));
     }
-    let technician_active = technician_id.is_none() || standing.technician_active == Some(true);
-    Ok(Caller::new(claims, technician_active))
+    let technician_active =
+        technician_id.is_none() || standing.technician.as_ref().is_some_and(|technician| technician.active);
+    Ok((Caller::new(claims, technician_active), standing.technician))
 }
 
 /// [`verified_claims`] and [`caller_of`] together.

@@ -5,7 +5,7 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::OperationType;
 
-use super::access::{Refused, caller_of, verified_claims};
+use super::access::{Refused, caller_and_technician, verified_claims};
 use super::metrics::OperationLabel;
 use super::{AppState, RequestId, refuse};
 use crate::auth::TokenError;
@@ -143,9 +143,9 @@ async fn answer(
             request_id,
         );
     }
-    let caller = match claims {
-        Some(claims) => match caller_of(claims, state).await {
-            Ok(caller) => Some(caller),
+    let (caller, technician) = match claims {
+        Some(claims) => match caller_and_technician(claims, state).await {
+            Ok((caller, technician)) => (Some(caller), technician),
             Err(Refused::Token(err)) => return unauthenticated(&err, request_id),
             Err(Refused::Unchecked(err)) => {
                 err.log(request_id);
@@ -154,7 +154,7 @@ async fn answer(
                 return Answer::refused(None, err.http_status(), err.code(), &message, request_id);
             }
         },
-        None => None,
+        None => (None, None),
     };
 
     // Like async-graphql's own depth and complexity errors: a GraphQL error in a 200 answer.
@@ -182,7 +182,7 @@ async fn answer(
 
     let anonymous = caller.is_none();
     let db = state.db.for_request();
-    let mut operation = prepare_request(operation, caller, &db);
+    let mut operation = prepare_request(operation, caller, technician, &db).await;
     if anonymous {
         operation = operation.disable_introspection();
     }

@@ -1,31 +1,45 @@
 //! What the database says about a verified token's caller: whether its subject's tokens were
-//! revoked, and whether the technician it acts as is active. Read on every authenticated request,
-//! in one prepared statement over two primary keys.
+//! revoked, and the technician it acts as (whether they exist and are active). Read on every
+//! authenticated request, in one prepared statement over two primary keys.
 
 use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use crate::error::AppError;
-use crate::models::TokenRevocation;
+use crate::models::{Technician, TokenRevocation};
 use crate::schema::{technicians, token_revocations};
 
 /// A caller's standing: the subject's revocation instant (if any) and, when the token names a
-/// technician, whether that technician exists and is active.
-#[derive(Queryable, Debug, Clone, Copy, PartialEq, Eq)]
+/// technician that exists, their record.
+#[derive(Debug, Clone)]
 pub struct Standing {
     pub not_before: Option<DateTime<Utc>>,
-    /// None when the token names no technician, or one that does not exist.
-    pub technician_active: Option<bool>,
+    pub technician: Option<Technician>,
 }
 
 /// Built with the query builder, not as SQL text, so that diesel prepares it once per connection:
-/// it runs before every authenticated request.
+/// it runs before every authenticated request. A token naming a technician reads the technician
+/// with the revocation joined in; the request's loaders start with that record, so the caller's
+/// own technician (`me.technician`) costs no statement of its own. Only a token naming a
+/// technician that does not exist costs a second statement.
 pub fn standing(conn: &mut PgConnection, subject: &str, technician_id: Option<i64>) -> Result<Standing, AppError> {
-    let not_before =
-        token_revocations::table.filter(token_revocations::subject.eq(subject)).select(token_revocations::not_before);
-    let technician_active =
-        technicians::table.filter(technicians::id.nullable().eq(technician_id)).select(technicians::active);
-    Ok(diesel::select((not_before.single_value(), technician_active.single_value())).get_result(conn)?)
+    if let Some(id) = technician_id {
+        let found: Option<(Technician, Option<DateTime<Utc>>)> = technicians::table
+            .left_join(token_revocations::table.on(token_revocations::subject.eq(subject)))
+            .filter(technicians::id.eq(id))
+            .select((Technician::as_select(), token_revocations::not_before.nullable()))
+            .first(conn)
+            .optional()?;
+        if let Some((technician, not_before)) = found {
+            return Ok(Standing { not_before, technician: Some(technician) });
+        }
+    }
+    let not_before = token_revocations::table
+        .filter(token_revocations::subject.eq(subject))
+        .select(token_revocations::not_before)
+        .first(conn)
+        .optional()?;
+    Ok(Standing { not_before, technician: None })
 }
 
 /// Sets (or moves) a subject's revocation instant.

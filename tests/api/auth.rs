@@ -388,6 +388,58 @@ async fn an_admin_revokes_a_subjects_tokens_before_they_expire() {
     assert_eq!(code, "BAD_USER_INPUT");
 }
 
+/// `{ me { technician { … } } }` with `token`: the answer and the SQL statements it cost beyond the
+/// token check.
+async fn my_technician(app: &TestApp, token: &str) -> (u16, Value, u64) {
+    let response = app
+        .client
+        .post(format!("{}/graphql", app.address))
+        .bearer_auth(token)
+        .json(&json!({ "query": "{ me { subject technician { id name active } } }" }))
+        .send()
+        .await
+        .unwrap();
+    let status = response.status().as_u16();
+    let statements = response.headers().get("x-db-statements").map_or(0, |v| v.to_str().unwrap().parse().unwrap());
+    (status, response.json().await.unwrap(), statements)
+}
+
+#[tokio::test]
+async fn the_token_check_reads_the_callers_technician_and_still_refuses_revoked_tokens() {
+    let app = spawn_app().await;
+    let tess_id = app.create_technician("Tess", "L1").await;
+    let key = EncodingKey::from_secret(TEST_SECRET.as_bytes());
+    let issued = |subject: &str, technician_id: i64| {
+        let claims = json!({ "sub": subject, "role": "TECHNICIAN", "technician_id": technician_id,
+            "iat": now() - 60, "exp": now() + 3600 });
+        sign_json(Algorithm::HS256, &claims, &key)
+    };
+    let tess = issued("tess", tess_id);
+    // The technician comes with the token check: `me.technician` costs no statement of its own.
+    let (status, body, statements) = my_technician(&app, &tess).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["me"]["technician"], json!({ "id": tess_id.to_string(), "name": "Tess", "active": true }));
+    assert_eq!(statements, 0, "{body}");
+
+    // A token naming a technician that does not exist reads, without a technician.
+    let ghost = issued("ghost", tess_id + 1000);
+    let (status, body, _) = my_technician(&app, &ghost).await;
+    assert_eq!((status, &body["data"]["me"]["technician"]), (200, &Value::Null), "{body}");
+
+    // Revocation holds on both paths: the technician's (revocation joined in) and the other.
+    for subject in ["tess", "ghost"] {
+        app.query_ok(&app.admin(), REVOKE, json!({ "subject": subject })).await;
+    }
+    for token in [&tess, &ghost] {
+        let (status, body, _) = my_technician(&app, token).await;
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{body}");
+    }
+    // Another technician's token is not touched.
+    let (status, body, _) = my_technician(&app, &issued("other", tess_id)).await;
+    assert_eq!((status, &body["data"]["me"]["subject"]), (200, &json!("other")), "{body}");
+}
+
 #[tokio::test]
 async fn a_forbidden_field_is_null_in_data_beside_its_error() {
     let app = spawn_app().await;
