@@ -34,10 +34,6 @@ impl TotalCount {
     pub fn reporting(count: impl Fn(&mut PgConnection) -> Result<i64, AppError> + Send + Sync + 'static) -> TotalCount {
         TotalCount::Lazy { count: Arc::new(count), reporting: true }
     }
-
-    pub fn known(count: i64) -> TotalCount {
-        TotalCount::Known(count)
-    }
 }
 
 #[Object]

@@ -363,7 +363,7 @@ pub async fn ticket_page(
         _ => Default::default(),
     };
     let total = match known_total {
-        Some(count) => TotalCount::known(count),
+        Some(count) => TotalCount::Known(count),
         None => TotalCount::new(move |conn| store::tickets::count(conn, &filter)),
     };
     let mut connection = Connection::with_additional_fields(has_previous, has_next, total);
