@@ -5,6 +5,11 @@ use clap::Parser;
 use deskpulse::cli::{Cli, run};
 use deskpulse::telemetry;
 
+// The server allocates a little per field and row of every answer; mimalloc's per-thread free
+// lists make that cheaper than glibc's malloc (see docs/benchmarks.md, ninth session).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// How long the process waits for blocking work after the server has stopped.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
