@@ -18,7 +18,8 @@ pub struct Standing {
 }
 
 /// Built with the query builder, not as SQL text, so that diesel prepares it once per connection:
-/// it runs before every authenticated request. A token naming a technician reads the technician
+/// it runs before every authenticated request. Without a `LIMIT` (both keys are primary keys):
+/// a bound limit would have PostgreSQL plan it afresh at every execution (store::plan_once). A token naming a technician reads the technician
 /// with the revocation joined in; the request's loaders start with that record, so the caller's
 /// own technician (`me.technician`) costs no statement of its own. Only a token naming a
 /// technician that does not exist costs a second statement.
@@ -28,7 +29,7 @@ pub fn standing(conn: &mut PgConnection, subject: &str, technician_id: Option<i6
             .left_join(token_revocations::table.on(token_revocations::subject.eq(subject)))
             .filter(technicians::id.eq(id))
             .select((Technician::as_select(), token_revocations::not_before.nullable()))
-            .first(conn)
+            .get_result(conn)
             .optional()?;
         if let Some((technician, not_before)) = found {
             return Ok(Standing { not_before, technician: Some(technician) });
@@ -37,7 +38,7 @@ pub fn standing(conn: &mut PgConnection, subject: &str, technician_id: Option<i6
     let not_before = token_revocations::table
         .filter(token_revocations::subject.eq(subject))
         .select(token_revocations::not_before)
-        .first(conn)
+        .get_result(conn)
         .optional()?;
     Ok(Standing { not_before, technician: None })
 }

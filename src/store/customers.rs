@@ -8,6 +8,7 @@ use super::contains_pattern;
 use crate::error::AppError;
 use crate::models::{Customer, NewCustomer};
 use crate::schema::customers;
+use crate::store::plan_once::key_in;
 
 pub fn create(conn: &mut PgConnection, new: &NewCustomer) -> Result<Customer, AppError> {
     Ok(diesel::insert_into(customers::table).values(new).returning(Customer::as_returning()).get_result(conn)?)
@@ -53,7 +54,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Customer, AppError> {
 
 pub fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<HashMap<i64, Customer>, AppError> {
     let rows =
-        customers::table.filter(customers::id.eq_any(ids)).select(Customer::as_select()).load::<Customer>(conn)?;
+        customers::table.filter(key_in(customers::id, ids)).select(Customer::as_select()).load::<Customer>(conn)?;
     Ok(rows.into_iter().map(|row| (row.id, row)).collect())
 }
 

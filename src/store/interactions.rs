@@ -10,6 +10,7 @@ use crate::domain::{Direction, InteractionChannel};
 use crate::error::AppError;
 use crate::models::{Interaction, NewInteraction};
 use crate::schema::{customers, interactions, technicians, tickets};
+use crate::store::plan_once::key_in;
 
 /// Logs an interaction after checking what it refers to. An OUTBOUND interaction on a ticket is a
 /// response: it moves the ticket's firstResponseAt earlier when it is earlier (never before the
@@ -84,7 +85,7 @@ pub fn record_response(conn: &mut PgConnection, ticket_id: i64, at: DateTime<Utc
 
 pub fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<HashMap<i64, Interaction>, AppError> {
     let rows = interactions::table
-        .filter(interactions::id.eq_any(ids))
+        .filter(key_in(interactions::id, ids))
         .select(Interaction::as_select())
         .load::<Interaction>(conn)?;
     Ok(rows.into_iter().map(|row| (row.id, row)).collect())

@@ -12,6 +12,7 @@ pub mod kpi_block_cache;
 pub mod kpi_blocks;
 pub mod kpi_facts;
 pub mod kpis;
+pub mod plan_once;
 pub mod ratings;
 pub mod reports;
 pub mod retention;

@@ -10,6 +10,7 @@ use crate::domain::{EventKind, RatingSource, TicketStatus};
 use crate::error::AppError;
 use crate::models::{NewSatisfactionRating, NewTicketEvent, SatisfactionRating, Ticket};
 use crate::schema::{satisfaction_ratings, ticket_events, tickets};
+use crate::store::plan_once::key_in;
 
 /// A rating to record; it is dated when it is recorded.
 pub struct RatingInput {
@@ -88,7 +89,7 @@ pub fn record(
 /// The current rating of each ticket that has one.
 pub fn current_of(conn: &mut PgConnection, ticket_ids: &[i64]) -> Result<HashMap<i64, SatisfactionRating>, AppError> {
     let rows = satisfaction_ratings::table
-        .filter(satisfaction_ratings::ticket_id.eq_any(ticket_ids))
+        .filter(key_in(satisfaction_ratings::ticket_id, ticket_ids))
         .filter(satisfaction_ratings::superseded_at.is_null())
         .select(SatisfactionRating::as_select())
         .load::<SatisfactionRating>(conn)?;

@@ -18,6 +18,7 @@ use crate::domain::{EventKind, Priority, TicketStatus};
 use crate::error::AppError;
 use crate::models::{BusinessCalendar, NewTicketEvent, SlaPolicy, SlaPolicyFields, Ticket, TicketSlaRow};
 use crate::schema::{business_calendars, sla_policies, ticket_events, ticket_slas, tickets};
+use crate::store::plan_once::key_in;
 
 /// The actor of the breach events the scheduler records.
 pub const BREACH_ACTOR: &str = "scheduler";
@@ -446,7 +447,7 @@ fn segments_from_timeline(conn: &mut PgConnection, ticket: &Ticket) -> Result<Ve
 
 pub fn by_ticket_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<HashMap<i64, TicketSla>, AppError> {
     let rows = ticket_slas::table
-        .filter(ticket_slas::ticket_id.eq_any(ids))
+        .filter(key_in(ticket_slas::ticket_id, ids))
         .select(TicketSlaRow::as_select())
         .load::<TicketSlaRow>(conn)?;
     rows.into_iter().map(|row| Ok((row.ticket_id, TicketSla::from_row(row)?))).collect()

@@ -7,6 +7,7 @@ use super::conflict_on_unique;
 use crate::error::AppError;
 use crate::models::{NewTechnician, Technician};
 use crate::schema::technicians;
+use crate::store::plan_once::key_in;
 
 const EMAIL_TAKEN: &str = "a technician with this e-mail address exists";
 
@@ -59,7 +60,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Technician, AppError> {
 
 pub fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<HashMap<i64, Technician>, AppError> {
     let rows = technicians::table
-        .filter(technicians::id.eq_any(ids))
+        .filter(key_in(technicians::id, ids))
         .select(Technician::as_select())
         .load::<Technician>(conn)?;
     Ok(rows.into_iter().map(|row| (row.id, row)).collect())

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, SmallInt, Text, Timestamptz};
 
 use super::contains_pattern;
+use super::plan_once::{LiteralLimit, RowsAfter, key_in, one_of};
 use crate::auth::Caller;
 use crate::domain::lifecycle::{self, LifecycleState};
 use crate::domain::permissions;
@@ -181,18 +182,19 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Ticket, AppError> {
 }
 
 pub fn find_by_number(conn: &mut PgConnection, number: &str) -> Result<Option<Ticket>, AppError> {
-    Ok(tickets::table.filter(tickets::number.eq(number)).select(Ticket::as_select()).first(conn).optional()?)
+    // `number` is unique: no `LIMIT`, which PostgreSQL would plan afresh every time (store::plan_once).
+    Ok(tickets::table.filter(tickets::number.eq(number)).select(Ticket::as_select()).get_result(conn).optional()?)
 }
 
 pub fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<HashMap<i64, Ticket>, AppError> {
-    let rows = tickets::table.filter(tickets::id.eq_any(ids)).select(Ticket::as_select()).load::<Ticket>(conn)?;
+    let rows = tickets::table.filter(key_in(tickets::id, ids)).select(Ticket::as_select()).load::<Ticket>(conn)?;
     Ok(rows.into_iter().map(|row| (row.id, row)).collect())
 }
 
 /// The events of each ticket, in order.
 pub fn events_of(conn: &mut PgConnection, ticket_ids: &[i64]) -> Result<HashMap<i64, Vec<TicketEvent>>, AppError> {
     let rows = ticket_events::table
-        .filter(ticket_events::ticket_id.eq_any(ticket_ids))
+        .filter(key_in(ticket_events::ticket_id, ticket_ids))
         .order((ticket_events::ticket_id, ticket_events::at, ticket_events::id))
         .select(TicketEvent::as_select())
         .load::<TicketEvent>(conn)?;
@@ -474,26 +476,17 @@ pub fn list(
     let mut query = filtered(filter).select(Ticket::as_select());
     if let Some((key, id)) = after {
         let id = *id;
-        query = match (order.sort, key, order.descending) {
-            (TicketSort::OpenedAt, SortKey::Time(at), false) => {
-                query.filter(tickets::opened_at.gt(*at).or(tickets::opened_at.eq(*at).and(tickets::id.gt(id))))
+        query = match (order.sort, key) {
+            (TicketSort::OpenedAt, SortKey::Time(at)) => {
+                query.filter(RowsAfter::<Timestamptz, _>::new("tickets.opened_at", *at, id, order.descending))
             }
-            (TicketSort::OpenedAt, SortKey::Time(at), true) => {
-                query.filter(tickets::opened_at.lt(*at).or(tickets::opened_at.eq(*at).and(tickets::id.lt(id))))
+            (TicketSort::UpdatedAt, SortKey::Time(at)) => {
+                query.filter(RowsAfter::<Timestamptz, _>::new("tickets.updated_at", *at, id, order.descending))
             }
-            (TicketSort::UpdatedAt, SortKey::Time(at), false) => {
-                query.filter(tickets::updated_at.gt(*at).or(tickets::updated_at.eq(*at).and(tickets::id.gt(id))))
+            (TicketSort::Priority, SortKey::Rank(rank)) => {
+                query.filter(RowsAfter::<SmallInt, _>::new("tickets.priority_rank", *rank, id, order.descending))
             }
-            (TicketSort::UpdatedAt, SortKey::Time(at), true) => {
-                query.filter(tickets::updated_at.lt(*at).or(tickets::updated_at.eq(*at).and(tickets::id.lt(id))))
-            }
-            (TicketSort::Priority, SortKey::Rank(rank), false) => query
-                .filter(tickets::priority_rank.gt(*rank).or(tickets::priority_rank.eq(*rank).and(tickets::id.gt(id)))),
-            (TicketSort::Priority, SortKey::Rank(rank), true) => query
-                .filter(tickets::priority_rank.lt(*rank).or(tickets::priority_rank.eq(*rank).and(tickets::id.lt(id)))),
-            (TicketSort::SlaDue, SortKey::Due(due), descending) => {
-                query.filter(super::sla::after_due(*due, id, descending))
-            }
+            (TicketSort::SlaDue, SortKey::Due(due)) => query.filter(super::sla::after_due(*due, id, order.descending)),
             _ => return Err(AppError::bad_input("after", "the cursor belongs to another ordering")),
         };
     }
@@ -507,7 +500,9 @@ pub fn list(
         (TicketSort::SlaDue, false) => query.order((super::sla::next_due().asc().nulls_last(), tickets::id.asc())),
         (TicketSort::SlaDue, true) => query.order((super::sla::next_due().desc().nulls_first(), tickets::id.desc())),
     };
-    Ok(query.limit(limit).load(conn)?)
+    let mut rows: Vec<Ticket> = LiteralLimit::new(query, limit).load(conn)?;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    Ok(rows)
 }
 
 pub fn count(conn: &mut PgConnection, filter: &TicketFilter) -> Result<i64, AppError> {
@@ -517,7 +512,7 @@ pub fn count(conn: &mut PgConnection, filter: &TicketFilter) -> Result<i64, AppE
 fn filtered(filter: &TicketFilter) -> tickets::BoxedQuery<'static, Pg> {
     let mut query = tickets::table.into_boxed();
     if !filter.statuses.is_empty() {
-        query = query.filter(tickets::status.eq_any(filter.statuses.clone()));
+        query = query.filter(one_of("tickets.status", &filter.statuses, TicketStatus::as_str));
     }
     query = match filter.assignee {
         AssigneeFilter::Any => query,
@@ -531,10 +526,10 @@ fn filtered(filter: &TicketFilter) -> tickets::BoxedQuery<'static, Pg> {
         query = query.filter(tickets::category.eq(category.clone()));
     }
     if !filter.priorities.is_empty() {
-        query = query.filter(tickets::priority.eq_any(filter.priorities.clone()));
+        query = query.filter(one_of("tickets.priority", &filter.priorities, Priority::as_str));
     }
     if !filter.channels.is_empty() {
-        query = query.filter(tickets::channel.eq_any(filter.channels.clone()));
+        query = query.filter(one_of("tickets.channel", &filter.channels, TicketChannel::as_str));
     }
     if let Some(from) = filter.opened_from {
         query = query.filter(tickets::opened_at.ge(from));

@@ -630,3 +630,69 @@ async fn nested_customers_and_assignees_cost_a_constant_number_of_statements() {
     assert_eq!(counts[0], counts[1], "a page of 100 costs what a page of 5 does: {counts:?}");
     assert!(counts[1] <= 5, "list, count, customers, assignees, timelines: {counts:?}");
 }
+
+/// The statements of a ticket page and a ticket view are planned once per connection and run
+/// from that plan (store::plan_once): PostgreSQL counts a custom plan for every execution that it
+/// planned afresh, and makes at most five before it weighs the generic one.
+#[tokio::test]
+async fn ticket_pages_and_views_are_planned_once_per_connection() {
+    use deskpulse::domain::TicketStatus;
+    use deskpulse::store::{access, customers, technicians, tickets};
+    use diesel::prelude::*;
+    use diesel::sql_types::{BigInt, Text};
+
+    let app = spawn_app().await;
+    let sam = app.supervisor();
+    let tech = app.create_technician("Tech", "L1").await;
+    let customer = app.create_customer("Customer").await;
+    let mut numbers = Vec::new();
+    for _ in 0..30 {
+        let ticket = app.create_ticket(&sam, customer, json!({ "assigneeId": tech.to_string() })).await;
+        numbers.push(ticket["number"].as_str().unwrap().to_owned());
+    }
+
+    let mut conn = app.database.connect();
+    let open =
+        tickets::TicketFilter { statuses: vec![TicketStatus::Open, TicketStatus::InProgress], ..Default::default() };
+    let mine = tickets::TicketFilter { assignee: tickets::AssigneeFilter::Technician(tech), ..open.clone() };
+    let newest = tickets::TicketOrder { sort: tickets::TicketSort::OpenedAt, descending: true };
+    for number in &numbers[..12] {
+        let page = tickets::list(&mut conn, &open, newest, None, 11).unwrap();
+        assert_eq!(page.len(), 11, "the rows asked for, not the rows fetched");
+        let last = page.last().unwrap();
+        let after = (tickets::sort_key(last, newest.sort), last.id);
+        let next = tickets::list(&mut conn, &open, newest, Some(&after), 11).unwrap();
+        assert!(next.iter().all(|ticket| (ticket.opened_at, ticket.id) < (last.opened_at, last.id)));
+        assert_eq!(tickets::list(&mut conn, &mine, newest, None, 26).unwrap().len(), 26);
+        assert_eq!(tickets::count(&mut conn, &mine).unwrap(), 30);
+        let ticket = tickets::find_by_number(&mut conn, number).unwrap().unwrap();
+        assert!(!tickets::events_of(&mut conn, &[ticket.id]).unwrap()[&ticket.id].is_empty());
+        assert_eq!(tickets::events_of(&mut conn, &[ticket.id, page[0].id]).unwrap().len(), 2);
+        assert_eq!(customers::by_ids(&mut conn, &[customer]).unwrap().len(), 1);
+        assert_eq!(technicians::by_ids(&mut conn, &[tech]).unwrap().len(), 1);
+        assert!(access::standing(&mut conn, "sam", None).unwrap().not_before.is_none());
+        assert!(access::standing(&mut conn, "tech", Some(tech)).unwrap().technician.is_some());
+    }
+
+    #[derive(QueryableByName, Debug)]
+    struct Prepared {
+        #[diesel(sql_type = Text)]
+        statement: String,
+        #[diesel(sql_type = BigInt)]
+        custom_plans: i64,
+        #[diesel(sql_type = BigInt)]
+        generic_plans: i64,
+    }
+    let prepared: Vec<Prepared> =
+        diesel::sql_query("SELECT statement, custom_plans, generic_plans FROM pg_prepared_statements")
+            .load(&mut conn)
+            .unwrap();
+    let statements: Vec<&Prepared> = prepared.iter().filter(|p| p.statement.starts_with("SELECT")).collect();
+    assert!(statements.len() >= 10, "every statement above is prepared: {prepared:#?}");
+    for statement in statements {
+        assert!(
+            statement.custom_plans <= 5 && statement.generic_plans >= 7,
+            "planned afresh at its executions: {statement:#?}"
+        );
+    }
+}
