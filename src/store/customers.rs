@@ -47,7 +47,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Customer, AppError> {
     customers::table
         .find(id)
         .select(Customer::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| AppError::NotFound(format!("customer {id} does not exist")))
 }

@@ -138,7 +138,7 @@ fn technician(
     }
     let found: Option<(i64, String)> = match reference {
         TechnicianRef::Id(id) => {
-            technicians::table.find(id).select((technicians::id, technicians::email)).first(conn).optional()?
+            technicians::table.find(id).select((technicians::id, technicians::email)).get_result(conn).optional()?
         }
         TechnicianRef::Email(email) => technicians::table
             .filter(

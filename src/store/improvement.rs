@@ -123,7 +123,7 @@ pub fn keep_outcome(
             .for_update()
             .skip_locked()
             .select(ImprovementAction::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()?
         else {
             return Ok(None);
@@ -188,7 +188,7 @@ pub fn update(
             .find(id)
             .for_update()
             .select(ImprovementAction::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()?
             .ok_or_else(|| AppError::NotFound(format!("improvement action {id}")))?;
         if let Some(expected) = expected_version.filter(|expected| *expected != current.version) {

@@ -24,7 +24,7 @@ pub fn log(conn: &mut PgConnection, new: NewInteraction) -> Result<Interaction, 
         }
         if let Some(ticket_id) = new.ticket_id {
             let owner: Option<i64> =
-                tickets::table.find(ticket_id).select(tickets::customer_id).first(conn).optional()?;
+                tickets::table.find(ticket_id).select(tickets::customer_id).get_result(conn).optional()?;
             match owner {
                 None => return Err(AppError::NotFound(format!("ticketId: ticket {ticket_id} does not exist"))),
                 Some(owner) if owner != new.customer_id => {
@@ -45,7 +45,7 @@ pub fn log(conn: &mut PgConnection, new: NewInteraction) -> Result<Interaction, 
         }
         if let Some(corrected) = new.corrects_id {
             let corrected_customer: Option<i64> =
-                interactions::table.find(corrected).select(interactions::customer_id).first(conn).optional()?;
+                interactions::table.find(corrected).select(interactions::customer_id).get_result(conn).optional()?;
             match corrected_customer {
                 None => {
                     return Err(AppError::NotFound(format!("correctsId: interaction {corrected} does not exist")));

@@ -9,6 +9,9 @@
 //! planned once"). The shapes here write closed values into the statement's text and spell the
 //! keyset condition as a row comparison; unlike `diesel::dsl::sql`, they leave the statement
 //! in diesel's statement cache, whose key for these queries is the SQL text.
+//!
+//! For the same reason a look-up by a primary or unique key is read with `get_result`, never
+//! `first`, which adds a bound `LIMIT`.
 
 use std::marker::PhantomData;
 

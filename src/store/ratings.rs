@@ -38,7 +38,7 @@ pub fn record(
             .find(input.ticket_id)
             .for_update()
             .select(Ticket::as_select())
-            .first(conn)
+            .get_result(conn)
             .optional()?
             .ok_or_else(|| AppError::NotFound(format!("ticket {} does not exist", input.ticket_id)))?;
         let now = Utc::now();

@@ -201,7 +201,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<PerformanceReport, AppEr
     performance_reports::table
         .find(id)
         .select(PerformanceReport::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| AppError::NotFound(format!("report {id}")))
 }

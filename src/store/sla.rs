@@ -114,7 +114,7 @@ fn locked_calendar(conn: &mut PgConnection, id: i64) -> Result<BusinessCalendar,
         .find(id)
         .for_update()
         .select(BusinessCalendar::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| AppError::NotFound(format!("calendar {id} does not exist")))
 }
@@ -204,7 +204,7 @@ pub fn update_policy(
             .find(id)
             .for_update()
             .select(sla_policies::version)
-            .first(conn)
+            .get_result(conn)
             .optional()?
             .ok_or_else(|| AppError::NotFound(format!("SLA policy {id} does not exist")))?;
         if version != expected_version {
@@ -379,7 +379,8 @@ pub fn after_transition(
     if sla::resolution_runs(before) == sla::resolution_runs(after.status) {
         return Ok(());
     }
-    let Some(row) = ticket_slas::table.find(after.id).select(TicketSlaRow::as_select()).first(conn).optional()? else {
+    let Some(row) = ticket_slas::table.find(after.id).select(TicketSlaRow::as_select()).get_result(conn).optional()?
+    else {
         return Ok(());
     };
     let mut current = TicketSla::from_row(row)?;
@@ -408,7 +409,7 @@ pub fn reapply(
     at: DateTime<Utc>,
     actor: &str,
 ) -> Result<Option<NewTicketEvent>, AppError> {
-    let current = ticket_slas::table.find(after.id).select(TicketSlaRow::as_select()).first(conn).optional()?;
+    let current = ticket_slas::table.find(after.id).select(TicketSlaRow::as_select()).get_result(conn).optional()?;
     let current = current.map(TicketSla::from_row).transpose()?;
     let next = policy_for(conn, after.priority, &after.category)?;
     let from = current.as_ref().map(|sla| sla.policy.name.clone());

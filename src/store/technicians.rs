@@ -53,7 +53,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Technician, AppError> {
     technicians::table
         .find(id)
         .select(Technician::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| AppError::NotFound(format!("technician {id} does not exist")))
 }

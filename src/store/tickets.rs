@@ -155,7 +155,7 @@ fn open(conn: &mut PgConnection, ticket: NewTicket, actor: &str) -> Result<Ticke
 /// Only active technicians take tickets.
 fn ensure_assignable(conn: &mut PgConnection, field: &str, technician_id: i64) -> Result<(), AppError> {
     let active: Option<bool> =
-        technicians::table.find(technician_id).select(technicians::active).first(conn).optional()?;
+        technicians::table.find(technician_id).select(technicians::active).get_result(conn).optional()?;
     match active {
         Some(true) => Ok(()),
         Some(false) => Err(unassignable(field, technician_id, true)),
@@ -176,7 +176,7 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Ticket, AppError> {
     tickets::table
         .find(id)
         .select(Ticket::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()?
         .ok_or_else(|| AppError::NotFound(format!("ticket {id} does not exist")))
 }
@@ -237,7 +237,7 @@ pub fn change(
         let (ticket, carries_sla): (Ticket, bool) = tickets::table
             .find(id)
             .select((Ticket::as_select(), diesel::dsl::exists(ticket_slas::table.find(id))))
-            .first(conn)
+            .get_result(conn)
             .optional()?
             .ok_or_else(|| AppError::NotFound(format!("ticket {id} does not exist")))?;
         if ticket.version != expected_version {
