@@ -162,7 +162,7 @@ impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for LiteralLimit<Q> {
 /// asks for batches of one, and PostgreSQL costs `= ANY($1)`'s generic plan for a list of ten
 /// keys, dearer than a plan for one plus its planning: it would plan the statement afresh at
 /// every execution. Two statements, each planned once.
-pub fn key_in<C>(column: C, keys: &[i64]) -> KeyIn<C> {
+pub fn key_in<C: Expression<SqlType = BigInt>>(column: C, keys: &[i64]) -> KeyIn<C> {
     KeyIn { column, keys: keys.to_vec() }
 }
 
