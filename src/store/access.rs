@@ -18,9 +18,9 @@ pub struct Standing {
 }
 
 /// Built with the query builder, not as SQL text, so that diesel prepares it once per connection:
-/// it runs before every authenticated request. Without a `LIMIT` (both keys are primary keys):
-/// a bound limit would have PostgreSQL plan it afresh at every execution (store::plan_once). A token naming a technician reads the technician
-/// with the revocation joined in; the request's loaders start with that record, so the caller's
+/// it runs before every authenticated request. Without a `LIMIT` (both keys are primary keys): a
+/// bound limit would have PostgreSQL plan it afresh at every execution (store::plan_once). A token
+/// naming a technician reads the technician with the revocation joined in; the request's loaders start with that record, so the caller's
 /// own technician (`me.technician`) costs no statement of its own. Only a token naming a
 /// technician that does not exist costs a second statement.
 pub fn standing(conn: &mut PgConnection, subject: &str, technician_id: Option<i64>) -> Result<Standing, AppError> {

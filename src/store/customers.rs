@@ -5,10 +5,10 @@ use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
 use super::contains_pattern;
+use super::plan_once::key_in;
 use crate::error::AppError;
 use crate::models::{Customer, NewCustomer};
 use crate::schema::customers;
-use crate::store::plan_once::key_in;
 
 pub fn create(conn: &mut PgConnection, new: &NewCustomer) -> Result<Customer, AppError> {
     Ok(diesel::insert_into(customers::table).values(new).returning(Customer::as_returning()).get_result(conn)?)

@@ -6,11 +6,11 @@ use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 
+use super::plan_once::key_in;
 use crate::domain::{Direction, InteractionChannel};
 use crate::error::AppError;
 use crate::models::{Interaction, NewInteraction};
 use crate::schema::{customers, interactions, technicians, tickets};
-use crate::store::plan_once::key_in;
 
 /// Logs an interaction after checking what it refers to. An OUTBOUND interaction on a ticket is a
 /// response: it moves the ticket's firstResponseAt earlier when it is earlier (never before the

@@ -18,6 +18,7 @@ use std::marker::PhantomData;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate};
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
+use diesel::query_dsl::LoadQuery;
 use diesel::serialize::ToSql;
 use diesel::sql_types::{Array, BigInt, Bool, HasSqlType};
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
@@ -119,10 +120,11 @@ impl<ST, K, GroupBy> ValidGrouping<GroupBy> for RowsAfter<ST, K> {
 }
 
 /// A query with its row limit written into the statement, rounded up to one of a few sizes so
-/// that the page sizes frontends ask for make a handful of statements, not one per size. The
-/// caller keeps the rows it wanted.
+/// that the page sizes frontends ask for make a handful of statements, not one per size.
+/// [`LiteralLimit::load_wanted`] returns only the rows asked for.
 pub struct LiteralLimit<Q> {
     query: Q,
+    wanted: i64,
     rows: i64,
 }
 
@@ -130,7 +132,18 @@ impl<Q> LiteralLimit<Q> {
     const SIZES: [i64; 4] = [26, 51, 76, 101];
 
     pub fn new(query: Q, wanted: i64) -> LiteralLimit<Q> {
-        LiteralLimit { query, rows: Self::rows_to_fetch(wanted) }
+        LiteralLimit { query, wanted, rows: Self::rows_to_fetch(wanted) }
+    }
+
+    /// The first `wanted` rows; those fetched past them are dropped.
+    pub fn load_wanted<'query, U>(self, conn: &mut PgConnection) -> QueryResult<Vec<U>>
+    where
+        Self: LoadQuery<'query, PgConnection, U>,
+    {
+        let wanted = usize::try_from(self.wanted).unwrap_or(0);
+        let mut rows = RunQueryDsl::load(self, conn)?;
+        rows.truncate(wanted);
+        Ok(rows)
     }
 
     /// The smallest of [`Self::SIZES`] that holds `wanted` rows, or `wanted` itself above them.

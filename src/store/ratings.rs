@@ -6,11 +6,11 @@ use std::collections::HashMap;
 use chrono::Utc;
 use diesel::prelude::*;
 
+use super::plan_once::key_in;
 use crate::domain::{EventKind, RatingSource, TicketStatus};
 use crate::error::AppError;
 use crate::models::{NewSatisfactionRating, NewTicketEvent, SatisfactionRating, Ticket};
 use crate::schema::{satisfaction_ratings, ticket_events, tickets};
-use crate::store::plan_once::key_in;
 
 /// A rating to record; it is dated when it is recorded.
 pub struct RatingInput {

@@ -13,12 +13,12 @@ use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Nullable, Text, Timestamptz};
 
+use super::plan_once::key_in;
 use crate::domain::sla::{self, AppliedPolicy, Calendar, Holiday, OpeningInterval, Segment, SlaState};
 use crate::domain::{EventKind, Priority, TicketStatus};
 use crate::error::AppError;
 use crate::models::{BusinessCalendar, NewTicketEvent, SlaPolicy, SlaPolicyFields, Ticket, TicketSlaRow};
 use crate::schema::{business_calendars, sla_policies, ticket_events, ticket_slas, tickets};
-use crate::store::plan_once::key_in;
 
 /// The actor of the breach events the scheduler records.
 pub const BREACH_ACTOR: &str = "scheduler";

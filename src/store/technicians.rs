@@ -4,10 +4,10 @@ use chrono::{DateTime, Utc};
 use diesel::prelude::*;
 
 use super::conflict_on_unique;
+use super::plan_once::key_in;
 use crate::error::AppError;
 use crate::models::{NewTechnician, Technician};
 use crate::schema::technicians;
-use crate::store::plan_once::key_in;
 
 const EMAIL_TAKEN: &str = "a technician with this e-mail address exists";
 

@@ -500,9 +500,7 @@ pub fn list(
         (TicketSort::SlaDue, false) => query.order((super::sla::next_due().asc().nulls_last(), tickets::id.asc())),
         (TicketSort::SlaDue, true) => query.order((super::sla::next_due().desc().nulls_first(), tickets::id.desc())),
     };
-    let mut rows: Vec<Ticket> = LiteralLimit::new(query, limit).load(conn)?;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    Ok(rows)
+    Ok(LiteralLimit::new(query, limit).load_wanted(conn)?)
 }
 
 pub fn count(conn: &mut PgConnection, filter: &TicketFilter) -> Result<i64, AppError> {
