@@ -230,15 +230,6 @@ pub fn delete_policy(conn: &mut PgConnection, id: i64) -> Result<(), AppError> {
     Ok(())
 }
 
-/// Whether a policy covers a new ticket of this priority and category (one indexed read): a
-/// ticket none covers is opened without a transaction around it.
-pub fn covers(conn: &mut PgConnection, priority: Priority, category: &str) -> Result<bool, AppError> {
-    let covering = sla_policies::table
-        .filter(sla_policies::priority.eq(priority))
-        .filter(sla_policies::category.eq(category).or(sla_policies::category.is_null()));
-    Ok(diesel::select(diesel::dsl::exists(covering)).get_result(conn)?)
-}
-
 /// The policy for a priority and category: the one naming the category, else the priority's
 /// policy without category; with its calendar, as a ticket would carry it.
 fn policy_for(

@@ -27,8 +27,8 @@ pub enum CustomerRef {
 }
 
 diesel::define_sql_function! {
-    /// Migration 000017: opens a ticket with its events; (id, number, created_at, updated_at,
-    /// refused).
+    /// Migrations 000017 and 000024: opens a ticket with its events; (id, number, created_at,
+    /// updated_at, refused). With `uncovered_only`, refuses ('covered') a ticket a policy covers.
     #[allow(clippy::too_many_arguments)]
     fn ticket_open(
         customer_id: BigInt,
@@ -40,6 +40,7 @@ diesel::define_sql_function! {
         assignee_id: Nullable<BigInt>,
         opened_at: Timestamptz,
         actor: Text,
+        uncovered_only: Bool,
     ) -> Record<(Nullable<BigInt>, Nullable<Text>, Nullable<Timestamptz>, Nullable<Timestamptz>, Nullable<Text>)>;
 }
 
@@ -72,38 +73,56 @@ diesel::define_sql_function! {
 type Opened = (Option<i64>, Option<String>, Option<DateTime<Utc>>, Option<DateTime<Utc>>, Option<String>);
 
 /// Creates a ticket (and its customer, when new) with its CREATED event, and an ASSIGNED event
-/// when it starts assigned. Both events are dated `opened_at`. A ticket no SLA policy covers,
-/// for an existing customer, is one statement after the policy look-up (checks, ticket and events
-/// in `ticket_open`, planned once per connection); otherwise the customer, the ticket, its SLA and
-/// its SLA_APPLIED event are written in one transaction.
+/// when it starts assigned. Both events are dated `opened_at`. A ticket for an existing customer
+/// is first offered to `ticket_open` on its own: when no SLA policy covers it, that one statement
+/// (planned once per connection) checks, writes the ticket and its events. Otherwise the customer,
+/// the ticket, its SLA and its SLA_APPLIED event are written in one transaction.
 pub fn create(
     conn: &mut PgConnection,
     customer: CustomerRef,
     mut ticket: NewTicket,
     actor: &str,
 ) -> Result<Ticket, AppError> {
-    let covered = super::sla::covers(conn, ticket.priority, &ticket.category)?;
-    match customer {
-        CustomerRef::Existing(id) if !covered => {
-            ticket.customer_id = id;
-            open(conn, ticket, actor)
+    if let CustomerRef::Existing(id) = customer {
+        ticket.customer_id = id;
+        match open(conn, ticket, actor, Coverage::UncoveredOnly)? {
+            Opening::Opened(created) => return Ok(created),
+            Opening::Covered(covered) => ticket = covered,
         }
-        customer => conn.transaction(|conn| {
-            ticket.customer_id = match customer {
-                CustomerRef::Existing(id) => id,
-                CustomerRef::New(new) => super::customers::create(conn, &new)?.id,
-            };
-            let created = open(conn, ticket, actor)?;
-            if let Some(applied) = super::sla::apply_on_open(conn, &created, &[], actor)? {
-                diesel::insert_into(ticket_events::table).values(&applied).execute(conn)?;
-            }
-            Ok(created)
-        }),
     }
+    conn.transaction(|conn| {
+        if let CustomerRef::New(new) = customer {
+            ticket.customer_id = super::customers::create(conn, &new)?.id;
+        }
+        let created = match open(conn, ticket, actor, Coverage::Any)? {
+            Opening::Opened(created) => created,
+            Opening::Covered(_) => {
+                return Err(AppError::internal("ticket_open refused a covered ticket it was to open"));
+            }
+        };
+        if let Some(applied) = super::sla::apply_on_open(conn, &created, &[], actor)? {
+            diesel::insert_into(ticket_events::table).values(&applied).execute(conn)?;
+        }
+        Ok(created)
+    })
+}
+
+/// Which tickets `ticket_open` may open.
+#[derive(Clone, Copy, PartialEq)]
+enum Coverage {
+    /// Only one no SLA policy covers: its SLA is written with it, in a transaction.
+    UncoveredOnly,
+    Any,
+}
+
+/// What `ticket_open` did: opened the ticket, or handed it back because a policy covers it.
+enum Opening {
+    Opened(Ticket),
+    Covered(NewTicket),
 }
 
 /// `ticket_open` for a ticket whose customer is set.
-fn open(conn: &mut PgConnection, ticket: NewTicket, actor: &str) -> Result<Ticket, AppError> {
+fn open(conn: &mut PgConnection, ticket: NewTicket, actor: &str, coverage: Coverage) -> Result<Opening, AppError> {
     let (id, number, created_at, updated_at, refused): Opened = diesel::select(ticket_open(
         ticket.customer_id,
         &ticket.subject,
@@ -114,9 +133,11 @@ fn open(conn: &mut PgConnection, ticket: NewTicket, actor: &str) -> Result<Ticke
         ticket.assignee_id,
         ticket.opened_at,
         actor,
+        coverage == Coverage::UncoveredOnly,
     ))
     .get_result(conn)?;
     match (refused.as_deref(), ticket.assignee_id) {
+        (Some("covered"), _) => Ok(Opening::Covered(ticket)),
         (Some("customer"), _) => {
             Err(AppError::NotFound(format!("customerId: customer {} does not exist", ticket.customer_id)))
         }
@@ -125,7 +146,7 @@ fn open(conn: &mut PgConnection, ticket: NewTicket, actor: &str) -> Result<Ticke
             Err(AppError::internal(format!("ticket_open refused {refusal:?} without an assignee")))
         }
         (None, _) => match (id, number, created_at, updated_at) {
-            (Some(id), Some(number), Some(created_at), Some(updated_at)) => Ok(Ticket {
+            (Some(id), Some(number), Some(created_at), Some(updated_at)) => Ok(Opening::Opened(Ticket {
                 id,
                 number,
                 customer_id: ticket.customer_id,
@@ -146,7 +167,7 @@ fn open(conn: &mut PgConnection, ticket: NewTicket, actor: &str) -> Result<Ticke
                 external_ref: None,
                 created_at,
                 updated_at,
-            }),
+            })),
             _ => Err(AppError::internal("ticket_open answered without the ticket")),
         },
     }
