@@ -110,8 +110,10 @@ pub fn create(
 /// Which tickets `ticket_open` may open.
 #[derive(Clone, Copy, PartialEq)]
 enum Coverage {
-    /// Only one no SLA policy covers: its SLA is written with it, in a transaction.
+    /// Only a ticket no SLA policy covers; a covered one is handed back, to be opened with its
+    /// SLA in a transaction.
     UncoveredOnly,
+    /// Any ticket (inside that transaction).
     Any,
 }
 
