@@ -6,6 +6,7 @@
 mod access;
 pub mod bounds;
 mod cost;
+mod direct;
 mod import;
 mod improvement;
 mod interactions;

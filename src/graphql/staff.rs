@@ -1,9 +1,10 @@
 //! Technicians and customers.
 
 use async_graphql::connection::{Connection, Edge};
-use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object};
+use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Value};
 use chrono::{DateTime, Utc};
 
+use super::direct::{self, PlainFields};
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::kpis::{PerformanceNode, PeriodInput, performance_of};
 use super::pagination::{ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
@@ -50,6 +51,22 @@ impl TechnicianNode {
     #[graphql(complexity = "cost::kpi(1, 1, child_complexity)")]
     async fn performance(&self, ctx: &Context<'_>, period: PeriodInput) -> Result<Option<PerformanceNode>, AppError> {
         performance_of(ctx, self.0.id, period).await
+    }
+}
+
+impl PlainFields for TechnicianNode {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let technician = &self.0;
+        Some(match name {
+            "id" => direct::id(technician.id),
+            "name" => direct::text(&technician.name),
+            "email" => direct::text(&technician.email),
+            "team" => direct::text(&technician.team),
+            "active" => Value::Boolean(technician.active),
+            "createdAt" => direct::plain(&technician.created_at),
+            "updatedAt" => direct::plain(&technician.updated_at),
+            _ => return None,
+        })
     }
 }
 
@@ -108,6 +125,22 @@ impl CustomerNode {
         let mut filter = filter.unwrap_or_default().into_store()?;
         filter.customer_id = Some(self.0.id);
         ticket_page(ctx, filter, order_by, first, after).await
+    }
+}
+
+impl PlainFields for CustomerNode {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let customer = &self.0;
+        Some(match name {
+            "id" => direct::id(customer.id),
+            "name" => direct::text(&customer.name),
+            "email" => direct::optional_text(customer.email.as_deref()),
+            "phone" => direct::optional_text(customer.phone.as_deref()),
+            "organization" => direct::optional_text(customer.organization.as_deref()),
+            "createdAt" => direct::plain(&customer.created_at),
+            "updatedAt" => direct::plain(&customer.updated_at),
+            _ => return None,
+        })
     }
 }
 

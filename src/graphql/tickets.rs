@@ -6,11 +6,12 @@ use std::sync::Arc;
 
 use async_graphql::connection::{Connection, Edge};
 
-use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object};
+use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object, Value};
 use chrono::{DateTime, Duration, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 
+use super::direct::{self, Direct, PlainFields};
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::pagination::{CursorKey, ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::satisfaction::RatingNode;
@@ -55,12 +56,12 @@ impl TicketNode {
     async fn number(&self) -> &str {
         &self.0.number
     }
-    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Cow<'_, CustomerNode>>, AppError> {
+    async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Cow<'_, Direct<CustomerNode>>>, AppError> {
         if let Some(nested) = self.read_with(|selected| selected.customer) {
             return Ok(nested.customers.get(&self.0.customer_id).map(Cow::Borrowed));
         }
         let customer = ctx.data_unchecked::<Loaders>().customers.load_one(self.0.customer_id).await?;
-        Ok(customer.map(|customer| Cow::Owned(CustomerNode(customer))))
+        Ok(customer.map(|customer| Cow::Owned(Direct(CustomerNode(customer)))))
     }
     async fn subject(&self) -> &str {
         &self.0.subject
@@ -84,13 +85,13 @@ impl TicketNode {
     async fn allowed_next_statuses(&self) -> Vec<TicketStatus> {
         self.0.status.allowed_next().to_vec()
     }
-    async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<Cow<'_, TechnicianNode>>, AppError> {
+    async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<Cow<'_, Direct<TechnicianNode>>>, AppError> {
         let Some(id) = self.0.assignee_id else { return Ok(None) };
         if let Some(nested) = self.read_with(|selected| selected.assignee) {
             return Ok(nested.technicians.get(&id).map(Cow::Borrowed));
         }
         let technician = ctx.data_unchecked::<Loaders>().technicians.load_one(id).await?;
-        Ok(technician.map(|technician| Cow::Owned(TechnicianNode(technician))))
+        Ok(technician.map(|technician| Cow::Owned(Direct(TechnicianNode(technician)))))
     }
     /// When the request came in (in the past for imported history).
     async fn opened_at(&self) -> DateTime<Utc> {
@@ -147,13 +148,40 @@ impl TicketNode {
     }
     /// Every event of the ticket, oldest first.
     #[graphql(complexity = "cost::unpaged(child_complexity)")]
-    async fn timeline(&self, ctx: &Context<'_>) -> Result<Cow<'_, Vec<TicketEventNode>>, AppError> {
-        static NO_EVENTS: Vec<TicketEventNode> = Vec::new();
+    async fn timeline(&self, ctx: &Context<'_>) -> Result<Cow<'_, Vec<Direct<TicketEventNode>>>, AppError> {
+        static NO_EVENTS: Vec<Direct<TicketEventNode>> = Vec::new();
         if let Some(nested) = self.read_with(|selected| selected.timeline) {
             return Ok(Cow::Borrowed(nested.timelines.get(&self.0.id).unwrap_or(&NO_EVENTS)));
         }
         let events = ctx.data_unchecked::<Loaders>().timelines.load_one(self.0.id).await?;
-        Ok(Cow::Owned(events.unwrap_or_default().into_iter().map(TicketEventNode).collect()))
+        Ok(Cow::Owned(events.unwrap_or_default().into_iter().map(|event| Direct(TicketEventNode(event))).collect()))
+    }
+}
+
+impl PlainFields for TicketNode {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let ticket = &self.0;
+        Some(match name {
+            "id" => direct::id(ticket.id),
+            "number" => direct::text(&ticket.number),
+            "subject" => direct::text(&ticket.subject),
+            "description" => direct::text(&ticket.description),
+            "category" => direct::text(&ticket.category),
+            "priority" => direct::plain(&ticket.priority),
+            "channel" => direct::plain(&ticket.channel),
+            "status" => direct::plain(&ticket.status),
+            "allowedNextStatuses" => direct::plain(&ticket.status.allowed_next().to_vec()),
+            "openedAt" => direct::plain(&ticket.opened_at),
+            "firstResponseAt" => direct::plain(&ticket.first_response_at),
+            "firstResolvedAt" => direct::plain(&ticket.first_resolved_at),
+            "resolvedAt" => direct::plain(&ticket.resolved_at),
+            "closedAt" => direct::plain(&ticket.closed_at),
+            "reopenCount" => direct::plain(&ticket.reopen_count),
+            "version" => direct::plain(&ticket.version),
+            "createdAt" => direct::plain(&ticket.created_at),
+            "updatedAt" => direct::plain(&ticket.updated_at),
+            _ => return None,
+        })
     }
 }
 
@@ -186,6 +214,22 @@ impl TicketEventNode {
     }
     async fn note(&self) -> Option<&str> {
         self.0.note.as_deref()
+    }
+}
+
+impl PlainFields for TicketEventNode {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        let event = &self.0;
+        Some(match name {
+            "id" => direct::id(event.id),
+            "at" => direct::plain(&event.at),
+            "actor" => direct::text(&event.actor),
+            "kind" => direct::plain(&event.kind),
+            "fromValue" => direct::optional_text(event.from_value.as_deref()),
+            "toValue" => direct::optional_text(event.to_value.as_deref()),
+            "note" => direct::optional_text(event.note.as_deref()),
+            _ => return None,
+        })
     }
 }
 
@@ -314,7 +358,7 @@ fn ordering_name(order: TicketOrder) -> String {
     format!("{:?}:{}", order.sort, if order.descending { "desc" } else { "asc" })
 }
 
-pub type TicketConnection = Connection<ListCursor<TicketCursor>, TicketNode, TotalCount>;
+pub type TicketConnection = Connection<ListCursor<TicketCursor>, Direct<TicketNode>, TotalCount>;
 
 /// One page of tickets: keyset pagination, so pages stay stable while tickets are added.
 pub async fn ticket_page(
@@ -375,7 +419,7 @@ pub async fn ticket_page(
             SortKey::Due(_) => (dues.get(&row.id).copied(), None),
         };
         let cursor = cursor_at(TicketCursor { sort: sort.clone(), at, rank, id: row.id });
-        Edge::new(cursor, TicketNode(row, nested.clone()))
+        Edge::new(cursor, Direct(TicketNode(row, nested.clone())))
     }));
     Ok(connection)
 }
@@ -408,9 +452,9 @@ impl NestedSelection {
 #[derive(Default)]
 pub struct Nested {
     selection: NestedSelection,
-    customers: HashMap<i64, CustomerNode>,
-    technicians: HashMap<i64, TechnicianNode>,
-    timelines: HashMap<i64, Vec<TicketEventNode>>,
+    customers: HashMap<i64, Direct<CustomerNode>>,
+    technicians: HashMap<i64, Direct<TechnicianNode>>,
+    timelines: HashMap<i64, Vec<Direct<TicketEventNode>>>,
     /// Handed to the loaders, where the SLA resolvers (and the SLA_DUE cursors) look.
     slas: HashMap<i64, TicketSla>,
 }
@@ -424,18 +468,19 @@ impl Nested {
         let ticket_ids: Vec<i64> = tickets.iter().map(|ticket| ticket.id).collect();
         if selection.customer {
             let customers = store::customers::by_ids(conn, &distinct(tickets.iter().map(|t| t.customer_id)))?;
-            nested.customers = customers.into_iter().map(|(id, customer)| (id, CustomerNode(customer))).collect();
+            nested.customers =
+                customers.into_iter().map(|(id, customer)| (id, Direct(CustomerNode(customer)))).collect();
         }
         let assignees = distinct(tickets.iter().filter_map(|ticket| ticket.assignee_id));
         if selection.assignee && !assignees.is_empty() {
             let technicians = store::technicians::by_ids(conn, &assignees)?;
-            nested.technicians = technicians.into_iter().map(|(id, tech)| (id, TechnicianNode(tech))).collect();
+            nested.technicians = technicians.into_iter().map(|(id, tech)| (id, Direct(TechnicianNode(tech)))).collect();
         }
         if selection.timeline {
             let timelines = store::tickets::events_of(conn, &ticket_ids)?;
             nested.timelines = timelines
                 .into_iter()
-                .map(|(id, events)| (id, events.into_iter().map(TicketEventNode).collect()))
+                .map(|(id, events)| (id, events.into_iter().map(|event| Direct(TicketEventNode(event))).collect()))
                 .collect();
         }
         if selection.sla {
@@ -464,7 +509,7 @@ fn distinct(ids: impl Iterator<Item = i64>) -> Vec<i64> {
 async fn ticket_view(
     ctx: &Context<'_>,
     find: impl FnOnce(&mut PgConnection) -> Result<Option<Ticket>, AppError> + Send + 'static,
-) -> Result<Option<TicketNode>, AppError> {
+) -> Result<Option<Direct<TicketNode>>, AppError> {
     let selection = NestedSelection::of([ctx.look_ahead()]);
     let (ticket, nested) = db(ctx)?
         .run(move |conn| {
@@ -474,7 +519,7 @@ async fn ticket_view(
         })
         .await?;
     let nested = nested.share(ctx.data_unchecked::<Loaders>()).await;
-    Ok(ticket.map(|ticket| TicketNode(ticket, nested)))
+    Ok(ticket.map(|ticket| Direct(TicketNode(ticket, nested))))
 }
 
 #[derive(Default)]
@@ -482,13 +527,17 @@ pub struct TicketQuery;
 
 #[Object]
 impl TicketQuery {
-    async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<TicketNode>, AppError> {
+    async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Direct<TicketNode>>, AppError> {
         let id = parse_id("id", &id)?;
         ticket_view(ctx, move |conn| Ok(store::tickets::by_ids(conn, &[id])?.into_values().next())).await
     }
 
     /// A ticket by its human number, e.g. TS-000123.
-    async fn ticket_by_number(&self, ctx: &Context<'_>, number: String) -> Result<Option<TicketNode>, AppError> {
+    async fn ticket_by_number(
+        &self,
+        ctx: &Context<'_>,
+        number: String,
+    ) -> Result<Option<Direct<TicketNode>>, AppError> {
         let number = limits::required_text("number", &number, 32)?;
         ticket_view(ctx, move |conn| store::tickets::find_by_number(conn, &number)).await
     }
