@@ -11,6 +11,7 @@ use diesel::pg::PgConnection;
 use diesel::r2d2::{ConnectionManager, CustomizeConnection, ManageConnection, PooledConnection};
 use diesel::{Connection, RunQueryDsl};
 use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+use tokio::sync::watch;
 
 use crate::config::DatabaseSettings;
 use crate::error::{AppError, BoxError};
@@ -99,6 +100,10 @@ pub struct Db {
     pool: PgPool,
     statements: Arc<AtomicU64>,
     replicas: Arc<Replicas>,
+    /// What every statement of this request waits for: the token check of a query ([`Gate`]).
+    gate: Option<Arc<Gate>>,
+    /// Whether `pool` is the primary's, where a gate's check may run with the request's work.
+    on_primary: bool,
 }
 
 /// A pool of `size` connections to `url`, built without connecting: the database may come up
@@ -135,7 +140,7 @@ impl Db {
             settings.statement_timeout,
             PRIMARY_APPLICATION_NAME,
         );
-        Db { pool, statements: Arc::default(), replicas: Arc::default() }
+        Db { pool, statements: Arc::default(), replicas: Arc::default(), gate: None, on_primary: true }
     }
 
     /// This handle, sending its reporting reads to `replicas`.
@@ -150,7 +155,33 @@ impl Db {
 
     /// A handle on the same pool with a fresh statement counter, for one request.
     pub fn for_request(&self) -> Db {
-        Db { pool: self.pool.clone(), statements: Arc::default(), replicas: self.replicas.clone() }
+        Db { statements: Arc::default(), gate: None, ..self.clone() }
+    }
+
+    /// This request's handle, whose statements all wait for `precondition` to pass on the primary.
+    /// The first of them to run takes the check with it: one trip to the blocking pool and one
+    /// connection for both, the check's statements first. When something needs the outcome before
+    /// any statement has run it (or the trip that took it found no free connection), the check
+    /// runs on a trip of its own, on `checks`' pool: one that slow work does not hold.
+    pub fn gated(self, precondition: Arc<dyn Precondition>, checks: &Db) -> Db {
+        let gate = Gate {
+            precondition,
+            own_trips: checks.pool.clone(),
+            statements: self.statements.clone(),
+            check_statements: AtomicU64::new(0),
+            state: watch::Sender::new(GateState::Unchecked),
+        };
+        Db { gate: Some(Arc::new(gate)), ..self }
+    }
+
+    /// Waits until this handle's precondition has passed (running it on a trip of its own when
+    /// nothing else has taken it); an error when it refused or could not run. Immediate for a handle
+    /// without one.
+    pub async fn gate_passed(&self) -> Result<(), AppError> {
+        match &self.gate {
+            Some(gate) => gate.passed().await,
+            None => Ok(()),
+        }
     }
 
     /// A handle for one long read-only reporting read that is not run through
@@ -160,11 +191,7 @@ impl Db {
         match self.replicas.pick() {
             Some(replica) => {
                 replica.count_read();
-                let db = Db {
-                    pool: replica.pool().clone(),
-                    statements: self.statements.clone(),
-                    replicas: self.replicas.clone(),
-                };
+                let db = Db { pool: replica.pool().clone(), on_primary: false, ..self.clone() };
                 (db, Some(replica))
             }
             None => {
@@ -187,6 +214,8 @@ impl Db {
         T: Send + 'static,
     {
         if let Some(replica) = self.replicas.pick() {
+            // A replica may lag behind a revocation: the check is the primary's.
+            self.gate_passed().await?;
             let (replicas, on_replica) = (self.replicas.clone(), work.clone());
             let attempt = run_on(replica.pool().clone(), self.statements.clone(), move |conn| {
                 match replicas.data_as_of(conn)? {
@@ -210,9 +239,10 @@ impl Db {
         Ok((self.run(work).await?, as_of))
     }
 
-    /// SQL statements run through this handle (and its clones) so far.
+    /// SQL statements run through this handle (and its clones) so far, its gate's check aside.
     pub fn statements_run(&self) -> u64 {
-        self.statements.load(Ordering::Relaxed)
+        let check = self.gate.as_ref().map_or(0, |gate| gate.check_statements.load(Ordering::Relaxed));
+        self.statements.load(Ordering::Relaxed) - check
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool, never on an async worker,
@@ -222,6 +252,16 @@ impl Db {
         F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
         T: Send + 'static,
     {
+        let Some(gate) = &self.gate else { return run_on(self.pool.clone(), self.statements.clone(), work).await };
+        if self.on_primary && gate.take() {
+            let taken = TakenCheck(Some(gate.clone()));
+            return run_on(self.pool.clone(), self.statements.clone(), move |conn| {
+                taken.run(conn)?;
+                work(conn)
+            })
+            .await;
+        }
+        gate.passed().await?;
         run_on(self.pool.clone(), self.statements.clone(), work).await
     }
 
@@ -244,6 +284,101 @@ impl Db {
     pub fn pool(&self) -> &PgPool {
         &self.pool
     }
+}
+
+/// What a request's statements wait for, checked on the primary: the token check of a query.
+pub trait Precondition: Send + Sync + 'static {
+    /// `Ok(true)`: passed; `Ok(false)`: refused; an error: it could not be checked, and the next
+    /// statement that needs it tries again.
+    fn check(&self, conn: &mut PgConnection) -> Result<bool, AppError>;
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum GateState {
+    Unchecked,
+    Checking,
+    Passed,
+    Refused,
+}
+
+/// A request's [`Precondition`], checked once: by the first statement that runs on the primary,
+/// on its connection just before it; or, when something needs the outcome before any has, on a
+/// trip of its own. Statements that find it being checked wait for the outcome.
+struct Gate {
+    precondition: Arc<dyn Precondition>,
+    /// Where the check runs when it needs a trip of its own.
+    own_trips: PgPool,
+    statements: Arc<AtomicU64>,
+    /// Of `statements`, those the check ran.
+    check_statements: AtomicU64,
+    state: watch::Sender<GateState>,
+}
+
+impl Gate {
+    /// Claims the unchecked check for the caller, who then holds it as a [`TakenCheck`].
+    fn take(&self) -> bool {
+        self.state.send_if_modified(|state| {
+            let unchecked = *state == GateState::Unchecked;
+            if unchecked {
+                *state = GateState::Checking;
+            }
+            unchecked
+        })
+    }
+
+    async fn passed(self: &Arc<Self>) -> Result<(), AppError> {
+        let mut state = self.state.subscribe();
+        loop {
+            if self.take() {
+                let taken = TakenCheck(Some(self.clone()));
+                return run_on(self.own_trips.clone(), self.statements.clone(), move |conn| taken.run(conn)).await;
+            }
+            match *state.borrow_and_update() {
+                GateState::Passed => return Ok(()),
+                GateState::Refused => return Err(gate_refused()),
+                // Given back by a check that could not run: claim it again.
+                GateState::Unchecked => continue,
+                GateState::Checking => {}
+            }
+            // The sender lives in `self`: the channel cannot close while this waits.
+            let _ = state.changed().await;
+        }
+    }
+}
+
+/// A check claimed with [`Gate::take`]: settled with its outcome, or given back unchecked when
+/// dropped without one (its trip to the database failed before it ran, or it panicked).
+struct TakenCheck(Option<Arc<Gate>>);
+
+impl TakenCheck {
+    /// Runs the check and settles it. Its statements are not the request's own: they are counted
+    /// apart, which is exact because every other statement of the request waits for this one.
+    fn run(mut self, conn: &mut PgConnection) -> Result<(), AppError> {
+        let Some(gate) = self.0.take() else { return Err(AppError::internal("a gate's check ran twice")) };
+        let before = gate.statements.load(Ordering::Relaxed);
+        let outcome = gate.precondition.check(conn);
+        gate.check_statements.fetch_add(gate.statements.load(Ordering::Relaxed) - before, Ordering::Relaxed);
+        let (state, answer) = match outcome {
+            Ok(true) => (GateState::Passed, Ok(())),
+            Ok(false) => (GateState::Refused, Err(gate_refused())),
+            Err(err) => (GateState::Unchecked, Err(err)),
+        };
+        gate.state.send_replace(state);
+        answer
+    }
+}
+
+impl Drop for TakenCheck {
+    fn drop(&mut self) {
+        if let Some(gate) = self.0.take() {
+            gate.state.send_replace(GateState::Unchecked);
+        }
+    }
+}
+
+/// What a statement behind a refused precondition fails with (the request is answered 401).
+fn gate_refused() -> AppError {
+    AppError::Unauthenticated("the bearer token is invalid, expired or revoked".into())
 }
 
 /// [`Db::run`] on `pool`, counting statements in `statements`.

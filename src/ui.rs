@@ -10,7 +10,7 @@ use crate::config::{DatabaseSettings, LimitSettings};
 use crate::db::Db;
 use crate::domain::report::ReportKind;
 use crate::error::BoxError;
-use crate::graphql::{prepare_request, schema_builder};
+use crate::graphql::{CallerTechnician, prepare_request, schema_builder};
 
 /// The GraphQL operations the pages run, also run in-process for the saved file.
 pub const QUERIES: &str = include_str!("../assets/ui/report.graphql");
@@ -101,7 +101,7 @@ pub async fn report_document(database: &DatabaseSettings, id: i64, actor: &str) 
         });
         let (schema, caller, db) = (&schema, caller.clone(), &db);
         async move {
-            let request = prepare_request(request?, Some(caller), None, db).await;
+            let request = prepare_request(request?, Some(caller), CallerTechnician::Read(None), db).await;
             let response = schema.execute(request).await;
             if let Some(error) = response.errors.first() {
                 return Err(BoxError::from(format!("{operation}: {}", error.message)));

@@ -25,6 +25,8 @@ mod tickets;
 pub use satisfaction::SurveyTokenTtl;
 pub use subscriptions::{LiveExecutor, SubscriptionRoot, connection_data};
 
+use std::sync::{Arc, OnceLock};
+
 use async_graphql::{Context, ID, MergedObject, Request, Schema, SchemaBuilder};
 
 use crate::auth::Caller;
@@ -78,20 +80,36 @@ pub fn sdl() -> String {
     schema_builder(&LimitSettings::default()).finish().sdl()
 }
 
+/// The record of the technician the caller acts as, as the token check reads it (none when the
+/// token names no technician that exists).
+pub enum CallerTechnician {
+    /// Read before the operation runs.
+    Read(Option<crate::models::Technician>),
+    /// Read by the check that runs with the request's first statements (a query's: see
+    /// `Db::gated`): set once `Db::gate_passed` has answered.
+    WithFirstStatements(Arc<OnceLock<Option<crate::models::Technician>>>),
+}
+
 /// Attaches what one request's resolvers read: the caller (none for the public survey
-/// operation), the request's database handle and its own DataLoaders. `caller_technician` is the
-/// record of the technician the caller acts as when the token check read it already: the
-/// loaders start with it, so `me.technician` costs no statement.
+/// operation), the request's database handle and its own DataLoaders. A caller technician read
+/// already starts the loaders, so `me.technician` costs no statement; one still to be read is
+/// where `me.technician` finds it.
 pub async fn prepare_request(
     request: Request,
     caller: Option<Caller>,
-    caller_technician: Option<crate::models::Technician>,
+    caller_technician: CallerTechnician,
     db: &Db,
 ) -> Request {
     let loaders = loaders::Loaders::new(db);
-    if let Some(technician) = caller_technician {
-        loaders.technicians.feed_one(technician.id, technician).await;
-    }
+    let request = match caller_technician {
+        CallerTechnician::Read(technician) => {
+            if let Some(technician) = technician {
+                loaders.technicians.feed_one(technician.id, technician).await;
+            }
+            request
+        }
+        pending @ CallerTechnician::WithFirstStatements(_) => request.data(pending),
+    };
     let request = request.data(loaders).data(db.clone());
     match caller {
         Some(caller) => request.data(caller),

@@ -2,12 +2,19 @@
 //! signature and claims are checked in memory, then one statement reads the subject's
 //! revocation instant and the technician the token acts for. Nothing is cached,
 //! so a revocation or a deactivation holds on every instance from the next request on.
+//!
+//! That statement runs before anything else the request does: on a trip of its own, or, for a
+//! query, with the query's first statements ([`StandingCheck`]), which saves the query a trip to
+//! the blocking pool and a connection checkout.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
 
+use std::sync::{Arc, OnceLock};
+
 use super::AppState;
 use crate::auth::{Caller, Claims, TokenError};
+use crate::db::Precondition;
 use crate::domain::permissions;
 use crate::error::AppError;
 use crate::models::Technician;
@@ -54,6 +61,44 @@ pub async fn caller_and_technician(claims: Claims, state: &AppState) -> Result<(
     let technician_active =
         technician_id.is_none() || standing.technician.as_ref().is_some_and(|technician| technician.active);
     Ok((Caller::new(claims, technician_active), standing.technician))
+}
+
+/// The token check of a query, as a precondition of the request's statements (`Db::gated`): the
+/// same statement and the same revocation rule as [`caller_and_technician`], run on the primary
+/// with the first of them; a refusal answers the request 401 and fails every statement.
+pub struct StandingCheck {
+    subject: String,
+    technician_id: Option<i64>,
+    issued_at: i64,
+    /// The technician the token acts for, once the check has passed.
+    pub technician: Arc<OnceLock<Option<Technician>>>,
+}
+
+impl StandingCheck {
+    /// The query's caller and the check its statements wait for. Until the check has read the
+    /// technician, the caller counts as acting for an inactive one: a query writes nothing, and
+    /// only writes ask (`permissions::may_write`).
+    pub fn of(claims: Claims) -> (Caller, StandingCheck) {
+        let check = StandingCheck {
+            subject: claims.sub.clone(),
+            technician_id: claims.technician_id,
+            issued_at: claims.iat,
+            technician: Arc::default(),
+        };
+        (Caller::new(claims, false), check)
+    }
+}
+
+impl Precondition for StandingCheck {
+    fn check(&self, conn: &mut diesel::PgConnection) -> Result<bool, AppError> {
+        let standing = store::access::standing(conn, &self.subject, self.technician_id)?;
+        if permissions::is_revoked(self.issued_at, standing.not_before) {
+            return Ok(false);
+        }
+        // A check run again after a failed attempt finds the record set already.
+        let _ = self.technician.set(standing.technician);
+        Ok(true)
+    }
 }
 
 /// [`verified_claims`] and [`caller_of`] together.

@@ -1,3 +1,4 @@
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
@@ -5,14 +6,14 @@ use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::OperationType;
 
-use super::access::{Refused, caller_and_technician, verified_claims};
+use super::access::{Refused, StandingCheck, caller_and_technician, verified_claims};
 use super::metrics::OperationLabel;
 use super::{AppState, RequestId, refuse};
 use crate::auth::TokenError;
 use crate::domain::permissions;
 use crate::error::{AppError, finish_response_errors, null_failed_fields, retry_seconds};
 use crate::graphql::bounds::{self, LimitExceeded, OperationShape};
-use crate::graphql::prepare_request;
+use crate::graphql::{CallerTechnician, prepare_request};
 use crate::rate_limit::Limited;
 
 /// Response header with the number of SQL statements the operation ran (when enabled).
@@ -143,18 +144,22 @@ async fn answer(
             request_id,
         );
     }
-    let (caller, technician) = match claims {
+    // A query that will run has its token checked with its first statements; anything else
+    // (a mutation, a refusal still to come) has it checked now, on a trip of its own.
+    let runs_query = matches!(&checked, Ok(Some(shape))
+        if shape.kind == OperationType::Query && (state.introspection || !shape.introspects()));
+    let (caller, technician, standing_check) = match claims {
+        Some(claims) if runs_query => {
+            let (caller, check) = StandingCheck::of(claims);
+            let technician = CallerTechnician::WithFirstStatements(check.technician.clone());
+            (Some(caller), technician, Some(Arc::new(check)))
+        }
         Some(claims) => match caller_and_technician(claims, state).await {
-            Ok((caller, technician)) => (Some(caller), technician),
+            Ok((caller, technician)) => (Some(caller), CallerTechnician::Read(technician), None),
             Err(Refused::Token(err)) => return unauthenticated(&err, request_id),
-            Err(Refused::Unchecked(err)) => {
-                err.log(request_id);
-                // Nothing runs for a token that could not be checked, and it names no label.
-                let message = err.client_message(request_id);
-                return Answer::refused(None, err.http_status(), err.code(), &message, request_id);
-            }
+            Err(Refused::Unchecked(err)) => return unchecked(err, request_id),
         },
-        None => (None, None),
+        None => (None, CallerTechnician::Read(None), None),
     };
 
     // Like async-graphql's own depth and complexity errors: a GraphQL error in a 200 answer.
@@ -181,7 +186,10 @@ async fn answer(
     }
 
     let anonymous = caller.is_none();
-    let db = state.db.for_request();
+    let mut db = state.db.for_request();
+    if let Some(check) = &standing_check {
+        db = db.gated(check.clone(), &state.access_db);
+    }
     let mut operation = prepare_request(operation, caller, technician, &db).await;
     if anonymous {
         operation = operation.disable_introspection();
@@ -196,6 +204,15 @@ async fn answer(
         );
         return Answer::refused(name, StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", &message, request_id);
     };
+    // Nothing is answered before the token check has passed: a query that ran no statement has
+    // it run now.
+    if standing_check.is_some() {
+        match db.gate_passed().await {
+            Ok(()) => {}
+            Err(AppError::Unauthenticated(_)) => return unauthenticated(&TokenError::Revoked, request_id),
+            Err(err) => return unchecked(err, request_id),
+        }
+    }
     finish_response_errors(&mut response.errors, request_id);
     null_failed_fields(&mut response.data, &response.errors);
     let statements = db.statements_run();
@@ -241,6 +258,14 @@ fn unauthenticated(err: &TokenError, request_id: &str) -> Answer {
         _ => "the bearer token is invalid, expired or revoked",
     };
     Answer::refused(None, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", message, request_id)
+}
+
+/// A request whose token could not be checked (the database failed): nothing runs, or what ran is
+/// not answered, and it names no label.
+fn unchecked(err: AppError, request_id: &str) -> Answer {
+    err.log(request_id);
+    let message = err.client_message(request_id);
+    Answer::refused(None, err.http_status(), err.code(), &message, request_id)
 }
 
 /// Counts an anonymous (survey) request against its client address's budget.

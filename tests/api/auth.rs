@@ -440,6 +440,39 @@ async fn the_token_check_reads_the_callers_technician_and_still_refuses_revoked_
     assert_eq!((status, &body["data"]["me"]["subject"]), (200, &json!("other")), "{body}");
 }
 
+/// A query's token check runs with its first statements: whatever a query reads first (a page
+/// with nested records, one ticket, KPIs read through `run_reporting`, a DataLoader, nothing at
+/// all), a revoked token gets 401 and no data, and a standing one its answer.
+#[tokio::test]
+async fn a_revoked_token_gets_no_data_whatever_the_query_reads_first() {
+    let app = spawn_app().await;
+    let customer = app.create_customer("Acme").await;
+    let ticket = app.create_ticket(&app.supervisor(), customer, json!({})).await;
+    let number = ticket["number"].as_str().unwrap().to_owned();
+    let queries = [
+        ("a page with nested records", "{ tickets(first: 5) { edges { node { number customer { name } } } } }".to_owned()),
+        ("one ticket with its timeline", format!("{{ ticketByNumber(number: \"{number}\") {{ number timeline {{ kind }} }} }}")),
+        ("a DataLoader", format!("{{ customer(id: \"{customer}\") {{ name }} }}")),
+        ("KPIs, a reporting read", "{ kpis(period: {from: \"2026-01-01T00:00:00Z\", to: \"2026-02-01T00:00:00Z\"}) { current { ticketsOpened } } }".to_owned()),
+        ("two root fields", "{ me { subject } tickets(first: 1) { totalCount } }".to_owned()),
+        ("no statement at all", "{ me { subject } }".to_owned()),
+    ];
+    let rita = app.token(Role::Supervisor, "rita");
+    for (case, query) in &queries {
+        let (status, body) = app.graphql(Some(&rita), query, json!({})).await;
+        assert_eq!(status, 200, "{case}: {body}");
+        assert!(body.get("errors").is_none(), "{case}: {body}");
+    }
+
+    app.query_ok(&app.admin(), REVOKE, json!({ "subject": "rita" })).await;
+    for (case, query) in &queries {
+        let (status, body) = app.graphql(Some(&rita), query, json!({})).await;
+        assert_eq!(status, 401, "{case}: {body}");
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{case}: {body}");
+        assert!(body.get("data").is_none(), "{case}: no data: {body}");
+    }
+}
+
 #[tokio::test]
 async fn a_forbidden_field_is_null_in_data_beside_its_error() {
     let app = spawn_app().await;

@@ -11,6 +11,7 @@ mod concurrency;
 mod cursors;
 mod export;
 mod faults;
+mod gate;
 mod headers;
 mod health;
 mod hostile;
