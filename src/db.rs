@@ -161,12 +161,13 @@ impl Db {
     /// This request's handle, whose statements all wait for `precondition` to pass on the primary.
     /// The first of them to run takes the check with it: one trip to the blocking pool and one
     /// connection for both, the check's statements first. When something needs the outcome before
-    /// any statement has run it (or the trip that took it found no free connection), the check
-    /// runs on a trip of its own, on `checks`' pool: one that slow work does not hold.
+    /// any statement has taken it (a query that runs no statement, a read on a replica), or the
+    /// trip that took it ended before it ran (no free connection), it runs on a trip of its own
+    /// to `checks`' pool, one that slow work does not hold.
     pub fn gated(self, precondition: Arc<dyn Precondition>, checks: &Db) -> Db {
         let gate = Gate {
             precondition,
-            own_trips: checks.pool.clone(),
+            check_pool: checks.pool.clone(),
             statements: self.statements.clone(),
             check_statements: AtomicU64::new(0),
             state: watch::Sender::new(GateState::Unchecked),
@@ -253,7 +254,7 @@ impl Db {
         T: Send + 'static,
     {
         let Some(gate) = &self.gate else { return run_on(self.pool.clone(), self.statements.clone(), work).await };
-        if self.on_primary && gate.take() {
+        if self.on_primary && gate.take(false) {
             let taken = TakenCheck(Some(gate.clone()));
             return run_on(self.pool.clone(), self.statements.clone(), move |conn| {
                 taken.run(conn)?;
@@ -288,26 +289,32 @@ impl Db {
 
 /// What a request's statements wait for, checked on the primary: the token check of a query.
 pub trait Precondition: Send + Sync + 'static {
-    /// `Ok(true)`: passed; `Ok(false)`: refused; an error: it could not be checked, and the next
-    /// statement that needs it tries again.
+    /// `Ok(true)`: passed; `Ok(false)`: refused; an error: it could not be checked, which fails
+    /// the request's statements as well.
     fn check(&self, conn: &mut PgConnection) -> Result<bool, AppError>;
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 enum GateState {
+    /// Nobody has tried it: the first statement on the primary takes it with it.
     Unchecked,
+    /// A trip that took it ended before it ran (no free connection, a panic): the next who needs
+    /// it runs it on the check pool, not behind another wait for the main pool.
+    Returned,
     Checking,
     Passed,
     Refused,
+    /// It ran and failed (the database failed): every statement fails with that error.
+    Failed(Arc<AppError>),
 }
 
 /// A request's [`Precondition`], checked once: by the first statement that runs on the primary,
 /// on its connection just before it; or, when something needs the outcome before any has, on a
-/// trip of its own. Statements that find it being checked wait for the outcome.
+/// trip of its own to the check pool. Statements that find it being checked wait for the outcome.
 struct Gate {
     precondition: Arc<dyn Precondition>,
-    /// Where the check runs when it needs a trip of its own.
-    own_trips: PgPool,
+    /// Where the check runs on a trip of its own.
+    check_pool: PgPool,
     statements: Arc<AtomicU64>,
     /// Of `statements`, those the check ran.
     check_statements: AtomicU64,
@@ -315,29 +322,50 @@ struct Gate {
 }
 
 impl Gate {
-    /// Claims the unchecked check for the caller, who then holds it as a [`TakenCheck`].
-    fn take(&self) -> bool {
+    /// Claims the check for the caller, who then holds it as a [`TakenCheck`]: when nobody has
+    /// tried it, or also when a trip gave it back (`returned_too`).
+    fn take(&self, returned_too: bool) -> bool {
         self.state.send_if_modified(|state| {
-            let unchecked = *state == GateState::Unchecked;
-            if unchecked {
+            let free = matches!(state, GateState::Unchecked) || (returned_too && matches!(state, GateState::Returned));
+            if free {
                 *state = GateState::Checking;
             }
-            unchecked
+            free
         })
+    }
+
+    /// After a trip to the check pool failed: a check it gave back (no connection there either)
+    /// fails for good, so the request's other statements do not wait for the pool again.
+    fn fail_returned(&self, err: AppError) -> AppError {
+        let err = match err {
+            AppError::Shared(shared) => shared,
+            err => Arc::new(err),
+        };
+        self.state.send_if_modified(|state| {
+            let returned = matches!(state, GateState::Returned);
+            if returned {
+                *state = GateState::Failed(err.clone());
+            }
+            returned
+        });
+        AppError::Shared(err)
     }
 
     async fn passed(self: &Arc<Self>) -> Result<(), AppError> {
         let mut state = self.state.subscribe();
         loop {
-            if self.take() {
+            if self.take(true) {
                 let taken = TakenCheck(Some(self.clone()));
-                return run_on(self.own_trips.clone(), self.statements.clone(), move |conn| taken.run(conn)).await;
+                let outcome =
+                    run_on(self.check_pool.clone(), self.statements.clone(), move |conn| taken.run(conn)).await;
+                return outcome.map_err(|err| self.fail_returned(err));
             }
-            match *state.borrow_and_update() {
+            match &*state.borrow_and_update() {
                 GateState::Passed => return Ok(()),
                 GateState::Refused => return Err(gate_refused()),
-                // Given back by a check that could not run: claim it again.
-                GateState::Unchecked => continue,
+                GateState::Failed(err) => return Err(AppError::Shared(err.clone())),
+                // Given back after `take` looked: claim it.
+                GateState::Unchecked | GateState::Returned => continue,
                 GateState::Checking => {}
             }
             // The sender lives in `self`: the channel cannot close while this waits.
@@ -346,24 +374,30 @@ impl Gate {
     }
 }
 
-/// A check claimed with [`Gate::take`]: settled with its outcome, or given back unchecked when
-/// dropped without one (its trip to the database failed before it ran, or it panicked).
+/// A check claimed with [`Gate::take`]: settled with its outcome, or given back when dropped
+/// without one (its trip to the database failed before it ran, or the check panicked).
 struct TakenCheck(Option<Arc<Gate>>);
 
 impl TakenCheck {
     /// Runs the check and settles it. Its statements are not the request's own: they are counted
     /// apart, which is exact because every other statement of the request waits for this one.
     fn run(mut self, conn: &mut PgConnection) -> Result<(), AppError> {
-        let Some(gate) = self.0.take() else { return Err(AppError::internal("a gate's check ran twice")) };
+        let Some(gate) = self.0.clone() else { return Err(AppError::internal("a gate's check ran twice")) };
         let before = gate.statements.load(Ordering::Relaxed);
         let outcome = gate.precondition.check(conn);
-        gate.check_statements.fetch_add(gate.statements.load(Ordering::Relaxed) - before, Ordering::Relaxed);
+        let ran = gate.statements.load(Ordering::Relaxed).saturating_sub(before);
+        gate.check_statements.fetch_add(ran, Ordering::Relaxed);
         let (state, answer) = match outcome {
             Ok(true) => (GateState::Passed, Ok(())),
             Ok(false) => (GateState::Refused, Err(gate_refused())),
-            Err(err) => (GateState::Unchecked, Err(err)),
+            Err(err) => {
+                let err = Arc::new(err);
+                (GateState::Failed(err.clone()), Err(AppError::Shared(err)))
+            }
         };
         gate.state.send_replace(state);
+        // Settled: nothing for `drop` to give back.
+        self.0 = None;
         answer
     }
 }
@@ -371,7 +405,7 @@ impl TakenCheck {
 impl Drop for TakenCheck {
     fn drop(&mut self) {
         if let Some(gate) = self.0.take() {
-            gate.state.send_replace(GateState::Unchecked);
+            gate.state.send_replace(GateState::Returned);
         }
     }
 }

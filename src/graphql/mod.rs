@@ -93,7 +93,7 @@ pub enum CallerTechnician {
 /// Attaches what one request's resolvers read: the caller (none for the public survey
 /// operation), the request's database handle and its own DataLoaders. A caller technician read
 /// already starts the loaders, so `me.technician` costs no statement; one still to be read is
-/// where `me.technician` finds it.
+/// where `me.technician` finds it (other fields load that technician like any other).
 pub async fn prepare_request(
     request: Request,
     caller: Option<Caller>,

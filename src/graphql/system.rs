@@ -26,8 +26,9 @@ impl Viewer {
     async fn technician(&self, ctx: &Context<'_>) -> Result<Option<TechnicianNode>, AppError> {
         let Some(id) = caller(ctx)?.technician_id else { return Ok(None) };
         if let Some(CallerTechnician::WithFirstStatements(read)) = ctx.data_opt::<CallerTechnician>() {
-            // Let the operation's other fields start their statements first: the token check, which
-            // reads this record, runs with the first of them.
+            // Let the operation's other fields start their statements first, so that the token
+            // check (which reads this record) runs with one of them rather than on a trip of its
+            // own; either way this waits for it.
             tokio::task::yield_now().await;
             db(ctx)?.gate_passed().await?;
             if let Some(technician) = read.get() {

@@ -95,7 +95,7 @@ impl Precondition for StandingCheck {
         if permissions::is_revoked(self.issued_at, standing.not_before) {
             return Ok(false);
         }
-        // A check run again after a failed attempt finds the record set already.
+        // A check that passed is final: this is the only set.
         let _ = self.technician.set(standing.technician);
         Ok(true)
     }

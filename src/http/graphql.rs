@@ -195,8 +195,14 @@ async fn answer(
         operation = operation.disable_introspection();
     }
     // Dropping the operation at the deadline stops its resolvers; a statement already sent
-    // runs on until it ends or hits the statement timeout.
-    let Ok(mut response) = tokio::time::timeout(state.request_timeout, state.schema.execute(operation)).await else {
+    // runs on until it ends or hits the statement timeout. Nothing is answered before the token
+    // check has passed: a query that ran no statement has it run now, within the same deadline.
+    let deadline = tokio::time::Instant::now() + state.request_timeout;
+    let executed = tokio::time::timeout_at(deadline, async {
+        let response = state.schema.execute(operation).await;
+        (response, db.gate_passed().await)
+    });
+    let Ok((mut response, standing)) = executed.await else {
         tracing::warn!(timeout = ?state.request_timeout, "request timed out");
         let message = format!(
             "the request took longer than {}; narrow it down or retry later",
@@ -204,14 +210,12 @@ async fn answer(
         );
         return Answer::refused(name, StatusCode::GATEWAY_TIMEOUT, "TIMEOUT", &message, request_id);
     };
-    // Nothing is answered before the token check has passed: a query that ran no statement has
-    // it run now.
-    if standing_check.is_some() {
-        match db.gate_passed().await {
-            Ok(()) => {}
-            Err(AppError::Unauthenticated(_)) => return unauthenticated(&TokenError::Revoked, request_id),
-            Err(err) => return unchecked(err, request_id),
+    match standing {
+        Ok(()) => {}
+        Err(err) if matches!(err.root(), AppError::Unauthenticated(_)) => {
+            return unauthenticated(&TokenError::Revoked, request_id);
         }
+        Err(err) => return unchecked(err, request_id),
     }
     finish_response_errors(&mut response.errors, request_id);
     null_failed_fields(&mut response.data, &response.errors);
