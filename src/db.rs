@@ -247,7 +247,9 @@ impl Db {
     }
 
     /// Runs `work` with a pooled connection on the blocking thread pool, never on an async worker,
-    /// and inside the caller's tracing span. Every database access goes through here.
+    /// and inside the caller's tracing span, once the handle's gate (if any) has passed: the first
+    /// statement on the primary runs the gate's check itself, just before `work`. Every database
+    /// access goes through here.
     pub async fn run<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
