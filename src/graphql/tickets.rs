@@ -26,7 +26,10 @@ use crate::error::AppError;
 use crate::models::{NewTicket, Ticket, TicketEvent};
 use crate::store;
 use crate::store::sla::TicketSla;
-use crate::store::tickets::{AssigneeFilter, Change, CustomerRef, SortKey, TicketFilter, TicketOrder, TicketSort};
+use crate::store::tickets::{
+    AssigneeFilter, Change, CustomerRef, People, SortKey, TicketFilter, TicketKey, TicketOrder, TicketSort,
+    TicketWithPeople,
+};
 
 /// How far a client's clock may run ahead or behind: an `openedAt` within this of now is "now".
 const CLOCK_SKEW_SECONDS: i64 = 60;
@@ -394,9 +397,10 @@ pub async fn ticket_page(
     let page_filter = filter.clone();
     let (rows, has_next, nested, known_total) = db(ctx)?
         .run(move |conn| {
-            let mut rows = store::tickets::list(conn, &page_filter, order, after.as_ref(), limit + 1)?;
+            let mut rows =
+                store::tickets::list(conn, &page_filter, order, after.as_ref(), limit + 1, selection.people())?;
             let has_next = trim_page(&mut rows, limit);
-            let nested = Nested::load(conn, &rows, selection)?;
+            let (rows, nested) = Nested::load(conn, rows, selection)?;
             let total = if count_total { Some(store::tickets::count(conn, &page_filter)?) } else { None };
             Ok((rows, has_next, nested, total))
         })
@@ -434,6 +438,11 @@ struct NestedSelection {
 }
 
 impl NestedSelection {
+    /// The people read by the tickets' own statement.
+    fn people(self) -> People {
+        People { customer: self.customer, assignee: self.assignee }
+    }
+
     /// What the given look-aheads of ticket fields (a single ticket, or a page's `edges.node`
     /// and `nodes`) select between them.
     fn of<'a>(tickets: impl IntoIterator<Item = Lookahead<'a>>) -> NestedSelection {
@@ -447,8 +456,9 @@ impl NestedSelection {
 }
 
 /// The records a query selects under some tickets, read on the tickets' own connection: a page
-/// or a ticket view costs one trip to the blocking pool and one statement per kind, whatever its
-/// size. Every row of the page shares them ([`Nested::share`]); a kind not selected is empty.
+/// or a ticket view costs one trip to the blocking pool, its customers and assignees come with
+/// its tickets' statement, and the other kinds cost one statement each, whatever its size. Every
+/// row of the page shares them ([`Nested::share`]); a kind not selected is empty.
 #[derive(Default)]
 pub struct Nested {
     selection: NestedSelection,
@@ -460,22 +470,27 @@ pub struct Nested {
 }
 
 impl Nested {
-    fn load(conn: &mut PgConnection, tickets: &[Ticket], selection: NestedSelection) -> Result<Nested, AppError> {
+    /// Takes the people out of `rows` (read as `selection.people()` asked) and reads the rest.
+    fn load(
+        conn: &mut PgConnection,
+        rows: Vec<TicketWithPeople>,
+        selection: NestedSelection,
+    ) -> Result<(Vec<Ticket>, Nested), AppError> {
         let mut nested = Nested { selection, ..Nested::default() };
+        let mut tickets = Vec::with_capacity(rows.len());
+        for (ticket, customer, assignee) in rows {
+            if let Some(customer) = customer {
+                nested.customers.entry(customer.id).or_insert_with(|| Direct(CustomerNode(customer)));
+            }
+            if let Some(technician) = assignee {
+                nested.technicians.entry(technician.id).or_insert_with(|| Direct(TechnicianNode(technician)));
+            }
+            tickets.push(ticket);
+        }
         if tickets.is_empty() {
-            return Ok(nested);
+            return Ok((tickets, nested));
         }
         let ticket_ids: Vec<i64> = tickets.iter().map(|ticket| ticket.id).collect();
-        if selection.customer {
-            let customers = store::customers::by_ids(conn, &distinct(tickets.iter().map(|t| t.customer_id)))?;
-            nested.customers =
-                customers.into_iter().map(|(id, customer)| (id, Direct(CustomerNode(customer)))).collect();
-        }
-        let assignees = distinct(tickets.iter().filter_map(|ticket| ticket.assignee_id));
-        if selection.assignee && !assignees.is_empty() {
-            let technicians = store::technicians::by_ids(conn, &assignees)?;
-            nested.technicians = technicians.into_iter().map(|(id, tech)| (id, Direct(TechnicianNode(tech)))).collect();
-        }
         if selection.timeline {
             let timelines = store::tickets::events_of(conn, &ticket_ids)?;
             nested.timelines = timelines
@@ -486,7 +501,7 @@ impl Nested {
         if selection.sla {
             nested.slas = store::sla::by_ticket_ids(conn, &ticket_ids)?;
         }
-        Ok(nested)
+        Ok((tickets, nested))
     }
 
     /// Hands the SLAs to the loaders and the rest to the rows (none when nothing was selected).
@@ -497,25 +512,14 @@ impl Nested {
     }
 }
 
-/// The ids, each once and in order, as a loader would send them.
-fn distinct(ids: impl Iterator<Item = i64>) -> Vec<i64> {
-    let mut ids: Vec<i64> = ids.collect();
-    ids.sort_unstable();
-    ids.dedup();
-    ids
-}
-
-/// One ticket found by `find`, read with what the query selects under it on one connection.
-async fn ticket_view(
-    ctx: &Context<'_>,
-    find: impl FnOnce(&mut PgConnection) -> Result<Option<Ticket>, AppError> + Send + 'static,
-) -> Result<Option<Direct<TicketNode>>, AppError> {
+/// One ticket, read with what the query selects under it on one connection.
+async fn ticket_view(ctx: &Context<'_>, key: TicketKey) -> Result<Option<Direct<TicketNode>>, AppError> {
     let selection = NestedSelection::of([ctx.look_ahead()]);
     let (ticket, nested) = db(ctx)?
         .run(move |conn| {
-            let ticket = find(conn)?;
-            let nested = Nested::load(conn, ticket.as_slice(), selection)?;
-            Ok((ticket, nested))
+            let row = store::tickets::view(conn, key, selection.people())?;
+            let (mut tickets, nested) = Nested::load(conn, row.into_iter().collect(), selection)?;
+            Ok((tickets.pop(), nested))
         })
         .await?;
     let nested = nested.share(ctx.data_unchecked::<Loaders>()).await;
@@ -529,7 +533,7 @@ pub struct TicketQuery;
 impl TicketQuery {
     async fn ticket(&self, ctx: &Context<'_>, id: ID) -> Result<Option<Direct<TicketNode>>, AppError> {
         let id = parse_id("id", &id)?;
-        ticket_view(ctx, move |conn| Ok(store::tickets::by_ids(conn, &[id])?.into_values().next())).await
+        ticket_view(ctx, TicketKey::Id(id)).await
     }
 
     /// A ticket by its human number, e.g. TS-000123.
@@ -539,7 +543,7 @@ impl TicketQuery {
         number: String,
     ) -> Result<Option<Direct<TicketNode>>, AppError> {
         let number = limits::required_text("number", &number, 32)?;
-        ticket_view(ctx, move |conn| store::tickets::find_by_number(conn, &number)).await
+        ticket_view(ctx, TicketKey::Number(number)).await
     }
 
     /// Tickets matching `filter`, in `orderBy` order (default: newest opened first).

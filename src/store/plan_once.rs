@@ -42,9 +42,16 @@ pub fn one_of<T: Copy + Ord>(column: &'static str, values: &[T], text: fn(T) -> 
     FixedSql(format!("{column} IN ({})", texts.join(", ")))
 }
 
-/// A condition whose text holds no caller's value (see [`one_of`]).
+/// A condition or an ordering whose text holds no caller's value (see [`one_of`]).
 #[derive(Debug, Clone)]
 pub struct FixedSql(String);
+
+impl FixedSql {
+    /// `sql` must be written by the program, never hold a caller's text.
+    pub fn new(sql: String) -> FixedSql {
+        FixedSql(sql)
+    }
+}
 
 impl Expression for FixedSql {
     type SqlType = Bool;
@@ -119,20 +126,49 @@ impl<ST, K, GroupBy> ValidGrouping<GroupBy> for RowsAfter<ST, K> {
     type IsAggregate = is_aggregate::Never;
 }
 
-/// A query with its row limit written into the statement, rounded up to one of a few sizes so
-/// that the page sizes frontends ask for make a handful of statements, not one per size.
+/// A query with its row limit written into the statement ([`RowLimit`]);
 /// [`LiteralLimit::load_wanted`] returns only the rows asked for.
 pub struct LiteralLimit<Q> {
     query: Q,
+    limit: RowLimit,
+}
+
+/// How many rows a statement fetches, and how many of them its caller wants.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowLimit {
     wanted: i64,
     rows: i64,
 }
 
-impl<Q> LiteralLimit<Q> {
-    const SIZES: [i64; 4] = [26, 51, 76, 101];
+impl RowLimit {
+    const PAGE_SIZES: [i64; 4] = [26, 51, 76, 101];
 
-    pub fn new(query: Q, wanted: i64) -> LiteralLimit<Q> {
-        LiteralLimit { query, wanted, rows: Self::rows_to_fetch(wanted) }
+    /// `wanted` rows, fetched with the next of a few sizes up, so that the page sizes frontends
+    /// ask for make a handful of statements, not one per size.
+    pub fn page(wanted: i64) -> RowLimit {
+        let rows = Self::PAGE_SIZES.into_iter().find(|&size| size >= wanted).unwrap_or(wanted).max(0);
+        RowLimit { wanted, rows }
+    }
+
+    /// The one row of a look-up by a unique key (`LIMIT 1`, written, not bound).
+    pub fn one() -> RowLimit {
+        RowLimit { wanted: 1, rows: 1 }
+    }
+}
+
+impl<Q> LiteralLimit<Q> {
+    pub fn new(query: Q, limit: RowLimit) -> LiteralLimit<Q> {
+        LiteralLimit { query, limit }
+    }
+
+    /// How many of the rows fetched the caller wants.
+    pub fn wanted(&self) -> usize {
+        usize::try_from(self.limit.wanted).unwrap_or(0)
+    }
+
+    /// The same limit on `f(query)`.
+    pub fn map<R>(self, f: impl FnOnce(Q) -> R) -> LiteralLimit<R> {
+        LiteralLimit { query: f(self.query), limit: self.limit }
     }
 
     /// The first `wanted` rows; those fetched past them are dropped.
@@ -140,15 +176,10 @@ impl<Q> LiteralLimit<Q> {
     where
         Self: LoadQuery<'query, PgConnection, U>,
     {
-        let wanted = usize::try_from(self.wanted).unwrap_or(0);
+        let wanted = self.wanted();
         let mut rows = RunQueryDsl::load(self, conn)?;
         rows.truncate(wanted);
         Ok(rows)
-    }
-
-    /// The smallest of [`Self::SIZES`] that holds `wanted` rows, or `wanted` itself above them.
-    fn rows_to_fetch(wanted: i64) -> i64 {
-        Self::SIZES.into_iter().find(|&size| size >= wanted).unwrap_or(wanted).max(0)
     }
 }
 
@@ -166,7 +197,7 @@ impl<Q> RunQueryDsl<PgConnection> for LiteralLimit<Q> {}
 impl<Q: QueryFragment<Pg>> QueryFragment<Pg> for LiteralLimit<Q> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         self.query.walk_ast(out.reborrow())?;
-        out.push_sql(&format!(" LIMIT {}", self.rows));
+        out.push_sql(&format!(" LIMIT {}", self.limit.rows));
         Ok(())
     }
 }
@@ -229,7 +260,7 @@ mod tests {
 
     #[test]
     fn a_page_is_fetched_with_the_next_size_up() {
-        let rows = LiteralLimit::<()>::rows_to_fetch;
+        let rows = |wanted| RowLimit::page(wanted).rows;
         assert_eq!([rows(1), rows(21), rows(26), rows(27), rows(101), rows(150)], [26, 26, 26, 51, 101, 150]);
     }
 }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Utc};
 use diesel::dsl::sql;
 use diesel::pg::Pg;
 use diesel::prelude::*;
-use diesel::sql_types::{Array, Bool, Nullable, Text, Timestamptz};
+use diesel::sql_types::{Array, Bool, Text, Timestamptz};
 
 use super::plan_once::key_in;
 use crate::domain::sla::{self, AppliedPolicy, Calendar, Holiday, OpeningInterval, Segment, SlaState};
@@ -450,10 +450,6 @@ pub const NEXT_DUE_SQL: &str = "(SELECT LEAST(\
      CASE WHEN tickets.first_response_at IS NULL THEN s.first_response_due_at END, \
      CASE WHEN tickets.status IN ('OPEN', 'IN_PROGRESS') THEN s.resolution_due_at END) \
      FROM ticket_slas s WHERE s.ticket_id = tickets.id)";
-
-pub fn next_due() -> diesel::expression::SqlLiteral<Nullable<Timestamptz>> {
-    sql::<Nullable<Timestamptz>>(NEXT_DUE_SQL)
-}
 
 /// The rows after `(due, id)` in the SLA_DUE ordering: ascending with no due last, descending
 /// (its exact reverse) with no due first.

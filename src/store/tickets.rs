@@ -7,17 +7,18 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use diesel::pg::Pg;
 use diesel::prelude::*;
+use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
 use diesel::sql_types::{BigInt, Bool, Integer, Nullable, SmallInt, Text, Timestamptz};
 
 use super::contains_pattern;
-use super::plan_once::{LiteralLimit, RowsAfter, key_in, one_of};
+use super::plan_once::{FixedSql, LiteralLimit, RowLimit, RowsAfter, key_in, one_of};
 use crate::auth::Caller;
 use crate::domain::lifecycle::{self, LifecycleState};
 use crate::domain::permissions;
 use crate::domain::sla::{self, SlaState};
 use crate::domain::{EventKind, Priority, TicketChannel, TicketStatus};
 use crate::error::AppError;
-use crate::models::{NewCustomer, NewTicket, Ticket, TicketEvent};
+use crate::models::{Customer, NewCustomer, NewTicket, Technician, Ticket, TicketEvent};
 use crate::schema::{technicians, ticket_events, ticket_slas, tickets};
 
 /// The customer of a new ticket: an existing one, or one created with the ticket.
@@ -202,11 +203,6 @@ pub fn find(conn: &mut PgConnection, id: i64) -> Result<Ticket, AppError> {
         .get_result(conn)
         .optional()?
         .ok_or_else(|| AppError::NotFound(format!("ticket {id} does not exist")))
-}
-
-pub fn find_by_number(conn: &mut PgConnection, number: &str) -> Result<Option<Ticket>, AppError> {
-    // `number` is unique: no `LIMIT`, which PostgreSQL would plan afresh every time (store::plan_once).
-    Ok(tickets::table.filter(tickets::number.eq(number)).select(Ticket::as_select()).get_result(conn).optional()?)
 }
 
 pub fn by_ids(conn: &mut PgConnection, ids: &[i64]) -> Result<HashMap<i64, Ticket>, AppError> {
@@ -488,15 +484,28 @@ pub fn priority_rank(priority: Priority) -> i16 {
     }
 }
 
-/// One page of tickets in `order`, starting after `after`; `limit` rows.
+/// The people a page or a view shows beside its tickets, read by the tickets' own statement:
+/// one statement rather than one per kind (docs/benchmarks.md, "Pages read with their people").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct People {
+    pub customer: bool,
+    pub assignee: bool,
+}
+
+/// A ticket with the customer and assignee its statement read ([`People`]); `None` for those
+/// not asked for, and for the assignee of an unassigned ticket.
+pub type TicketWithPeople = (Ticket, Option<Customer>, Option<Technician>);
+
+/// One page of tickets in `order`, starting after `after`; `limit` rows, with `people`.
 pub fn list(
     conn: &mut PgConnection,
     filter: &TicketFilter,
     order: TicketOrder,
     after: Option<&(SortKey, i64)>,
     limit: i64,
-) -> Result<Vec<Ticket>, AppError> {
-    let mut query = filtered(filter).select(Ticket::as_select());
+    people: People,
+) -> Result<Vec<TicketWithPeople>, AppError> {
+    let mut query = filtered(filter);
     if let Some((key, id)) = after {
         let id = *id;
         query = match (order.sort, key) {
@@ -513,17 +522,132 @@ pub fn list(
             _ => return Err(AppError::bad_input("after", "the cursor belongs to another ordering")),
         };
     }
-    query = match (order.sort, order.descending) {
-        (TicketSort::OpenedAt, false) => query.order((tickets::opened_at.asc(), tickets::id.asc())),
-        (TicketSort::OpenedAt, true) => query.order((tickets::opened_at.desc(), tickets::id.desc())),
-        (TicketSort::UpdatedAt, false) => query.order((tickets::updated_at.asc(), tickets::id.asc())),
-        (TicketSort::UpdatedAt, true) => query.order((tickets::updated_at.desc(), tickets::id.desc())),
-        (TicketSort::Priority, false) => query.order((tickets::priority_rank.asc(), tickets::id.asc())),
-        (TicketSort::Priority, true) => query.order((tickets::priority_rank.desc(), tickets::id.desc())),
-        (TicketSort::SlaDue, false) => query.order((super::sla::next_due().asc().nulls_last(), tickets::id.asc())),
-        (TicketSort::SlaDue, true) => query.order((super::sla::next_due().desc().nulls_first(), tickets::id.desc())),
+    let order_by = order_sql(order);
+    let page = LiteralLimit::new(query.order(FixedSql::new(order_by.clone())), RowLimit::page(limit));
+    load_with(conn, page, people, Some(order_by))
+}
+
+/// One ticket by its id or its human number, with `people`.
+pub fn view(conn: &mut PgConnection, key: TicketKey, people: People) -> Result<Option<TicketWithPeople>, AppError> {
+    let query = match key {
+        TicketKey::Id(id) => tickets::table.into_boxed().filter(tickets::id.eq(id)),
+        TicketKey::Number(number) => tickets::table.into_boxed().filter(tickets::number.eq(number)),
     };
-    Ok(LiteralLimit::new(query, limit).load_wanted(conn)?)
+    Ok(load_with(conn, LiteralLimit::new(query, RowLimit::one()), people, None)?.pop())
+}
+
+/// How a ticket view names its ticket.
+pub enum TicketKey {
+    Id(i64),
+    Number(String),
+}
+
+/// A page's `ORDER BY`, in the terms of `tickets` (the table, or a page of it named so).
+fn order_sql(order: TicketOrder) -> String {
+    let direction = if order.descending { "DESC" } else { "ASC" };
+    let key = match order.sort {
+        TicketSort::OpenedAt => format!("tickets.opened_at {direction}"),
+        TicketSort::UpdatedAt => format!("tickets.updated_at {direction}"),
+        TicketSort::Priority => format!("tickets.priority_rank {direction}"),
+        // Tickets without a running clock last, ascending; descending is its exact reverse.
+        TicketSort::SlaDue => {
+            format!(
+                "{} {direction} NULLS {}",
+                super::sla::NEXT_DUE_SQL,
+                if order.descending { "FIRST" } else { "LAST" }
+            )
+        }
+    };
+    format!("{key}, tickets.id {direction}")
+}
+
+type TicketPage = LiteralLimit<tickets::BoxedQuery<'static, Pg>>;
+
+/// The rows of `page`, each with the people asked for, from one statement ([`WithPeople`]).
+fn load_with(
+    conn: &mut PgConnection,
+    page: TicketPage,
+    people: People,
+    order_by: Option<String>,
+) -> Result<Vec<TicketWithPeople>, AppError> {
+    let (ticket, customer, assignee) =
+        (Ticket::as_select(), Option::<Customer>::as_select(), Option::<Technician>::as_select());
+    let wanted = page.wanted();
+    let joined = |page: TicketPage| WithPeople { page, people, order_by: order_by.clone() };
+    let mut rows: Vec<TicketWithPeople> = match (people.customer, people.assignee) {
+        (false, false) => {
+            let page = page.map(|query| query.select(ticket));
+            page.load_wanted::<Ticket>(conn)?.into_iter().map(|ticket| (ticket, None, None)).collect()
+        }
+        (true, false) => {
+            let rows: Vec<(Ticket, Option<Customer>)> = joined(page).select((ticket, customer)).load(conn)?;
+            rows.into_iter().map(|(ticket, customer)| (ticket, customer, None)).collect()
+        }
+        (false, true) => {
+            let rows: Vec<(Ticket, Option<Technician>)> = joined(page).select((ticket, assignee)).load(conn)?;
+            rows.into_iter().map(|(ticket, assignee)| (ticket, None, assignee)).collect()
+        }
+        (true, true) => joined(page).select((ticket, customer, assignee)).load(conn)?,
+    };
+    rows.truncate(wanted);
+    Ok(rows)
+}
+
+/// A page of tickets with its people joined once the page is cut:
+/// `SELECT … FROM (page) AS tickets LEFT JOIN customers … LEFT JOIN technicians … ORDER BY …`.
+/// Joined below the page's `LIMIT`, the tables would make PostgreSQL's custom plans for a
+/// cursor's bound values look cheaper than the generic plan, and it would plan the statement
+/// afresh at every execution (store::plan_once); joined above it, the plan is the page's own
+/// plus one look-up per row, planned once.
+struct WithPeople {
+    page: TicketPage,
+    people: People,
+    order_by: Option<String>,
+}
+
+impl WithPeople {
+    fn select<S>(self, columns: S) -> WithPeopleSelect<S> {
+        WithPeopleSelect { joined: self, columns }
+    }
+}
+
+/// [`WithPeople`] returning `columns` (the page's tickets, its customers, its technicians).
+struct WithPeopleSelect<S> {
+    joined: WithPeople,
+    columns: S,
+}
+
+impl<S: Expression> Query for WithPeopleSelect<S> {
+    type SqlType = S::SqlType;
+}
+
+impl<S> QueryId for WithPeopleSelect<S> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl<S> RunQueryDsl<PgConnection> for WithPeopleSelect<S> {}
+
+impl<S: QueryFragment<Pg>> QueryFragment<Pg> for WithPeopleSelect<S> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("SELECT ");
+        self.columns.walk_ast(out.reborrow())?;
+        // The page returns every column of tickets: the outer `ORDER BY` may name any of them.
+        out.push_sql(" FROM (");
+        self.joined.page.walk_ast(out.reborrow())?;
+        out.push_sql(") AS tickets");
+        if self.joined.people.customer {
+            out.push_sql(" LEFT OUTER JOIN customers ON customers.id = tickets.customer_id");
+        }
+        if self.joined.people.assignee {
+            out.push_sql(" LEFT OUTER JOIN technicians ON technicians.id = tickets.assignee_id");
+        }
+        if let Some(order_by) = &self.joined.order_by {
+            out.push_sql(" ORDER BY ");
+            out.push_sql(order_by);
+        }
+        Ok(())
+    }
 }
 
 pub fn count(conn: &mut PgConnection, filter: &TicketFilter) -> Result<i64, AppError> {

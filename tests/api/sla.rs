@@ -427,7 +427,7 @@ async fn the_sla_state_filter_lists_what_breaks_next_first_and_agrees_with_each_
     // SLA_DUE also orders a whole list: tickets without a running clock last, and back again.
     let ordered = "query($direction: SortDirection!, $after: String) {
         tickets(orderBy: { field: SLA_DUE, direction: $direction }, first: 2, after: $after) {
-            pageInfo { hasNextPage endCursor } nodes { id sla { state } } } }";
+            pageInfo { hasNextPage endCursor } nodes { id sla { state } customer { name } } } }";
     let mut ascending = Vec::new();
     let mut after = Value::Null;
     loop {
