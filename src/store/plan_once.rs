@@ -47,8 +47,9 @@ pub fn one_of<T: Copy + Ord>(column: &'static str, values: &[T], text: fn(T) -> 
 pub struct FixedSql(String);
 
 impl FixedSql {
-    /// `sql` must be written by the program, never hold a caller's text.
-    pub fn new(sql: String) -> FixedSql {
+    /// `sql` must be written by the program, never hold a caller's text: the store's own
+    /// statements only.
+    pub(super) fn new(sql: String) -> FixedSql {
         FixedSql(sql)
     }
 }
