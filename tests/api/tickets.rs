@@ -624,7 +624,12 @@ async fn nested_customers_and_assignees_cost_a_constant_number_of_statements() {
         assert!(body.get("errors").is_none(), "{body}");
         let edges = body["data"]["tickets"]["edges"].as_array().unwrap();
         assert_eq!(edges.len(), first);
-        assert!(edges.iter().all(|e| e["node"]["customer"]["name"].is_string()));
+        assert!(edges.iter().all(|e| e["node"]["customer"]["name"].as_str().unwrap().starts_with("Customer ")));
+        let assignees: Vec<&Value> = edges.iter().map(|e| &e["node"]["assignee"]).collect();
+        assert!(assignees.iter().all(|a| a.is_null() || a["name"].as_str().unwrap().starts_with("Tech ")));
+        if first == 100 {
+            assert_eq!(assignees.iter().filter(|a| a.is_null()).count(), 15, "every seventh is unassigned");
+        }
         counts.push(statements);
     }
     assert_eq!(counts[0], counts[1], "a page of 100 costs what a page of 5 does: {counts:?}");
@@ -646,12 +651,20 @@ async fn ticket_pages_and_views_are_planned_once_per_connection() {
     let app = spawn_app().await;
     let sam = app.supervisor();
     let tech = app.create_technician("Tech", "L1").await;
+    // Two customers first, so that the customer's id is not the technician's: a join on the
+    // wrong key would read the wrong row.
+    app.create_customer("Other").await;
+    app.create_customer("Another").await;
     let customer = app.create_customer("Customer").await;
+    assert_ne!(customer, tech);
     let mut numbers = Vec::new();
+    let mut newest_first = Vec::new();
     for _ in 0..30 {
         let ticket = app.create_ticket(&sam, customer, json!({ "assigneeId": tech.to_string() })).await;
         numbers.push(ticket["number"].as_str().unwrap().to_owned());
+        newest_first.push(ticket["id"].as_str().unwrap().parse::<i64>().unwrap());
     }
+    newest_first.reverse();
 
     let mut conn = app.database.connect();
     let open =
@@ -661,16 +674,32 @@ async fn ticket_pages_and_views_are_planned_once_per_connection() {
     let alone = tickets::People::default();
     let both = tickets::People { customer: true, assignee: true };
     let customer_only = tickets::People { customer: true, assignee: false };
+    let assignee_only = tickets::People { customer: false, assignee: true };
+    let ids = |rows: &[tickets::TicketWithPeople]| rows.iter().map(|(ticket, _, _)| ticket.id).collect::<Vec<_>>();
+    let people_of_their_own = |rows: &[tickets::TicketWithPeople]| {
+        rows.iter().all(|(ticket, customer, assignee)| {
+            customer.as_ref().map(|c| c.id) == Some(ticket.customer_id)
+                && assignee.as_ref().map(|a| a.id) == ticket.assignee_id
+        })
+    };
     for number in &numbers[..12] {
+        // The page's own ORDER BY picks the rows its LIMIT keeps; the people join them after.
         let page = tickets::list(&mut conn, &open, newest, None, 11, both).unwrap();
-        assert_eq!(page.len(), 11, "the rows asked for, not the rows fetched");
-        assert!(page.iter().all(|(_, customer, assignee)| customer.is_some() && assignee.is_some()));
+        assert_eq!(ids(&page), newest_first[..11], "the rows asked for, newest first");
+        assert!(people_of_their_own(&page));
         let (last, _, _) = page.last().unwrap();
         let after = (tickets::sort_key(last, newest.sort), last.id);
-        let next = tickets::list(&mut conn, &open, newest, Some(&after), 11, alone).unwrap();
-        assert!(next.iter().all(|(ticket, _, _)| (ticket.opened_at, ticket.id) < (last.opened_at, last.id)));
-        assert!(next.iter().all(|(_, customer, assignee)| customer.is_none() && assignee.is_none()));
-        assert_eq!(tickets::list(&mut conn, &mine, newest, None, 26, customer_only).unwrap().len(), 26);
+        let next = tickets::list(&mut conn, &open, newest, Some(&after), 11, both).unwrap();
+        assert_eq!(ids(&next), newest_first[11..22]);
+        assert!(people_of_their_own(&next));
+        let next_alone = tickets::list(&mut conn, &open, newest, Some(&after), 11, alone).unwrap();
+        assert_eq!(ids(&next_alone), ids(&next));
+        assert!(next_alone.iter().all(|(_, customer, assignee)| customer.is_none() && assignee.is_none()));
+        let mine_with_customers = tickets::list(&mut conn, &mine, newest, None, 26, customer_only).unwrap();
+        assert_eq!(ids(&mine_with_customers), newest_first[..26]);
+        assert!(mine_with_customers.iter().all(|(t, c, a)| c.as_ref().unwrap().id == t.customer_id && a.is_none()));
+        let mine_with_assignees = tickets::list(&mut conn, &mine, newest, None, 26, assignee_only).unwrap();
+        assert!(mine_with_assignees.iter().all(|(_, c, a)| c.is_none() && a.as_ref().unwrap().id == tech));
         assert_eq!(tickets::count(&mut conn, &mine).unwrap(), 30);
         let key = tickets::TicketKey::Number(number.clone());
         let (ticket, its_customer, its_assignee) = tickets::view(&mut conn, key, both).unwrap().unwrap();
