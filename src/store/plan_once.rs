@@ -18,7 +18,6 @@ use std::marker::PhantomData;
 use diesel::expression::{AppearsOnTable, Expression, SelectableExpression, ValidGrouping, is_aggregate};
 use diesel::pg::Pg;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::query_dsl::LoadQuery;
 use diesel::serialize::ToSql;
 use diesel::sql_types::{Array, BigInt, Bool, HasSqlType};
 use diesel::{PgConnection, QueryResult, RunQueryDsl};
@@ -127,8 +126,8 @@ impl<ST, K, GroupBy> ValidGrouping<GroupBy> for RowsAfter<ST, K> {
     type IsAggregate = is_aggregate::Never;
 }
 
-/// A query with its row limit written into the statement ([`RowLimit`]);
-/// [`LiteralLimit::load_wanted`] returns only the rows asked for.
+/// A query with its row limit written into the statement ([`RowLimit`]); its caller keeps the
+/// first [`LiteralLimit::wanted`] rows.
 pub struct LiteralLimit<Q> {
     query: Q,
     limit: RowLimit,
@@ -170,17 +169,6 @@ impl<Q> LiteralLimit<Q> {
     /// The same limit on `f(query)`.
     pub fn map<R>(self, f: impl FnOnce(Q) -> R) -> LiteralLimit<R> {
         LiteralLimit { query: f(self.query), limit: self.limit }
-    }
-
-    /// The first `wanted` rows; those fetched past them are dropped.
-    pub fn load_wanted<'query, U>(self, conn: &mut PgConnection) -> QueryResult<Vec<U>>
-    where
-        Self: LoadQuery<'query, PgConnection, U>,
-    {
-        let wanted = self.wanted();
-        let mut rows = RunQueryDsl::load(self, conn)?;
-        rows.truncate(wanted);
-        Ok(rows)
     }
 }
 

@@ -563,7 +563,8 @@ fn order_sql(order: TicketOrder) -> String {
 
 type TicketPage = LiteralLimit<tickets::BoxedQuery<'static, Pg>>;
 
-/// The rows of `page`, each with the people asked for, from one statement ([`WithPeople`]).
+/// The rows of `page` (the first it wants), each with the people asked for, from one statement
+/// ([`WithPeople`]).
 fn load_with(
     conn: &mut PgConnection,
     page: TicketPage,
@@ -573,76 +574,67 @@ fn load_with(
     let (ticket, customer, assignee) =
         (Ticket::as_select(), Option::<Customer>::as_select(), Option::<Technician>::as_select());
     let wanted = page.wanted();
-    let joined = |page: TicketPage| WithPeople { page, people, order_by: order_by.clone() };
     let mut rows: Vec<TicketWithPeople> = match (people.customer, people.assignee) {
         (false, false) => {
-            let page = page.map(|query| query.select(ticket));
-            page.load_wanted::<Ticket>(conn)?.into_iter().map(|ticket| (ticket, None, None)).collect()
+            let rows: Vec<Ticket> = page.map(|query| query.select(ticket)).load(conn)?;
+            rows.into_iter().map(|ticket| (ticket, None, None)).collect()
         }
         (true, false) => {
-            let rows: Vec<(Ticket, Option<Customer>)> = joined(page).select((ticket, customer)).load(conn)?;
+            let rows: Vec<(Ticket, Option<Customer>)> =
+                WithPeople { page, people, order_by, columns: (ticket, customer) }.load(conn)?;
             rows.into_iter().map(|(ticket, customer)| (ticket, customer, None)).collect()
         }
         (false, true) => {
-            let rows: Vec<(Ticket, Option<Technician>)> = joined(page).select((ticket, assignee)).load(conn)?;
+            let rows: Vec<(Ticket, Option<Technician>)> =
+                WithPeople { page, people, order_by, columns: (ticket, assignee) }.load(conn)?;
             rows.into_iter().map(|(ticket, assignee)| (ticket, None, assignee)).collect()
         }
-        (true, true) => joined(page).select((ticket, customer, assignee)).load(conn)?,
+        (true, true) => WithPeople { page, people, order_by, columns: (ticket, customer, assignee) }.load(conn)?,
     };
     rows.truncate(wanted);
     Ok(rows)
 }
 
-/// A page of tickets with its people joined once the page is cut:
+/// A page of tickets with its people joined once the page is cut, returning `columns` (the
+/// page's tickets, its customers, its technicians):
 /// `SELECT … FROM (page) AS tickets LEFT JOIN customers … LEFT JOIN technicians … ORDER BY …`.
 /// Joined below the page's `LIMIT`, the tables would make PostgreSQL's custom plans for a
 /// cursor's bound values look cheaper than the generic plan, and it would plan the statement
 /// afresh at every execution (store::plan_once); joined above it, the plan is the page's own
 /// plus one look-up per row, planned once.
-struct WithPeople {
+struct WithPeople<S> {
     page: TicketPage,
     people: People,
     order_by: Option<String>,
-}
-
-impl WithPeople {
-    fn select<S>(self, columns: S) -> WithPeopleSelect<S> {
-        WithPeopleSelect { joined: self, columns }
-    }
-}
-
-/// [`WithPeople`] returning `columns` (the page's tickets, its customers, its technicians).
-struct WithPeopleSelect<S> {
-    joined: WithPeople,
     columns: S,
 }
 
-impl<S: Expression> Query for WithPeopleSelect<S> {
+impl<S: Expression> Query for WithPeople<S> {
     type SqlType = S::SqlType;
 }
 
-impl<S> QueryId for WithPeopleSelect<S> {
+impl<S> QueryId for WithPeople<S> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<S> RunQueryDsl<PgConnection> for WithPeopleSelect<S> {}
+impl<S> RunQueryDsl<PgConnection> for WithPeople<S> {}
 
-impl<S: QueryFragment<Pg>> QueryFragment<Pg> for WithPeopleSelect<S> {
+impl<S: QueryFragment<Pg>> QueryFragment<Pg> for WithPeople<S> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("SELECT ");
         self.columns.walk_ast(out.reborrow())?;
         // The page returns every column of tickets: the outer `ORDER BY` may name any of them.
         out.push_sql(" FROM (");
-        self.joined.page.walk_ast(out.reborrow())?;
+        self.page.walk_ast(out.reborrow())?;
         out.push_sql(") AS tickets");
-        if self.joined.people.customer {
+        if self.people.customer {
             out.push_sql(" LEFT OUTER JOIN customers ON customers.id = tickets.customer_id");
         }
-        if self.joined.people.assignee {
+        if self.people.assignee {
             out.push_sql(" LEFT OUTER JOIN technicians ON technicians.id = tickets.assignee_id");
         }
-        if let Some(order_by) = &self.joined.order_by {
+        if let Some(order_by) = &self.order_by {
             out.push_sql(" ORDER BY ");
             out.push_sql(order_by);
         }
