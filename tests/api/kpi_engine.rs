@@ -267,8 +267,10 @@ async fn every_event_kind_the_fact_sql_names_exists() {
     let statuses: Vec<&str> = deskpulse::domain::TicketStatus::ALL.iter().map(|status| status.as_str()).collect();
     let mut named = 0;
     for definition in &definitions {
+        // A domain column is printed cast to its base type: `(e.kind)::text = 'REOPENED'::text`.
+        let text = definition.text.replace("::text", "").replace(')', "");
         for (marker, known) in [("kind = '", &kinds), ("to_value = '", &statuses), ("status IN ('", &statuses)] {
-            for piece in definition.text.split(marker).skip(1) {
+            for piece in text.split(marker).skip(1) {
                 let literal = piece.split('\'').next().unwrap();
                 assert!(known.contains(&literal), "the fact SQL names {literal:?}, which is not one of {known:?}");
                 named += 1;
