@@ -11,13 +11,21 @@
 -- written shorter (the same condition given the status domain).
 --
 -- The columns change type without a rewrite: a domain without constraints is binary-coercible,
--- so the domains get their checks after the change, validated by one read of the rows. The view
--- and the two triggers that name these columns are recreated as they were (migrations 000014 and
--- 000022). subject and description keep their table checks: retyping them rebuilds the text
--- search index; priority keeps its own: priority_rank is generated from it. Clients still see
+-- so the domains get their checks after the change, validated by one read of the rows.
+-- PostgreSQL refuses to retype a column that a view or a trigger's condition names: those are
+-- dropped and recreated from their own definitions. subject and description keep their table
+-- checks: retyping them rebuilds the text search index; priority keeps its own: priority_rank is
+-- generated from it. Clients still see
 -- text and integers (PostgreSQL describes a domain column by its base type), so src/schema.rs is
 -- unchanged.
 
+-- The view and the two triggers that name these columns, kept as they are now and recreated
+-- from that text after the change.
+CREATE TEMPORARY TABLE kept_definitions AS
+SELECT 'CREATE VIEW kpi_ticket_fact_source AS ' || pg_get_viewdef('kpi_ticket_fact_source'::regclass) AS statement
+UNION ALL
+SELECT pg_get_triggerdef(oid) FROM pg_trigger
+WHERE tgname IN ('kpi_facts_tickets_update', 'kpi_facts_ticket_events_insert') AND NOT tgisinternal;
 DROP TRIGGER kpi_facts_tickets_update ON tickets;
 DROP TRIGGER kpi_facts_ticket_events_insert ON ticket_events;
 DROP VIEW kpi_ticket_fact_source;
@@ -95,59 +103,13 @@ ALTER TABLE tickets
                AND (closed_at IS NULL) = (status <> 'CLOSED')) NOT VALID;
 ALTER TABLE tickets VALIDATE CONSTRAINT tickets_status_matches_timestamps;
 
--- As migration 000022 left it.
-CREATE VIEW kpi_ticket_fact_source AS
-SELECT t.id AS ticket_id,
-       least(t.opened_at, i.first_at) AS starts_at,
-       active.until AS active_until,
-       active.until > least(t.opened_at, i.first_at) + interval '14 days' AS long_lived,
-       kpi_pack_instant(t.opened_at) || kpi_pack_instant(t.first_response_at)
-           || kpi_pack_instant(t.first_resolved_at) || kpi_pack_instant(t.resolved_at)
-           || kpi_pack_instant(t.closed_at) || kpi_pack_id(t.customer_id) || kpi_pack_id(t.assignee_id)
-           || int2send(((CASE WHEN t.status IN ('RESOLVED', 'CLOSED') THEN 1 ELSE 0 END)
-                        + (CASE WHEN t.reopen_count > 0 THEN 2 ELSE 0 END)
-                        + (CASE WHEN sla.ticket_id IS NOT NULL THEN 4 ELSE 0 END))::int2)
-           || int2send(coalesce(r.rating, 0)::int2) || kpi_pack_instant(r.submitted_at)
-           || kpi_pack_text(t.category) || kpi_pack_text(t.priority) || kpi_pack_text(t.channel)
-           || int4send(coalesce(s.n, 0)::int4) || coalesce(s.packed, '')
-           || int4send(coalesce(i.n, 0)::int4) || coalesce(i.packed, '')
-           || CASE WHEN sla.ticket_id IS NULL THEN ''::bytea
-                   ELSE int8send(sla.calendar_copy_id)
-                        || int4send(((sla.policy ->> 'firstResponseMinutes')::int * 60)::int4)
-                        || int4send(((sla.policy ->> 'resolutionMinutes')::int * 60)::int4)
-                        || kpi_pack_instant(sla.first_response_due_at)
-                        || kpi_pack_instant(sla.resolution_breach_at) END AS facts
-FROM tickets t
-LEFT JOIN satisfaction_ratings r ON r.ticket_id = t.id AND r.superseded_at IS NULL
-LEFT JOIN ticket_slas sla ON sla.ticket_id = t.id
-LEFT JOIN LATERAL (
-    SELECT count(*) AS n, max(e.at) AS last_at,
-           string_agg(kpi_pack_instant(e.at) || int2send((CASE WHEN e.kind = 'REOPENED' THEN 1 ELSE -1 END)::int2),
-                      ''::bytea ORDER BY e.at, e.id) AS packed
-    FROM ticket_events e
-    WHERE t.reopen_count > 0 AND e.ticket_id = t.id
-      AND (e.kind = 'REOPENED' OR (e.kind = 'STATUS_CHANGED' AND e.to_value = 'RESOLVED'))
-) s ON true
-LEFT JOIN LATERAL (
-    SELECT count(*) AS n, min(x.occurred_at) AS first_at, max(x.occurred_at) AS last_at,
-           string_agg(kpi_pack_interaction(x), ''::bytea ORDER BY x.occurred_at, x.id) AS packed
-    FROM interactions x
-    WHERE x.ticket_id = t.id AND NOT EXISTS (SELECT 1 FROM interactions c WHERE c.corrects_id = x.id)
-) i ON true
-CROSS JOIN LATERAL (
-    SELECT CASE WHEN t.status IN ('OPEN', 'IN_PROGRESS') THEN 'infinity'::timestamptz
-                ELSE greatest(t.opened_at, t.first_resolved_at, t.resolved_at, t.closed_at, r.submitted_at,
-                              s.last_at, i.last_at) END AS until
-) active;
-
--- As migration 000014 made them.
-CREATE TRIGGER kpi_facts_tickets_update AFTER UPDATE ON tickets FOR EACH ROW
-    WHEN ((NEW.opened_at, NEW.first_response_at, NEW.first_resolved_at, NEW.resolved_at, NEW.closed_at,
-           NEW.customer_id, NEW.assignee_id, NEW.status, NEW.reopen_count, NEW.category, NEW.priority, NEW.channel)
-          IS DISTINCT FROM
-          (OLD.opened_at, OLD.first_response_at, OLD.first_resolved_at, OLD.resolved_at, OLD.closed_at,
-           OLD.customer_id, OLD.assignee_id, OLD.status, OLD.reopen_count, OLD.category, OLD.priority, OLD.channel))
-    EXECUTE FUNCTION kpi_facts_after_ticket_row();
-CREATE TRIGGER kpi_facts_ticket_events_insert AFTER INSERT ON ticket_events FOR EACH ROW
-    WHEN (NEW.kind = 'REOPENED' OR (NEW.kind = 'STATUS_CHANGED' AND NEW.to_value = 'RESOLVED'))
-    EXECUTE FUNCTION kpi_facts_after_status_event_row();
+DO $$
+DECLARE
+    definition TEXT;
+BEGIN
+    FOR definition IN SELECT statement FROM kept_definitions LOOP
+        EXECUTE definition;
+    END LOOP;
+END
+$$;
+DROP TABLE kept_definitions;
