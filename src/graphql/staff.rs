@@ -54,6 +54,23 @@ impl TechnicianNode {
     }
 }
 
+/// Whether the field `name` of a customer or a technician shows one of their contact columns
+/// (store::tickets::People::contacts): a customer's email, phone or organization, a technician's
+/// email or team. A field not named here is taken to.
+pub fn shows_contacts(name: &str) -> bool {
+    !matches!(
+        name,
+        "id" | "name"
+            | "active"
+            | "createdAt"
+            | "updatedAt"
+            | "performance"
+            | "interactions"
+            | "tickets"
+            | "__typename"
+    )
+}
+
 impl PlainFields for TechnicianNode {
     fn plain_field(&self, name: &str) -> Option<Value> {
         let technician = &self.0;

@@ -15,7 +15,7 @@ use super::direct::{self, Direct, PlainFields};
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::pagination::{CursorKey, ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::satisfaction::RatingNode;
-use super::staff::{CustomerInput, CustomerNode, TechnicianNode};
+use super::staff::{CustomerInput, CustomerNode, TechnicianNode, shows_contacts};
 use super::{caller, cost, db, loaders::Loaders, parse_id};
 use crate::auth::Role;
 use crate::domain::limits::{self, CATEGORY_MAX, DESCRIPTION_MAX, NOTE_MAX, SEARCH_MAX, SUBJECT_MAX};
@@ -27,8 +27,8 @@ use crate::models::{NewTicket, Ticket, TicketEvent};
 use crate::store;
 use crate::store::sla::TicketSla;
 use crate::store::tickets::{
-    AssigneeFilter, Change, CustomerRef, People, SortKey, TicketFilter, TicketKey, TicketOrder, TicketSort,
-    TicketWithPeople,
+    AssigneeFilter, Change, CustomerRef, People, Reading, SortKey, TicketColumns, TicketFilter, TicketKey, TicketOrder,
+    TicketSort, TicketWithPeople,
 };
 
 /// How far a client's clock may run ahead or behind: an `openedAt` within this of now is "now".
@@ -36,12 +36,47 @@ const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// A support request.
 /// The nested records its page or view read with it, when there were any: its resolvers take
-/// them from there (by reference) rather than through the request's loaders.
-pub struct TicketNode(pub Ticket, Option<Arc<Nested>>);
+/// them from there (by reference) rather than through the request's loaders. The text columns
+/// read: a page reads those its selection shows ([`TicketNode::columns_of`]).
+pub struct TicketNode(pub Ticket, Option<Arc<Nested>>, TicketColumns);
 
 impl TicketNode {
+    /// A ticket read whole.
     pub fn new(ticket: Ticket) -> TicketNode {
-        TicketNode(ticket, None)
+        TicketNode(ticket, None, TicketColumns::ALL)
+    }
+
+    /// The text columns of its ticket the field `name` shows: neither its plain value nor its
+    /// resolver reads another. A field not named here (`sla`, and any field added later) is
+    /// taken to read them all.
+    pub fn columns_of(name: &str) -> TicketColumns {
+        match name {
+            "subject" => TicketColumns { subject: true, ..TicketColumns::NONE },
+            "description" => TicketColumns { description: true, ..TicketColumns::NONE },
+            "category" => TicketColumns { details: true, ..TicketColumns::NONE },
+            "id"
+            | "number"
+            | "customer"
+            | "priority"
+            | "channel"
+            | "status"
+            | "allowedNextStatuses"
+            | "assignee"
+            | "openedAt"
+            | "firstResponseAt"
+            | "firstResolvedAt"
+            | "resolvedAt"
+            | "closedAt"
+            | "reopenCount"
+            | "version"
+            | "createdAt"
+            | "updatedAt"
+            | "satisfaction"
+            | "interactions"
+            | "timeline"
+            | "__typename" => TicketColumns::NONE,
+            _ => TicketColumns::ALL,
+        }
     }
 
     /// The records read with this ticket, if they hold the kind `selected` names.
@@ -163,6 +198,7 @@ impl TicketNode {
 
 impl PlainFields for TicketNode {
     fn plain_field(&self, name: &str) -> Option<Value> {
+        debug_assert!(self.2.covers(TicketNode::columns_of(name)), "{name} shows a column its page did not read");
         let ticket = &self.0;
         Some(match name {
             "id" => direct::id(ticket.id),
@@ -391,14 +427,15 @@ pub async fn ticket_page(
     let has_previous = after.is_some();
     let lookahead = ctx.look_ahead();
     let mut selection = NestedSelection::of([lookahead.field("edges").field("node"), lookahead.field("nodes")]);
-    // The SLA_DUE cursor is the next due instant, read from the tickets' SLAs.
-    selection.sla |= order.sort == TicketSort::SlaDue;
+    if order.sort == TicketSort::SlaDue {
+        selection = selection.for_sla_order();
+    }
     let count_total = lookahead.field("totalCount").exists();
     let page_filter = filter.clone();
     let (rows, has_next, nested, known_total) = db(ctx)?
         .run(move |conn| {
             let mut rows =
-                store::tickets::list(conn, &page_filter, order, after.as_ref(), limit + 1, selection.people())?;
+                store::tickets::list(conn, &page_filter, order, after.as_ref(), limit + 1, selection.reading())?;
             let has_next = trim_page(&mut rows, limit);
             let (rows, nested) = Nested::load(conn, rows, selection)?;
             let total = if count_total { Some(store::tickets::count(conn, &page_filter)?) } else { None };
@@ -423,35 +460,60 @@ pub async fn ticket_page(
             SortKey::Due(_) => (dues.get(&row.id).copied(), None),
         };
         let cursor = cursor_at(TicketCursor { sort: sort.clone(), at, rank, id: row.id });
-        Edge::new(cursor, Direct(TicketNode(row, nested.clone())))
+        Edge::new(cursor, Direct(TicketNode(row, nested.clone(), selection.columns)))
     }));
     Ok(connection)
 }
 
-/// Which records a query selects under its tickets.
+/// Which records and columns a query selects under its tickets.
 #[derive(Clone, Copy, Default)]
 struct NestedSelection {
     customer: bool,
     assignee: bool,
     timeline: bool,
     sla: bool,
+    /// The tickets' text columns the selected fields show.
+    columns: TicketColumns,
+    /// Whether a selected customer or assignee shows a contact column.
+    contacts: bool,
 }
 
 impl NestedSelection {
-    /// The people read by the tickets' own statement.
-    fn people(self) -> People {
-        People { customer: self.customer, assignee: self.assignee }
+    /// What the tickets' own statement reads.
+    fn reading(self) -> Reading {
+        Reading {
+            tickets: self.columns,
+            people: People { customer: self.customer, assignee: self.assignee, contacts: self.contacts },
+        }
     }
 
     /// What the given look-aheads of ticket fields (a single ticket, or a page's `edges.node`
-    /// and `nodes`) select between them.
+    /// and `nodes`) select between them, through fragments too.
     fn of<'a>(tickets: impl IntoIterator<Item = Lookahead<'a>>) -> NestedSelection {
-        tickets.into_iter().fold(NestedSelection::default(), |selection, ticket| NestedSelection {
-            customer: selection.customer || ticket.field("customer").exists(),
-            assignee: selection.assignee || ticket.field("assignee").exists(),
-            timeline: selection.timeline || ticket.field("timeline").exists(),
-            sla: selection.sla || ticket.field("sla").exists(),
-        })
+        let mut selection = NestedSelection::default();
+        for ticket in tickets.into_iter().flat_map(|ticket| ticket.selection_fields()) {
+            for field in ticket.selection_set() {
+                let name = field.name();
+                selection.columns = selection.columns.union(TicketNode::columns_of(name));
+                let selected = match name {
+                    "customer" => &mut selection.customer,
+                    "assignee" => &mut selection.assignee,
+                    "timeline" => &mut selection.timeline,
+                    "sla" => &mut selection.sla,
+                    _ => continue,
+                };
+                *selected = true;
+                if matches!(name, "customer" | "assignee") {
+                    selection.contacts |= field.selection_set().any(|field| shows_contacts(field.name()));
+                }
+            }
+        }
+        selection
+    }
+
+    /// The SLA_DUE cursor is the next due instant, computed from the whole ticket and its SLA.
+    fn for_sla_order(self) -> NestedSelection {
+        NestedSelection { sla: true, columns: TicketColumns::ALL, ..self }
     }
 }
 
@@ -517,13 +579,13 @@ async fn ticket_view(ctx: &Context<'_>, key: TicketKey) -> Result<Option<Direct<
     let selection = NestedSelection::of([ctx.look_ahead()]);
     let (ticket, nested) = db(ctx)?
         .run(move |conn| {
-            let row = store::tickets::view(conn, key, selection.people())?;
+            let row = store::tickets::view(conn, key, selection.reading())?;
             let (mut tickets, nested) = Nested::load(conn, row.into_iter().collect(), selection)?;
             Ok((tickets.pop(), nested))
         })
         .await?;
     let nested = nested.share(ctx.data_unchecked::<Loaders>()).await;
-    Ok(ticket.map(|ticket| Direct(TicketNode(ticket, nested))))
+    Ok(ticket.map(|ticket| Direct(TicketNode(ticket, nested, selection.columns))))
 }
 
 #[derive(Default)]

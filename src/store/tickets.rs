@@ -3,12 +3,14 @@
 //! event with it (`ticket_apply_change`, migration 000017).
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 
 use chrono::{DateTime, Utc};
+use diesel::expression::TypedExpressionType;
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{AstPass, Query, QueryFragment, QueryId};
-use diesel::sql_types::{BigInt, Bool, Integer, Nullable, SmallInt, Text, Timestamptz};
+use diesel::sql_types::{BigInt, Bool, Integer, Nullable, SmallInt, SqlType, Text, Timestamptz};
 
 use super::contains_pattern;
 use super::plan_once::{FixedSql, LiteralLimit, RowLimit, RowsAfter, key_in, one_of};
@@ -490,6 +492,48 @@ pub fn priority_rank(priority: Priority) -> i16 {
 pub struct People {
     pub customer: bool,
     pub assignee: bool,
+    /// Whether their contact columns are read too (a customer's email, phone and organization,
+    /// a technician's email and team; in their place: NULL, empty text). Their ids, names,
+    /// flags and instants always are.
+    pub contacts: bool,
+}
+
+/// The text columns of its tickets a page or a view reads. Each one left out comes as a
+/// placeholder of its type (empty text, NULL) that nothing shows: the GraphQL layer leaves out
+/// only what the query's selection does not show (graphql::tickets, `TicketNode`). A page of
+/// 50 tickets is about a tenth cheaper to decode per text column left out (docs/benchmarks.md,
+/// "Pages read the columns they show").
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TicketColumns {
+    pub subject: bool,
+    pub description: bool,
+    /// The category and the external reference.
+    pub details: bool,
+}
+
+impl TicketColumns {
+    pub const ALL: TicketColumns = TicketColumns { subject: true, description: true, details: true };
+    pub const NONE: TicketColumns = TicketColumns { subject: false, description: false, details: false };
+
+    pub fn union(self, other: TicketColumns) -> TicketColumns {
+        TicketColumns {
+            subject: self.subject || other.subject,
+            description: self.description || other.description,
+            details: self.details || other.details,
+        }
+    }
+
+    /// Whether every column `other` reads is read here too.
+    pub fn covers(self, other: TicketColumns) -> bool {
+        self.union(other) == self
+    }
+}
+
+/// What a page or a view reads: of its tickets, and of the people beside them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reading {
+    pub tickets: TicketColumns,
+    pub people: People,
 }
 
 /// A ticket with the customer and assignee its statement read ([`People`]); `None` for those
@@ -503,7 +547,7 @@ pub fn list(
     order: TicketOrder,
     after: Option<&(SortKey, i64)>,
     limit: i64,
-    people: People,
+    reading: Reading,
 ) -> Result<Vec<TicketWithPeople>, AppError> {
     let mut query = filtered(filter);
     if let Some((key, id)) = after {
@@ -524,16 +568,16 @@ pub fn list(
     }
     let order_by = order_sql(order);
     let page = LiteralLimit::new(query.order(FixedSql::new(order_by.clone())), RowLimit::page(limit));
-    load_with(conn, page, people, Some(order_by))
+    load_with(conn, page, reading, Some(order_by))
 }
 
-/// One ticket by its id or its human number, with `people`.
-pub fn view(conn: &mut PgConnection, key: TicketKey, people: People) -> Result<Option<TicketWithPeople>, AppError> {
+/// One ticket by its id or its human number, read as `reading` says.
+pub fn view(conn: &mut PgConnection, key: TicketKey, reading: Reading) -> Result<Option<TicketWithPeople>, AppError> {
     let query = match key {
         TicketKey::Id(id) => tickets::table.into_boxed().filter(tickets::id.eq(id)),
         TicketKey::Number(number) => tickets::table.into_boxed().filter(tickets::number.eq(number)),
     };
-    Ok(load_with(conn, LiteralLimit::new(query, RowLimit::one()), people, None)?.pop())
+    Ok(load_with(conn, LiteralLimit::new(query, RowLimit::one()), reading, None)?.pop())
 }
 
 /// How a ticket view names its ticket.
@@ -563,67 +607,150 @@ fn order_sql(order: TicketOrder) -> String {
 
 type TicketPage = LiteralLimit<tickets::BoxedQuery<'static, Pg>>;
 
-/// The rows of `page` (the first it wants), each with the people asked for, from one statement
+/// The rows of `page` (the first it wants), read as `reading` says, from one statement
 /// ([`WithPeople`]).
 fn load_with(
     conn: &mut PgConnection,
     page: TicketPage,
-    people: People,
+    reading: Reading,
     order_by: Option<String>,
 ) -> Result<Vec<TicketWithPeople>, AppError> {
-    let (ticket, customer, assignee) =
-        (Ticket::as_select(), Option::<Customer>::as_select(), Option::<Technician>::as_select());
     let wanted = page.wanted();
-    let mut rows: Vec<TicketWithPeople> = match (people.customer, people.assignee) {
+    let People { customer, assignee, contacts } = reading.people;
+    let mut columns = ticket_columns_sql(reading.tickets);
+    if customer {
+        columns = format!("{columns}, {}", customer_columns_sql(contacts));
+    }
+    if assignee {
+        columns = format!("{columns}, {}", technician_columns_sql(contacts));
+    }
+    let statement = WithPeople::<()> { page, people: reading.people, order_by, columns, row: PhantomData };
+    let mut rows: Vec<TicketWithPeople> = match (customer, assignee) {
         (false, false) => {
-            let rows: Vec<Ticket> = page.map(|query| query.select(ticket)).load(conn)?;
+            let rows: Vec<Ticket> = statement.typed::<RowOf<Ticket>>().load(conn)?;
             rows.into_iter().map(|ticket| (ticket, None, None)).collect()
         }
         (true, false) => {
             let rows: Vec<(Ticket, Option<Customer>)> =
-                WithPeople { page, people, order_by, columns: (ticket, customer) }.load(conn)?;
+                statement.typed::<(RowOf<Ticket>, Nullable<RowOf<Customer>>)>().load(conn)?;
             rows.into_iter().map(|(ticket, customer)| (ticket, customer, None)).collect()
         }
         (false, true) => {
             let rows: Vec<(Ticket, Option<Technician>)> =
-                WithPeople { page, people, order_by, columns: (ticket, assignee) }.load(conn)?;
+                statement.typed::<(RowOf<Ticket>, Nullable<RowOf<Technician>>)>().load(conn)?;
             rows.into_iter().map(|(ticket, assignee)| (ticket, None, assignee)).collect()
         }
-        (true, true) => WithPeople { page, people, order_by, columns: (ticket, customer, assignee) }.load(conn)?,
+        (true, true) => {
+            statement.typed::<(RowOf<Ticket>, Nullable<RowOf<Customer>>, Nullable<RowOf<Technician>>)>().load(conn)?
+        }
     };
     rows.truncate(wanted);
     Ok(rows)
 }
 
-/// A page of tickets with its people joined once the page is cut, returning `columns` (the
-/// page's tickets, its customers, its technicians):
+/// A column, or in its place `placeholder` (a constant of its type) when it is not `read`.
+fn column_or(read: bool, column: &'static str, placeholder: &'static str) -> &'static str {
+    if read { column } else { placeholder }
+}
+
+/// The columns of a [`Ticket`], in its fields' order (as diesel loads a row: by position).
+fn ticket_columns_sql(read: TicketColumns) -> String {
+    [
+        "tickets.id",
+        "tickets.number",
+        "tickets.customer_id",
+        column_or(read.subject, "tickets.subject", "''::text"),
+        column_or(read.description, "tickets.description", "''::text"),
+        column_or(read.details, "tickets.category", "''::text"),
+        "tickets.priority",
+        "tickets.channel",
+        "tickets.status",
+        "tickets.assignee_id",
+        "tickets.opened_at",
+        "tickets.first_response_at",
+        "tickets.first_resolved_at",
+        "tickets.resolved_at",
+        "tickets.closed_at",
+        "tickets.reopen_count",
+        "tickets.version",
+        column_or(read.details, "tickets.external_ref", "NULL::text"),
+        "tickets.created_at",
+        "tickets.updated_at",
+    ]
+    .join(", ")
+}
+
+/// The columns of a [`Customer`] in its fields' order. A ticket whose customer the join did not
+/// find still reads as no customer: its NULL id comes first.
+fn customer_columns_sql(contacts: bool) -> String {
+    [
+        "customers.id",
+        "customers.name",
+        column_or(contacts, "customers.email", "NULL::text"),
+        column_or(contacts, "customers.phone", "NULL::text"),
+        column_or(contacts, "customers.organization", "NULL::text"),
+        "customers.created_at",
+        "customers.updated_at",
+    ]
+    .join(", ")
+}
+
+/// The columns of a [`Technician`] in its fields' order; an unassigned ticket's NULL id comes
+/// first.
+fn technician_columns_sql(contacts: bool) -> String {
+    [
+        "technicians.id",
+        "technicians.name",
+        column_or(contacts, "technicians.email", "''::text"),
+        column_or(contacts, "technicians.team", "''::text"),
+        "technicians.active",
+        "technicians.created_at",
+        "technicians.updated_at",
+    ]
+    .join(", ")
+}
+
+/// The SQL types of a row of `T` (the tuple of its columns' types).
+type RowOf<T> = diesel::dsl::SqlTypeOf<<T as Selectable<Pg>>::SelectExpression>;
+
+/// A page of tickets with its people joined once the page is cut, returning `columns` (SQL
+/// text, loaded as rows of type `Row`: the page's tickets, its customers, its technicians):
 /// `SELECT … FROM (page) AS tickets LEFT JOIN customers … LEFT JOIN technicians … ORDER BY …`.
 /// Joined below the page's `LIMIT`, the tables would make PostgreSQL's custom plans for a
 /// cursor's bound values look cheaper than the generic plan, and it would plan the statement
 /// afresh at every execution (store::plan_once); joined above it, the plan is the page's own
 /// plus one look-up per row, planned once.
-struct WithPeople<S> {
+struct WithPeople<Row> {
     page: TicketPage,
     people: People,
     order_by: Option<String>,
-    columns: S,
+    columns: String,
+    row: PhantomData<Row>,
 }
 
-impl<S: Expression> Query for WithPeople<S> {
-    type SqlType = S::SqlType;
+impl<Row> WithPeople<Row> {
+    /// The same statement, its rows loaded as `Other`.
+    fn typed<Other>(self) -> WithPeople<Other> {
+        let WithPeople { page, people, order_by, columns, row: _ } = self;
+        WithPeople { page, people, order_by, columns, row: PhantomData }
+    }
 }
 
-impl<S> QueryId for WithPeople<S> {
+impl<Row: SqlType + TypedExpressionType> Query for WithPeople<Row> {
+    type SqlType = Row;
+}
+
+impl<Row> QueryId for WithPeople<Row> {
     type QueryId = ();
     const HAS_STATIC_QUERY_ID: bool = false;
 }
 
-impl<S> RunQueryDsl<PgConnection> for WithPeople<S> {}
+impl<Row> RunQueryDsl<PgConnection> for WithPeople<Row> {}
 
-impl<S: QueryFragment<Pg>> QueryFragment<Pg> for WithPeople<S> {
+impl<Row> QueryFragment<Pg> for WithPeople<Row> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
         out.push_sql("SELECT ");
-        self.columns.walk_ast(out.reborrow())?;
+        out.push_sql(&self.columns);
         // The page returns every column of tickets: the outer `ORDER BY` may name any of them.
         out.push_sql(" FROM (");
         self.page.walk_ast(out.reborrow())?;
@@ -691,4 +818,47 @@ fn filtered(filter: &TicketFilter) -> tickets::BoxedQuery<'static, Pg> {
         query = query.filter(super::sla::state_filter(&filter.sla_states, filter.sla_at.unwrap_or_else(Utc::now)));
     }
     query
+}
+
+#[cfg(test)]
+mod tests {
+    use diesel::debug_query;
+
+    use super::*;
+    use crate::schema::customers;
+
+    /// The select list diesel writes for `T`, as `table.column, …`.
+    fn select_list_of(sql: String) -> String {
+        let list = sql.strip_prefix("SELECT ").unwrap().split(" FROM ").next().unwrap();
+        list.replace('"', "")
+    }
+
+    /// A row is loaded by position: the lists written by hand name each record's columns in
+    /// the order of its fields, as diesel's own select for it does.
+    #[test]
+    fn the_column_lists_follow_their_records_fields() {
+        let ticket = debug_query::<Pg, _>(&tickets::table.select(Ticket::as_select())).to_string();
+        assert_eq!(ticket_columns_sql(TicketColumns::ALL), select_list_of(ticket));
+        let customer = debug_query::<Pg, _>(&customers::table.select(Customer::as_select())).to_string();
+        assert_eq!(customer_columns_sql(true), select_list_of(customer));
+        let technician = debug_query::<Pg, _>(&technicians::table.select(Technician::as_select())).to_string();
+        assert_eq!(technician_columns_sql(true), select_list_of(technician));
+    }
+
+    /// Each column left out is replaced in its own place, by a constant.
+    #[test]
+    fn a_column_left_out_keeps_its_place() {
+        let whole: Vec<String> = ticket_columns_sql(TicketColumns::ALL).split(", ").map(str::to_owned).collect();
+        let listed = ticket_columns_sql(TicketColumns { subject: true, ..TicketColumns::NONE });
+        let listed: Vec<&str> = listed.split(", ").collect();
+        assert_eq!(listed.len(), whole.len());
+        for (listed, whole) in listed.iter().zip(&whole) {
+            let left_out = ["tickets.description", "tickets.category", "tickets.external_ref"];
+            if left_out.contains(&whole.as_str()) {
+                assert!(!listed.contains("tickets."), "{whole} is read as {listed}");
+            } else {
+                assert_eq!(listed, whole);
+            }
+        }
+    }
 }

@@ -671,10 +671,17 @@ async fn ticket_pages_and_views_are_planned_once_per_connection() {
         tickets::TicketFilter { statuses: vec![TicketStatus::Open, TicketStatus::InProgress], ..Default::default() };
     let mine = tickets::TicketFilter { assignee: tickets::AssigneeFilter::Technician(tech), ..open.clone() };
     let newest = tickets::TicketOrder { sort: tickets::TicketSort::OpenedAt, descending: true };
-    let alone = tickets::People::default();
-    let both = tickets::People { customer: true, assignee: true };
-    let customer_only = tickets::People { customer: true, assignee: false };
-    let assignee_only = tickets::People { customer: false, assignee: true };
+    let whole = |customer, assignee| tickets::Reading {
+        tickets: tickets::TicketColumns::ALL,
+        people: tickets::People { customer, assignee, contacts: true },
+    };
+    let (alone, both, customer_only, assignee_only) =
+        (whole(false, false), whole(true, true), whole(true, false), whole(false, true));
+    // A list showing subjects and names: the other text columns come as placeholders.
+    let listed = tickets::Reading {
+        tickets: tickets::TicketColumns { subject: true, ..tickets::TicketColumns::NONE },
+        people: tickets::People { customer: true, assignee: true, contacts: false },
+    };
     let ids = |rows: &[tickets::TicketWithPeople]| rows.iter().map(|(ticket, _, _)| ticket.id).collect::<Vec<_>>();
     let people_of_their_own = |rows: &[tickets::TicketWithPeople]| {
         rows.iter().all(|(ticket, customer, assignee)| {
@@ -692,6 +699,19 @@ async fn ticket_pages_and_views_are_planned_once_per_connection() {
         let next = tickets::list(&mut conn, &open, newest, Some(&after), 11, both).unwrap();
         assert_eq!(ids(&next), newest_first[11..22]);
         assert!(people_of_their_own(&next));
+        let next_listed = tickets::list(&mut conn, &open, newest, Some(&after), 11, listed).unwrap();
+        assert_eq!(ids(&next_listed), ids(&next));
+        assert!(people_of_their_own(&next_listed));
+        for ((listed, customer, assignee), (whole, whole_customer, whole_assignee)) in next_listed.iter().zip(&next) {
+            assert_eq!(
+                (&listed.subject, listed.version, listed.updated_at),
+                (&whole.subject, whole.version, whole.updated_at)
+            );
+            assert_eq!((listed.description.as_str(), listed.external_ref.as_deref()), ("", None));
+            assert_eq!(customer.as_ref().unwrap().name, whole_customer.as_ref().unwrap().name);
+            assert_eq!(assignee.as_ref().unwrap().name, whole_assignee.as_ref().unwrap().name);
+            assert_eq!(assignee.as_ref().unwrap().team, "");
+        }
         let next_alone = tickets::list(&mut conn, &open, newest, Some(&after), 11, alone).unwrap();
         assert_eq!(ids(&next_alone), ids(&next));
         assert!(next_alone.iter().all(|(_, customer, assignee)| customer.is_none() && assignee.is_none()));
@@ -736,5 +756,133 @@ async fn ticket_pages_and_views_are_planned_once_per_connection() {
             statement.custom_plans <= 5 && statement.generic_plans >= 7,
             "planned afresh at its executions: {statement:#?}"
         );
+    }
+}
+
+/// The fields of the object type `name` that take no required argument, each with the selection
+/// it needs: every object-typed field must have one in `selections`.
+async fn plain_selections(app: &TestApp, name: &str, selections: &[(&str, &str)]) -> Vec<(String, String)> {
+    let query = "query($name: String!) { __type(name: $name) { fields {
+        name args { type { kind } } type { kind ofType { kind ofType { kind ofType { kind } } } } } } }";
+    let data = app.query_ok(&app.admin(), query, json!({ "name": name })).await;
+    let mut fields = Vec::new();
+    for field in data["__type"]["fields"].as_array().unwrap() {
+        let field_name = field["name"].as_str().unwrap();
+        if field["args"].as_array().unwrap().iter().any(|arg| arg["type"]["kind"] == "NON_NULL") {
+            continue;
+        }
+        let mut kind = &field["type"];
+        while kind["kind"] == "NON_NULL" || kind["kind"] == "LIST" {
+            kind = &kind["ofType"];
+        }
+        let selection = match selections.iter().find(|(name, _)| *name == field_name) {
+            Some((_, selection)) => selection.to_string(),
+            None if kind["kind"] == "OBJECT" => panic!("{name}.{field_name}: give it a selection here"),
+            None => String::new(),
+        };
+        fields.push((field_name.to_owned(), selection));
+    }
+    fields
+}
+
+/// A page reads only the text columns its selection shows (store::tickets::TicketColumns): each
+/// field of a ticket and of its customer and assignee, asked for alone, through a fragment, on a
+/// page and on a ticket view, is what it is when the ticket is read whole.
+#[tokio::test]
+async fn a_page_shows_each_field_as_the_whole_ticket_does() {
+    let app = spawn_app().await;
+    let sam = app.supervisor();
+    let tech = app.create_technician("Grace Hopper", "L2").await;
+    let customer = app
+        .query_ok(
+            &sam,
+            "mutation($input: CustomerInput!) { createCustomer(input: $input) { id } }",
+            json!({ "input": { "name": "Ada Ltd", "email": "ada@example.test", "phone": "+44 20 7946 0000",
+                               "organization": "Ada" } }),
+        )
+        .await["createCustomer"]["id"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let input = json!({ "assigneeId": tech.to_string(), "description": "Toner smudges on every page" });
+    let ticket = app.create_ticket(&sam, customer, input).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    transition(&app, &sam, &id, 1, "IN_PROGRESS").await;
+    app.create_ticket(&sam, customer, json!({ "subject": "Another one" })).await;
+
+    let people = [("customer", "Customer"), ("assignee", "Technician")];
+    let person_selections = [("interactions", "{ totalCount }"), ("tickets", "{ totalCount }")];
+    let mut ticket_fields = plain_selections(
+        &app,
+        "Ticket",
+        &[
+            ("customer", "{ id }"),
+            ("assignee", "{ id }"),
+            ("satisfaction", "{ rating }"),
+            ("interactions", "{ totalCount }"),
+            ("sla", "{ firstResponseDueAt firstResponseState }"),
+            ("timeline", "{ kind at toValue }"),
+        ],
+    )
+    .await;
+    // Each person field alone, as `customer { email }`, and all of them for the whole read.
+    let mut whole_people = Vec::new();
+    for (field, type_name) in people {
+        let fields = plain_selections(&app, type_name, &person_selections).await;
+        let all: Vec<String> = fields.iter().map(|(name, selection)| format!("{name} {selection}")).collect();
+        whole_people.push((field, format!("{{ {} }}", all.join(" "))));
+        for (name, selection) in fields {
+            ticket_fields.push((format!("{field}.{name}"), format!("{{ {name} {selection} }}")));
+        }
+    }
+    let whole_selection: Vec<String> = ticket_fields
+        .iter()
+        .filter(|(name, _)| !name.contains('.'))
+        .map(|(name, selection)| match whole_people.iter().find(|(person, _)| person == name) {
+            Some((_, people)) => format!("{name} {people}"),
+            None => format!("{name} {selection}"),
+        })
+        .collect();
+    let whole = app
+        .query_ok(
+            &sam,
+            &format!("query($id: ID!) {{ ticket(id: $id) {{ {} }} }}", whole_selection.join(" ")),
+            json!({ "id": id }),
+        )
+        .await["ticket"]
+        .clone();
+
+    for (name, selection) in &ticket_fields {
+        // `customer.email` is asked for as `customer { email }` and found at customer/email.
+        let (field, pointer) = match name.split_once('.') {
+            Some((person, inner)) => (person, format!("/{person}/{inner}")),
+            // The person itself, asked for as `customer { id }`.
+            None if people.iter().any(|(person, _)| person == name) => (name.as_str(), format!("/{name}/id")),
+            None => (name.as_str(), format!("/{name}")),
+        };
+        let expected = whole.pointer(&pointer).unwrap_or_else(|| panic!("{name} in {whole}"));
+        let shapes = [
+            format!("{{ tickets(first: 5) {{ nodes {{ id {field} {selection} }} }} }}"),
+            format!(
+                "{{ tickets(first: 5) {{ edges {{ node {{ ...shown }} }} }} }} fragment shown on Ticket {{ id {field} {selection} }}"
+            ),
+            format!("{{ ticket(id: \"{id}\") {{ id ... on Ticket {{ {field} {selection} }} }} }}"),
+        ];
+        for query in shapes {
+            let data = app.query_ok(&sam, &query, json!({})).await;
+            let found = match data.pointer("/tickets/nodes").or(data.pointer("/tickets/edges")) {
+                Some(rows) => rows
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|row| row.get("node").unwrap_or(row))
+                    .find(|ticket| ticket["id"] == id.as_str())
+                    .unwrap()
+                    .clone(),
+                None => data["ticket"].clone(),
+            };
+            assert_eq!(found.pointer(&pointer), Some(expected), "{name} from {query}");
+        }
     }
 }
