@@ -4,8 +4,11 @@
 //! on the field's name and a map lookup before the insert. Under a page of 50 tickets that is
 //! most of the server's GraphQL time (docs/benchmarks.md), spent on fields that only copy a
 //! column. [`Direct<T>`] is the same GraphQL type as `T` (same name, same fields, same schema):
-//! it writes the fields `T` names plain (see [`PlainFields`]) in one pass and hands each other
-//! field to `T`'s own resolver, one after the other, as `T`'s `serial` objects do. A selection it
+//! it writes the fields `T` names plain (see [`PlainFields`]) in one pass, answers the fields
+//! whose records `T` holds already (a page's edges and nodes, a ticket's people and timeline
+//! read with its page: [`PlainFields::held_field`]) by their own direct path, and hands each
+//! other field to `T`'s own resolver, one after the other, as `T`'s `serial` objects do. A
+//! record of a held list that fails fails the list, as in async-graphql's lists. A selection it
 //! does not read this way (a fragment, a response key given twice, a custom directive) takes `T`'s
 //! own path whole. The schema has no extensions: one that watched resolvers would not see the
 //! plain fields.
@@ -17,6 +20,7 @@ use async_graphql::parser::types::{Field, Selection};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::resolve_container_serial;
 use async_graphql::{ContainerType, ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use futures_util::future::BoxFuture;
 
 /// A record type's plain fields: scalars and enums read from the record, taking no argument,
 /// behind no guard and no permission check (a plain field is answered without its resolver).
@@ -24,13 +28,39 @@ pub trait PlainFields: ContainerType {
     /// What the field `name` resolves to when it is plain, exactly as `T`'s own resolver would
     /// answer it; `None` for every other field.
     fn plain_field(&self, name: &str) -> Option<Value>;
+
+    /// The records the field `name` resolves to when the record holds them already (read with
+    /// its page), exactly as `T`'s own resolver would find them, taking no argument and behind no
+    /// guard; each is answered by its own direct path. `None` for every other field.
+    fn held_field(&self, _name: &str) -> Option<Held<'_>> {
+        None
+    }
+}
+
+/// What a held field resolves to.
+pub enum Held<'a> {
+    /// A nullable object: null when `None`.
+    One(Option<&'a dyn DirectObject>),
+    /// A list of objects.
+    Many(Vec<&'a dyn DirectObject>),
+}
+
+/// A record answered with its plain and held fields written directly, behind a reference.
+pub trait DirectObject: Send + Sync {
+    fn resolve_direct<'a>(&'a self, ctx: &'a ContextSelectionSet<'a>) -> BoxFuture<'a, ServerResult<Value>>;
+}
+
+impl<T: PlainFields + Send + Sync> DirectObject for T {
+    fn resolve_direct<'a>(&'a self, ctx: &'a ContextSelectionSet<'a>) -> BoxFuture<'a, ServerResult<Value>> {
+        Box::pin(resolve_direct(self, ctx))
+    }
 }
 
 /// `T`, answered with its plain fields written directly.
 #[derive(Clone)]
 pub struct Direct<T>(pub T);
 
-impl<T: PlainFields> OutputType for Direct<T> {
+impl<T: PlainFields + Send + Sync> OutputType for Direct<T> {
     fn type_name() -> Cow<'static, str> {
         T::type_name()
     }
@@ -40,29 +70,61 @@ impl<T: PlainFields> OutputType for Direct<T> {
     }
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
-        let Some(fields) = simple_fields(ctx) else {
-            return resolve_container_serial(ctx, &self.0).await;
-        };
-        let mut object = IndexMap::with_capacity(fields.len());
-        for field in fields {
-            let key = field.node.response_key().node.clone();
-            let name = field.node.name.node.as_str();
-            let plain = if field.node.arguments.is_empty() { self.0.plain_field(name) } else { None };
-            if let Some(value) = plain {
-                object.insert(key, value);
-            } else if name == "__typename" {
-                object.insert(key, Value::String(self.0.introspection_type_name().into_owned()));
-            } else {
-                // As async-graphql's own objects do: a field that fails is reported and left out.
-                match self.0.resolve_field(&ctx.with_field(field)).await {
-                    Ok(value) => {
-                        object.insert(key, value.unwrap_or_default());
-                    }
-                    Err(error) => ctx.add_error(error),
-                }
-            }
+        // Boxed: a record may hold records that hold its own type (a customer's tickets).
+        self.0.resolve_direct(ctx).await
+    }
+}
+
+/// The object `record` under the selection `ctx`.
+async fn resolve_direct<T: PlainFields + Send + Sync>(
+    record: &T,
+    ctx: &ContextSelectionSet<'_>,
+) -> ServerResult<Value> {
+    let Some(fields) = simple_fields(ctx) else {
+        return resolve_container_serial(ctx, record).await;
+    };
+    let mut object = IndexMap::with_capacity(fields.len());
+    for field in fields {
+        let key = field.node.response_key().node.clone();
+        let name = field.node.name.node.as_str();
+        let plain = field.node.arguments.is_empty();
+        if let Some(value) = plain.then(|| record.plain_field(name)).flatten() {
+            object.insert(key, value);
+            continue;
         }
-        Ok(if object.is_empty() { Value::Null } else { Value::Object(object) })
+        if name == "__typename" {
+            object.insert(key, Value::String(record.introspection_type_name().into_owned()));
+            continue;
+        }
+        let field_ctx = ctx.with_field(field);
+        // As async-graphql's own objects do: a field that fails is reported and left out.
+        let resolved = match plain.then(|| record.held_field(name)).flatten() {
+            Some(held) => resolve_held(held, &field_ctx.with_selection_set(&field.node.selection_set)).await,
+            None => record.resolve_field(&field_ctx).await.map(Option::unwrap_or_default),
+        };
+        match resolved {
+            Ok(value) => {
+                object.insert(key, value);
+            }
+            Err(error) => ctx.add_error(error),
+        }
+    }
+    Ok(if object.is_empty() { Value::Null } else { Value::Object(object) })
+}
+
+/// A held field's records under the field's selection `ctx`.
+async fn resolve_held(held: Held<'_>, ctx: &ContextSelectionSet<'_>) -> ServerResult<Value> {
+    match held {
+        Held::One(None) => Ok(Value::Null),
+        Held::One(Some(record)) => record.resolve_direct(ctx).await,
+        Held::Many(records) => {
+            let mut values = Vec::with_capacity(records.len());
+            for (index, record) in records.into_iter().enumerate() {
+                let item = ctx.with_index(index);
+                values.push(record.resolve_direct(&item).await.map_err(|error| item.set_error_path(error))?);
+            }
+            Ok(Value::List(values))
+        }
     }
 }
 

@@ -4,14 +4,14 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::connection::{Connection, Edge};
+use async_graphql::connection::{Connection, CursorType, Edge, EmptyFields};
 
 use async_graphql::{Context, Enum, ID, InputObject, Lookahead, Object, Value};
 use chrono::{DateTime, Duration, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 
-use super::direct::{self, Direct, PlainFields};
+use super::direct::{self, Direct, DirectObject, Held, PlainFields};
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::pagination::{CursorKey, ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::satisfaction::RatingNode;
@@ -197,6 +197,27 @@ impl TicketNode {
 }
 
 impl PlainFields for TicketNode {
+    /// The people and the timeline read with the page, as their resolvers find them there.
+    fn held_field(&self, name: &str) -> Option<Held<'_>> {
+        let ticket = &self.0;
+        let nested = self.1.as_deref()?;
+        let selected = nested.selection;
+        match name {
+            "customer" if selected.customer => Some(Held::One(
+                nested.customers.get(&ticket.customer_id).map(|customer| &customer.0 as &dyn DirectObject),
+            )),
+            "assignee" if selected.assignee => {
+                let technician = ticket.assignee_id.and_then(|id| nested.technicians.get(&id));
+                Some(Held::One(technician.map(|technician| &technician.0 as &dyn DirectObject)))
+            }
+            "timeline" if selected.timeline => {
+                let events = nested.timelines.get(&ticket.id).map(Vec::as_slice).unwrap_or_default();
+                Some(Held::Many(events.iter().map(|event| &event.0 as &dyn DirectObject).collect()))
+            }
+            _ => None,
+        }
+    }
+
     fn plain_field(&self, name: &str) -> Option<Value> {
         debug_assert!(self.2.covers(TicketNode::columns_of(name)), "{name} shows a column its page did not read");
         let ticket = &self.0;
@@ -397,7 +418,35 @@ fn ordering_name(order: TicketOrder) -> String {
     format!("{:?}:{}", order.sort, if order.descending { "desc" } else { "asc" })
 }
 
-pub type TicketConnection = Connection<ListCursor<TicketCursor>, Direct<TicketNode>, TotalCount>;
+type TicketPage = Connection<ListCursor<TicketCursor>, Direct<TicketNode>, TotalCount>;
+type TicketEdge = Edge<ListCursor<TicketCursor>, Direct<TicketNode>, EmptyFields>;
+
+/// A list of tickets, its edges and nodes written directly ([`Direct`]).
+pub type TicketConnection = Direct<TicketPage>;
+
+impl PlainFields for TicketPage {
+    fn plain_field(&self, _name: &str) -> Option<Value> {
+        None
+    }
+
+    fn held_field(&self, name: &str) -> Option<Held<'_>> {
+        Some(match name {
+            "edges" => Held::Many(self.edges.iter().map(|edge| edge as &dyn DirectObject).collect()),
+            "nodes" => Held::Many(self.edges.iter().map(|edge| &edge.node.0 as &dyn DirectObject).collect()),
+            _ => return None,
+        })
+    }
+}
+
+impl PlainFields for TicketEdge {
+    fn plain_field(&self, name: &str) -> Option<Value> {
+        (name == "cursor").then(|| Value::String(self.cursor.encode_cursor()))
+    }
+
+    fn held_field(&self, name: &str) -> Option<Held<'_>> {
+        (name == "node").then_some(Held::One(Some(&self.node.0)))
+    }
+}
 
 /// One page of tickets: keyset pagination, so pages stay stable while tickets are added.
 pub async fn ticket_page(
@@ -462,7 +511,7 @@ pub async fn ticket_page(
         let cursor = cursor_at(TicketCursor { sort: sort.clone(), at, rank, id: row.id });
         Edge::new(cursor, Direct(TicketNode(row, nested.clone(), selection.columns)))
     }));
-    Ok(connection)
+    Ok(Direct(connection))
 }
 
 /// Which records and columns a query selects under its tickets.
