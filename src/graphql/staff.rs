@@ -54,21 +54,10 @@ impl TechnicianNode {
     }
 }
 
-/// Whether the field `name` of a customer or a technician shows one of their contact columns
-/// (store::tickets::People::contacts): a customer's email, phone or organization, a technician's
-/// email or team. A field not named here is taken to.
-pub fn shows_contacts(name: &str) -> bool {
-    !matches!(
-        name,
-        "id" | "name"
-            | "active"
-            | "createdAt"
-            | "updatedAt"
-            | "performance"
-            | "interactions"
-            | "tickets"
-            | "__typename"
-    )
+/// Whether the field `name` of a customer or a technician shows more than their id and name
+/// (store::tickets::People::details). A field not named here is taken to.
+pub fn shows_details(name: &str) -> bool {
+    !matches!(name, "id" | "name" | "performance" | "interactions" | "tickets" | "__typename")
 }
 
 impl PlainFields for TechnicianNode {

@@ -15,7 +15,7 @@ use super::direct::{self, Direct, DirectObject, Held, PlainFields};
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::pagination::{CursorKey, ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::satisfaction::RatingNode;
-use super::staff::{CustomerInput, CustomerNode, TechnicianNode, shows_contacts};
+use super::staff::{CustomerInput, CustomerNode, TechnicianNode, shows_details};
 use super::{caller, cost, db, loaders::Loaders, parse_id};
 use crate::auth::Role;
 use crate::domain::limits::{self, CATEGORY_MAX, DESCRIPTION_MAX, NOTE_MAX, SEARCH_MAX, SUBJECT_MAX};
@@ -523,8 +523,8 @@ struct NestedSelection {
     sla: bool,
     /// The tickets' text columns the selected fields show.
     columns: TicketColumns,
-    /// Whether a selected customer or assignee shows a contact column.
-    contacts: bool,
+    /// Whether a selected customer or assignee shows more than its id and name.
+    people_details: bool,
 }
 
 impl NestedSelection {
@@ -532,7 +532,7 @@ impl NestedSelection {
     fn reading(self) -> Reading {
         Reading {
             tickets: self.columns,
-            people: People { customer: self.customer, assignee: self.assignee, contacts: self.contacts },
+            people: People { customer: self.customer, assignee: self.assignee, details: self.people_details },
         }
     }
 
@@ -553,7 +553,7 @@ impl NestedSelection {
                 };
                 *selected = true;
                 if matches!(name, "customer" | "assignee") {
-                    selection.contacts |= field.selection_set().any(|field| shows_contacts(field.name()));
+                    selection.people_details |= field.selection_set().any(|field| shows_details(field.name()));
                 }
             }
         }

@@ -492,10 +492,9 @@ pub fn priority_rank(priority: Priority) -> i16 {
 pub struct People {
     pub customer: bool,
     pub assignee: bool,
-    /// Whether their contact columns are read too (a customer's email, phone and organization,
-    /// a technician's email and team; in their place: NULL, empty text). Their ids, names,
-    /// flags and instants always are.
-    pub contacts: bool,
+    /// Whether their other columns are read too; without, only their ids and names are, and
+    /// the records hold nothing (NULL, empty text, the epoch) in the others' place.
+    pub details: bool,
 }
 
 /// The text columns of its tickets a page or a view reads. Each one left out comes as a
@@ -616,33 +615,38 @@ fn load_with(
     order_by: Option<String>,
 ) -> Result<Vec<TicketWithPeople>, AppError> {
     let wanted = page.wanted();
-    let People { customer, assignee, contacts } = reading.people;
+    let People { customer, assignee, details } = reading.people;
     let mut columns = ticket_columns_sql(reading.tickets);
     if customer {
-        columns = format!("{columns}, {}", customer_columns_sql(contacts));
+        columns = format!("{columns}, {}", customer_columns_sql(details));
     }
     if assignee {
-        columns = format!("{columns}, {}", technician_columns_sql(contacts));
+        columns = format!("{columns}, {}", technician_columns_sql(details));
     }
     let statement = WithPeople::<()> { page, people: reading.people, order_by, columns, row: PhantomData };
-    let mut rows: Vec<TicketWithPeople> = match (customer, assignee) {
-        (false, false) => {
-            let rows: Vec<Ticket> = statement.typed::<RowOf<Ticket>>().load(conn)?;
-            rows.into_iter().map(|ticket| (ticket, None, None)).collect()
-        }
-        (true, false) => {
-            let rows: Vec<(Ticket, Option<Customer>)> =
-                statement.typed::<(RowOf<Ticket>, Nullable<RowOf<Customer>>)>().load(conn)?;
-            rows.into_iter().map(|(ticket, customer)| (ticket, customer, None)).collect()
-        }
-        (false, true) => {
-            let rows: Vec<(Ticket, Option<Technician>)> =
-                statement.typed::<(RowOf<Ticket>, Nullable<RowOf<Technician>>)>().load(conn)?;
-            rows.into_iter().map(|(ticket, assignee)| (ticket, None, assignee)).collect()
-        }
-        (true, true) => {
-            statement.typed::<(RowOf<Ticket>, Nullable<RowOf<Customer>>, Nullable<RowOf<Technician>>)>().load(conn)?
-        }
+    type Named = Nullable<(BigInt, Text)>;
+    let mut rows: Vec<TicketWithPeople> = match (customer, assignee, details) {
+        (false, false, _) => statement.load_as::<RowOf<Ticket>, _>(conn, |ticket| (ticket, None, None))?,
+        (true, false, true) => statement
+            .load_as::<(RowOf<Ticket>, Nullable<RowOf<Customer>>), _>(conn, |(ticket, customer)| {
+                (ticket, customer, None)
+            })?,
+        (true, false, false) => statement.load_as::<(RowOf<Ticket>, Named), _>(conn, |(ticket, customer)| {
+            (ticket, customer.map(named_customer), None)
+        })?,
+        (false, true, true) => statement
+            .load_as::<(RowOf<Ticket>, Nullable<RowOf<Technician>>), _>(conn, |(ticket, assignee)| {
+                (ticket, None, assignee)
+            })?,
+        (false, true, false) => statement.load_as::<(RowOf<Ticket>, Named), _>(conn, |(ticket, assignee)| {
+            (ticket, None, assignee.map(named_technician))
+        })?,
+        (true, true, true) => statement
+            .load_as::<(RowOf<Ticket>, Nullable<RowOf<Customer>>, Nullable<RowOf<Technician>>), _>(conn, |row| row)?,
+        (true, true, false) => statement
+            .load_as::<(RowOf<Ticket>, Named, Named), _>(conn, |(ticket, customer, assignee)| {
+                (ticket, customer.map(named_customer), assignee.map(named_technician))
+            })?,
     };
     rows.truncate(wanted);
     Ok(rows)
@@ -680,34 +684,49 @@ fn ticket_columns_sql(read: TicketColumns) -> String {
     .join(", ")
 }
 
-/// The columns of a [`Customer`] in its fields' order. A ticket whose customer the join did not
-/// find still reads as no customer: its NULL id comes first.
-fn customer_columns_sql(contacts: bool) -> String {
-    [
-        "customers.id",
-        "customers.name",
-        column_or(contacts, "customers.email", "NULL::text"),
-        column_or(contacts, "customers.phone", "NULL::text"),
-        column_or(contacts, "customers.organization", "NULL::text"),
-        "customers.created_at",
-        "customers.updated_at",
-    ]
-    .join(", ")
+/// The columns of a [`Customer`] in its fields' order, or its id and name only. A ticket whose
+/// customer the join did not find still reads as no customer: its NULL id comes first.
+fn customer_columns_sql(details: bool) -> String {
+    let whole = ["customers.id", "customers.name", "customers.email", "customers.phone", "customers.organization"];
+    let instants = ["customers.created_at", "customers.updated_at"];
+    if details { [&whole[..], &instants].concat().join(", ") } else { whole[..2].join(", ") }
 }
 
-/// The columns of a [`Technician`] in its fields' order; an unassigned ticket's NULL id comes
-/// first.
-fn technician_columns_sql(contacts: bool) -> String {
-    [
-        "technicians.id",
-        "technicians.name",
-        column_or(contacts, "technicians.email", "''::text"),
-        column_or(contacts, "technicians.team", "''::text"),
-        "technicians.active",
-        "technicians.created_at",
-        "technicians.updated_at",
-    ]
-    .join(", ")
+/// The columns of a [`Technician`] in its fields' order, or its id and name only; an
+/// unassigned ticket's NULL id comes first.
+fn technician_columns_sql(details: bool) -> String {
+    let whole = ["technicians.id", "technicians.name", "technicians.email", "technicians.team", "technicians.active"];
+    let instants = ["technicians.created_at", "technicians.updated_at"];
+    if details { [&whole[..], &instants].concat().join(", ") } else { whole[..2].join(", ") }
+}
+
+/// What nothing shows of a person read by id and name only ([`People::details`]).
+const NOT_READ_AT: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;
+
+/// A customer read by id and name only.
+fn named_customer((id, name): (i64, String)) -> Customer {
+    Customer {
+        id,
+        name,
+        email: None,
+        phone: None,
+        organization: None,
+        created_at: NOT_READ_AT,
+        updated_at: NOT_READ_AT,
+    }
+}
+
+/// A technician read by id and name only.
+fn named_technician((id, name): (i64, String)) -> Technician {
+    Technician {
+        id,
+        name,
+        email: String::new(),
+        team: String::new(),
+        active: false,
+        created_at: NOT_READ_AT,
+        updated_at: NOT_READ_AT,
+    }
 }
 
 /// The SQL types of a row of `T` (the tuple of its columns' types).
@@ -728,11 +747,19 @@ struct WithPeople<Row> {
     row: PhantomData<Row>,
 }
 
-impl<Row> WithPeople<Row> {
-    /// The same statement, its rows loaded as `Other`.
-    fn typed<Other>(self) -> WithPeople<Other> {
+impl WithPeople<()> {
+    /// The statement's rows, of SQL types `Row`, loaded as `T` and made records by `record`.
+    fn load_as<Row, T>(
+        self,
+        conn: &mut PgConnection,
+        record: impl Fn(T) -> TicketWithPeople,
+    ) -> QueryResult<Vec<TicketWithPeople>>
+    where
+        WithPeople<Row>: for<'query> diesel::query_dsl::LoadQuery<'query, PgConnection, T>,
+    {
         let WithPeople { page, people, order_by, columns, row: _ } = self;
-        WithPeople { page, people, order_by, columns, row: PhantomData }
+        let rows: Vec<T> = WithPeople::<Row> { page, people, order_by, columns, row: PhantomData }.load(conn)?;
+        Ok(rows.into_iter().map(record).collect())
     }
 }
 
@@ -841,8 +868,10 @@ mod tests {
         assert_eq!(ticket_columns_sql(TicketColumns::ALL), select_list_of(ticket));
         let customer = debug_query::<Pg, _>(&customers::table.select(Customer::as_select())).to_string();
         assert_eq!(customer_columns_sql(true), select_list_of(customer));
+        assert_eq!(customer_columns_sql(false), "customers.id, customers.name");
         let technician = debug_query::<Pg, _>(&technicians::table.select(Technician::as_select())).to_string();
         assert_eq!(technician_columns_sql(true), select_list_of(technician));
+        assert_eq!(technician_columns_sql(false), "technicians.id, technicians.name");
     }
 
     /// Each column left out is replaced in its own place, by a constant.

@@ -673,14 +673,14 @@ async fn ticket_pages_and_views_are_planned_once_per_connection() {
     let newest = tickets::TicketOrder { sort: tickets::TicketSort::OpenedAt, descending: true };
     let whole = |customer, assignee| tickets::Reading {
         tickets: tickets::TicketColumns::ALL,
-        people: tickets::People { customer, assignee, contacts: true },
+        people: tickets::People { customer, assignee, details: true },
     };
     let (alone, both, customer_only, assignee_only) =
         (whole(false, false), whole(true, true), whole(true, false), whole(false, true));
     // A list showing subjects and names: the other text columns come as placeholders.
     let listed = tickets::Reading {
         tickets: tickets::TicketColumns { subject: true, ..tickets::TicketColumns::NONE },
-        people: tickets::People { customer: true, assignee: true, contacts: false },
+        people: tickets::People { customer: true, assignee: true, details: false },
     };
     let ids = |rows: &[tickets::TicketWithPeople]| rows.iter().map(|(ticket, _, _)| ticket.id).collect::<Vec<_>>();
     let people_of_their_own = |rows: &[tickets::TicketWithPeople]| {
