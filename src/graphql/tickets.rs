@@ -36,7 +36,7 @@ const CLOCK_SKEW_SECONDS: i64 = 60;
 
 /// A support request.
 /// The nested records its page or view read with it, when there were any: its resolvers take
-/// them from there (by reference) rather than through the request's loaders. The text columns
+/// them from there (by reference) rather than through the request's loaders. The columns
 /// read: a page reads those its selection shows ([`TicketNode::columns_of`]).
 pub struct TicketNode(pub Ticket, Option<Arc<Nested>>, TicketColumns);
 
@@ -46,7 +46,7 @@ impl TicketNode {
         TicketNode(ticket, None, TicketColumns::ALL)
     }
 
-    /// The text columns of its ticket the field `name` shows: neither its plain value nor its
+    /// The columns of its ticket the field `name` shows: neither its plain value nor its
     /// resolver reads another. A field not named here (`sla`, and any field added later) is
     /// taken to read them all.
     pub fn columns_of(name: &str) -> TicketColumns {
@@ -54,6 +54,8 @@ impl TicketNode {
             "subject" => TicketColumns { subject: true, ..TicketColumns::NONE },
             "description" => TicketColumns { description: true, ..TicketColumns::NONE },
             "category" => TicketColumns { details: true, ..TicketColumns::NONE },
+            "firstResponseAt" | "firstResolvedAt" | "resolvedAt" | "closedAt" | "reopenCount" | "version"
+            | "createdAt" => TicketColumns { lifecycle: true, ..TicketColumns::NONE },
             "id"
             | "number"
             | "customer"
@@ -63,13 +65,6 @@ impl TicketNode {
             | "allowedNextStatuses"
             | "assignee"
             | "openedAt"
-            | "firstResponseAt"
-            | "firstResolvedAt"
-            | "resolvedAt"
-            | "closedAt"
-            | "reopenCount"
-            | "version"
-            | "createdAt"
             | "updatedAt"
             | "satisfaction"
             | "interactions"
@@ -521,7 +516,7 @@ struct NestedSelection {
     assignee: bool,
     timeline: bool,
     sla: bool,
-    /// The tickets' text columns the selected fields show.
+    /// The tickets' columns the selected fields show.
     columns: TicketColumns,
     /// Whether a selected customer or assignee shows more than its id and name.
     people_details: bool,

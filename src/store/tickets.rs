@@ -497,29 +497,42 @@ pub struct People {
     pub details: bool,
 }
 
-/// The text columns of its tickets a page or a view reads. Each one left out comes as a
-/// placeholder of its type (empty text, NULL) that nothing shows: the GraphQL layer leaves out
-/// only what the query's selection does not show (graphql::tickets, `TicketNode`). A page of
-/// 50 tickets is about a tenth cheaper to decode per text column left out (docs/benchmarks.md,
-/// "Pages read the columns they show").
+/// The columns of its tickets a page or a view reads. Each one left out comes as a placeholder
+/// of its type (empty text, NULL) or is not read at all, and the record holds nothing in its
+/// place: the GraphQL layer leaves out only what the query's selection does not show
+/// (graphql::tickets, `TicketNode::columns_of`). See docs/benchmarks.md, "Pages read the
+/// columns they show".
+/// A page that needs none of `description`, `details` and `lifecycle` reads its tickets' listing
+/// columns only (id, number, customer, subject, priority, channel, status, assignee, opened and
+/// updated instants).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct TicketColumns {
     pub subject: bool,
     pub description: bool,
     /// The category and the external reference.
     pub details: bool,
+    /// The lifecycle's instants and counters: first response, first and latest resolution,
+    /// closure, reopen count, version, creation.
+    pub lifecycle: bool,
 }
 
 impl TicketColumns {
-    pub const ALL: TicketColumns = TicketColumns { subject: true, description: true, details: true };
-    pub const NONE: TicketColumns = TicketColumns { subject: false, description: false, details: false };
+    pub const ALL: TicketColumns = TicketColumns { subject: true, description: true, details: true, lifecycle: true };
+    pub const NONE: TicketColumns =
+        TicketColumns { subject: false, description: false, details: false, lifecycle: false };
 
     pub fn union(self, other: TicketColumns) -> TicketColumns {
         TicketColumns {
             subject: self.subject || other.subject,
             description: self.description || other.description,
             details: self.details || other.details,
+            lifecycle: self.lifecycle || other.lifecycle,
         }
+    }
+
+    /// Whether the listing columns are all that is read.
+    fn listing_only(self) -> bool {
+        !(self.description || self.details || self.lifecycle)
     }
 
     /// Whether every column `other` reads is read here too.
@@ -625,28 +638,43 @@ fn load_with(
     }
     let statement = WithPeople::<()> { page, people: reading.people, order_by, columns, row: PhantomData };
     type Named = Nullable<(BigInt, Text)>;
-    let mut rows: Vec<TicketWithPeople> = match (customer, assignee, details) {
-        (false, false, _) => statement.load_as::<RowOf<Ticket>, _>(conn, |ticket| (ticket, None, None))?,
-        (true, false, true) => statement
-            .load_as::<(RowOf<Ticket>, Nullable<RowOf<Customer>>), _>(conn, |(ticket, customer)| {
-                (ticket, customer, None)
-            })?,
-        (true, false, false) => statement.load_as::<(RowOf<Ticket>, Named), _>(conn, |(ticket, customer)| {
-            (ticket, customer.map(named_customer), None)
-        })?,
-        (false, true, true) => statement
-            .load_as::<(RowOf<Ticket>, Nullable<RowOf<Technician>>), _>(conn, |(ticket, assignee)| {
-                (ticket, None, assignee)
-            })?,
-        (false, true, false) => statement.load_as::<(RowOf<Ticket>, Named), _>(conn, |(ticket, assignee)| {
-            (ticket, None, assignee.map(named_technician))
-        })?,
-        (true, true, true) => statement
-            .load_as::<(RowOf<Ticket>, Nullable<RowOf<Customer>>, Nullable<RowOf<Technician>>), _>(conn, |row| row)?,
-        (true, true, false) => statement
-            .load_as::<(RowOf<Ticket>, Named, Named), _>(conn, |(ticket, customer, assignee)| {
-                (ticket, customer.map(named_customer), assignee.map(named_technician))
-            })?,
+    // The same arms for either layout of the tickets' columns: `$row` their SQL types, `$ticket`
+    // what makes a Ticket of one.
+    macro_rules! load_rows {
+        ($row:ty, $ticket:expr) => {
+            match (customer, assignee, details) {
+                (false, false, _) => statement.load_as::<$row, _>(conn, |ticket| ($ticket(ticket), None, None))?,
+                (true, false, true) => statement
+                    .load_as::<($row, Nullable<RowOf<Customer>>), _>(conn, |(ticket, customer)| {
+                        ($ticket(ticket), customer, None)
+                    })?,
+                (true, false, false) => statement.load_as::<($row, Named), _>(conn, |(ticket, customer)| {
+                    ($ticket(ticket), customer.map(named_customer), None)
+                })?,
+                (false, true, true) => statement
+                    .load_as::<($row, Nullable<RowOf<Technician>>), _>(conn, |(ticket, assignee)| {
+                        ($ticket(ticket), None, assignee)
+                    })?,
+                (false, true, false) => statement.load_as::<($row, Named), _>(conn, |(ticket, assignee)| {
+                    ($ticket(ticket), None, assignee.map(named_technician))
+                })?,
+                (true, true, true) => statement
+                    .load_as::<($row, Nullable<RowOf<Customer>>, Nullable<RowOf<Technician>>), _>(
+                        conn,
+                        |(ticket, customer, assignee)| ($ticket(ticket), customer, assignee),
+                    )?,
+                (true, true, false) => {
+                    statement.load_as::<($row, Named, Named), _>(conn, |(ticket, customer, assignee)| {
+                        ($ticket(ticket), customer.map(named_customer), assignee.map(named_technician))
+                    })?
+                }
+            }
+        };
+    }
+    let mut rows = if reading.tickets.listing_only() {
+        load_rows!(ListingRow, listed_ticket)
+    } else {
+        load_rows!(RowOf<Ticket>, std::convert::identity::<Ticket>)
     };
     rows.truncate(wanted);
     Ok(rows)
@@ -657,8 +685,51 @@ fn column_or(read: bool, column: &'static str, placeholder: &'static str) -> &'s
     if read { column } else { placeholder }
 }
 
-/// The columns of a [`Ticket`], in its fields' order (as diesel loads a row: by position).
+/// The SQL types of a ticket's listing columns ([`TicketColumns::listing_only`]).
+type ListingRow = (BigInt, Text, BigInt, Text, Text, Text, Text, Nullable<BigInt>, Timestamptz, Timestamptz);
+
+/// A ticket read by its listing columns, in [`ListingRow`]'s order.
+type Listing =
+    (i64, String, i64, String, Priority, TicketChannel, TicketStatus, Option<i64>, DateTime<Utc>, DateTime<Utc>);
+
+/// A ticket read by its listing columns: the record holds nothing (empty text, NULL, 0, the
+/// epoch) in the others' place.
+fn listed_ticket(listing: Listing) -> Ticket {
+    let (id, number, customer_id, subject, priority, channel, status, assignee_id, opened_at, updated_at) = listing;
+    Ticket {
+        id,
+        number,
+        customer_id,
+        subject,
+        description: String::new(),
+        category: String::new(),
+        priority,
+        channel,
+        status,
+        assignee_id,
+        opened_at,
+        first_response_at: None,
+        first_resolved_at: None,
+        resolved_at: None,
+        closed_at: None,
+        reopen_count: 0,
+        version: 0,
+        external_ref: None,
+        created_at: NOT_READ_AT,
+        updated_at,
+    }
+}
+
+/// The columns of a [`Ticket`], in its fields' order (as diesel loads a row: by position), or
+/// its listing columns in [`ListingRow`]'s.
 fn ticket_columns_sql(read: TicketColumns) -> String {
+    if read.listing_only() {
+        let subject = column_or(read.subject, "tickets.subject", "''::text");
+        return format!(
+            "tickets.id, tickets.number, tickets.customer_id, {subject}, tickets.priority, tickets.channel, \
+             tickets.status, tickets.assignee_id, tickets.opened_at, tickets.updated_at"
+        );
+    }
     [
         "tickets.id",
         "tickets.number",
@@ -700,7 +771,7 @@ fn technician_columns_sql(details: bool) -> String {
     if details { [&whole[..], &instants].concat().join(", ") } else { whole[..2].join(", ") }
 }
 
-/// What nothing shows of a person read by id and name only ([`People::details`]).
+/// What nothing shows of a record read in part ([`People::details`], [`TicketColumns`]).
 const NOT_READ_AT: DateTime<Utc> = DateTime::<Utc>::UNIX_EPOCH;
 
 /// A customer read by id and name only.
@@ -878,7 +949,7 @@ mod tests {
     #[test]
     fn a_column_left_out_keeps_its_place() {
         let whole: Vec<String> = ticket_columns_sql(TicketColumns::ALL).split(", ").map(str::to_owned).collect();
-        let listed = ticket_columns_sql(TicketColumns { subject: true, ..TicketColumns::NONE });
+        let listed = ticket_columns_sql(TicketColumns { subject: true, lifecycle: true, ..TicketColumns::NONE });
         let listed: Vec<&str> = listed.split(", ").collect();
         assert_eq!(listed.len(), whole.len());
         for (listed, whole) in listed.iter().zip(&whole) {
