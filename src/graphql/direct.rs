@@ -60,6 +60,13 @@ impl<T: PlainFields + Send + Sync> DirectObject for T {
 #[derive(Clone)]
 pub struct Direct<T>(pub T);
 
+impl<T: PlainFields + Send + Sync> Direct<T> {
+    /// The record, as a held field hands it out.
+    pub fn as_object(&self) -> &dyn DirectObject {
+        &self.0
+    }
+}
+
 impl<T: PlainFields + Send + Sync> OutputType for Direct<T> {
     fn type_name() -> Cow<'static, str> {
         T::type_name()

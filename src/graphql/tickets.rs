@@ -78,6 +78,24 @@ impl TicketNode {
     fn read_with(&self, selected: impl Fn(NestedSelection) -> bool) -> Option<&Nested> {
         self.1.as_deref().filter(|nested| selected(nested.selection))
     }
+
+    /// The customer read with this ticket (`None` when its page did not read customers).
+    fn customer_read(&self) -> Option<Option<&Direct<CustomerNode>>> {
+        self.read_with(|selected| selected.customer).map(|nested| nested.customers.get(&self.0.customer_id))
+    }
+
+    /// The assignee read with this ticket (`None` when its page did not read assignees).
+    fn assignee_read(&self) -> Option<Option<&Direct<TechnicianNode>>> {
+        let nested = self.read_with(|selected| selected.assignee)?;
+        Some(self.0.assignee_id.and_then(|id| nested.technicians.get(&id)))
+    }
+
+    /// The events read with this ticket (`None` when its page did not read timelines).
+    fn timeline_read(&self) -> Option<&Vec<Direct<TicketEventNode>>> {
+        static NO_EVENTS: Vec<Direct<TicketEventNode>> = Vec::new();
+        let nested = self.read_with(|selected| selected.timeline)?;
+        Some(nested.timelines.get(&self.0.id).unwrap_or(&NO_EVENTS))
+    }
 }
 
 #[Object(name = "Ticket", serial)]
@@ -90,8 +108,8 @@ impl TicketNode {
         &self.0.number
     }
     async fn customer(&self, ctx: &Context<'_>) -> Result<Option<Cow<'_, Direct<CustomerNode>>>, AppError> {
-        if let Some(nested) = self.read_with(|selected| selected.customer) {
-            return Ok(nested.customers.get(&self.0.customer_id).map(Cow::Borrowed));
+        if let Some(customer) = self.customer_read() {
+            return Ok(customer.map(Cow::Borrowed));
         }
         let customer = ctx.data_unchecked::<Loaders>().customers.load_one(self.0.customer_id).await?;
         Ok(customer.map(|customer| Cow::Owned(Direct(CustomerNode(customer)))))
@@ -119,10 +137,10 @@ impl TicketNode {
         self.0.status.allowed_next().to_vec()
     }
     async fn assignee(&self, ctx: &Context<'_>) -> Result<Option<Cow<'_, Direct<TechnicianNode>>>, AppError> {
-        let Some(id) = self.0.assignee_id else { return Ok(None) };
-        if let Some(nested) = self.read_with(|selected| selected.assignee) {
-            return Ok(nested.technicians.get(&id).map(Cow::Borrowed));
+        if let Some(technician) = self.assignee_read() {
+            return Ok(technician.map(Cow::Borrowed));
         }
+        let Some(id) = self.0.assignee_id else { return Ok(None) };
         let technician = ctx.data_unchecked::<Loaders>().technicians.load_one(id).await?;
         Ok(technician.map(|technician| Cow::Owned(Direct(TechnicianNode(technician)))))
     }
@@ -182,9 +200,8 @@ impl TicketNode {
     /// Every event of the ticket, oldest first.
     #[graphql(complexity = "cost::unpaged(child_complexity)")]
     async fn timeline(&self, ctx: &Context<'_>) -> Result<Cow<'_, Vec<Direct<TicketEventNode>>>, AppError> {
-        static NO_EVENTS: Vec<Direct<TicketEventNode>> = Vec::new();
-        if let Some(nested) = self.read_with(|selected| selected.timeline) {
-            return Ok(Cow::Borrowed(nested.timelines.get(&self.0.id).unwrap_or(&NO_EVENTS)));
+        if let Some(events) = self.timeline_read() {
+            return Ok(Cow::Borrowed(events));
         }
         let events = ctx.data_unchecked::<Loaders>().timelines.load_one(self.0.id).await?;
         Ok(Cow::Owned(events.unwrap_or_default().into_iter().map(|event| Direct(TicketEventNode(event))).collect()))
@@ -194,21 +211,10 @@ impl TicketNode {
 impl PlainFields for TicketNode {
     /// The people and the timeline read with the page, as their resolvers find them there.
     fn held_field(&self, name: &str) -> Option<Held<'_>> {
-        let ticket = &self.0;
-        let nested = self.1.as_deref()?;
-        let selected = nested.selection;
         match name {
-            "customer" if selected.customer => Some(Held::One(
-                nested.customers.get(&ticket.customer_id).map(|customer| &customer.0 as &dyn DirectObject),
-            )),
-            "assignee" if selected.assignee => {
-                let technician = ticket.assignee_id.and_then(|id| nested.technicians.get(&id));
-                Some(Held::One(technician.map(|technician| &technician.0 as &dyn DirectObject)))
-            }
-            "timeline" if selected.timeline => {
-                let events = nested.timelines.get(&ticket.id).map(Vec::as_slice).unwrap_or_default();
-                Some(Held::Many(events.iter().map(|event| &event.0 as &dyn DirectObject).collect()))
-            }
+            "customer" => Some(Held::One(self.customer_read()?.map(Direct::as_object))),
+            "assignee" => Some(Held::One(self.assignee_read()?.map(Direct::as_object))),
+            "timeline" => Some(Held::Many(self.timeline_read()?.iter().map(Direct::as_object).collect())),
             _ => None,
         }
     }
@@ -427,7 +433,7 @@ impl PlainFields for TicketPage {
     fn held_field(&self, name: &str) -> Option<Held<'_>> {
         Some(match name {
             "edges" => Held::Many(self.edges.iter().map(|edge| edge as &dyn DirectObject).collect()),
-            "nodes" => Held::Many(self.edges.iter().map(|edge| &edge.node.0 as &dyn DirectObject).collect()),
+            "nodes" => Held::Many(self.edges.iter().map(|edge| edge.node.as_object()).collect()),
             _ => return None,
         })
     }
@@ -439,7 +445,7 @@ impl PlainFields for TicketEdge {
     }
 
     fn held_field(&self, name: &str) -> Option<Held<'_>> {
-        (name == "node").then_some(Held::One(Some(&self.node.0)))
+        (name == "node").then_some(Held::One(Some(self.node.as_object())))
     }
 }
 
