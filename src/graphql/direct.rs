@@ -16,10 +16,10 @@
 use std::borrow::Cow;
 
 use async_graphql::indexmap::IndexMap;
-use async_graphql::parser::types::{Field, Selection};
+use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::resolve_container_serial;
-use async_graphql::{ContainerType, ContextSelectionSet, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{ContainerType, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
 use futures_util::future::BoxFuture;
 
 /// A record type's plain fields: scalars and enums read from the record, taking no argument,
@@ -47,12 +47,28 @@ pub enum Held<'a> {
 
 /// A record answered with its plain and held fields written directly, behind a reference.
 pub trait DirectObject: Send + Sync {
-    fn resolve_direct<'a>(&'a self, ctx: &'a ContextSelectionSet<'a>) -> BoxFuture<'a, ServerResult<Value>>;
+    /// The record under the selection `ctx`, whose fields `fields` has read already when given
+    /// (the records of one list share one reading); `T`'s own path when the selection is not
+    /// only fields.
+    fn resolve_direct<'a>(
+        &'a self,
+        ctx: &'a ContextSelectionSet<'a>,
+        fields: Option<&'a SelectedFields<'a>>,
+    ) -> BoxFuture<'a, ServerResult<Value>>;
 }
 
 impl<T: PlainFields + Send + Sync> DirectObject for T {
-    fn resolve_direct<'a>(&'a self, ctx: &'a ContextSelectionSet<'a>) -> BoxFuture<'a, ServerResult<Value>> {
-        Box::pin(resolve_direct(self, ctx))
+    fn resolve_direct<'a>(
+        &'a self,
+        ctx: &'a ContextSelectionSet<'a>,
+        fields: Option<&'a SelectedFields<'a>>,
+    ) -> BoxFuture<'a, ServerResult<Value>> {
+        Box::pin(async move {
+            match fields {
+                Some(fields) => write_fields(self, ctx, fields).await,
+                None => resolve_container_serial(ctx, self).await,
+            }
+        })
     }
 }
 
@@ -78,40 +94,75 @@ impl<T: PlainFields + Send + Sync> OutputType for Direct<T> {
 
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
         // Boxed: a record may hold records that hold its own type (a customer's tickets).
-        self.0.resolve_direct(ctx).await
+        let fields = SelectedFields::of(&ctx.item.node);
+        self.0.resolve_direct(ctx, fields.as_ref()).await
     }
 }
 
-/// The object `record` under the selection `ctx`.
-async fn resolve_direct<T: PlainFields + Send + Sync>(
+/// A selection that is only fields, each under its own response key and without custom
+/// directives (`@skip` and `@include` are applied before execution starts, so they are gone from
+/// the document here), read once for every record it is answered for.
+///
+/// Each response key is a name of this request's own: the document is shared by every worker
+/// (the document cache), and cloning its names for every record bounced their reference counts
+/// between the cores (docs/benchmarks.md).
+pub struct SelectedFields<'a>(Vec<SelectedField<'a>>);
+
+struct SelectedField<'a> {
+    key: Name,
+    field: &'a Positioned<Field>,
+    /// The field's own selection, for the records it holds.
+    nested: Option<SelectedFields<'a>>,
+}
+
+impl<'a> SelectedFields<'a> {
+    /// `None` when the selection is not only fields under keys of their own.
+    fn of(selection: &'a SelectionSet) -> Option<Self> {
+        let mut fields: Vec<SelectedField<'a>> = Vec::with_capacity(selection.items.len());
+        for item in &selection.items {
+            let Selection::Field(field) = &item.node else { return None };
+            let key = field.node.response_key().node.as_str();
+            if !field.node.directives.is_empty() || fields.iter().any(|seen| seen.key.as_str() == key) {
+                return None;
+            }
+            let nested = SelectedFields::of(&field.node.selection_set.node);
+            fields.push(SelectedField { key: Name::new(key), field, nested });
+        }
+        Some(SelectedFields(fields))
+    }
+}
+
+/// The object `record` under the selection `ctx`, whose fields are `fields`.
+async fn write_fields<T: PlainFields + Send + Sync>(
     record: &T,
     ctx: &ContextSelectionSet<'_>,
+    fields: &SelectedFields<'_>,
 ) -> ServerResult<Value> {
-    let Some(fields) = simple_fields(ctx) else {
-        return resolve_container_serial(ctx, record).await;
-    };
-    let mut object = IndexMap::with_capacity(fields.len());
-    for field in fields {
-        let key = field.node.response_key().node.clone();
+    let mut object = IndexMap::with_capacity(fields.0.len());
+    for selected in &fields.0 {
+        let field = selected.field;
         let name = field.node.name.node.as_str();
         let plain = field.node.arguments.is_empty();
         if let Some(value) = plain.then(|| record.plain_field(name)).flatten() {
-            object.insert(key, value);
+            object.insert(selected.key.clone(), value);
             continue;
         }
         if name == "__typename" {
-            object.insert(key, Value::String(record.introspection_type_name().into_owned()));
+            object.insert(selected.key.clone(), Value::String(record.introspection_type_name().into_owned()));
             continue;
         }
         let field_ctx = ctx.with_field(field);
         // As async-graphql's own objects do: a field that fails is reported and left out.
         let resolved = match plain.then(|| record.held_field(name)).flatten() {
-            Some(held) => resolve_held(held, &field_ctx.with_selection_set(&field.node.selection_set)).await,
+            Some(held) => {
+                let held_ctx = field_ctx.with_selection_set(&field.node.selection_set);
+                resolve_held(held, &held_ctx, selected.nested.as_ref()).await
+            }
             None => record.resolve_field(&field_ctx).await.map(Option::unwrap_or_default),
         };
         match resolved {
             Ok(value) => {
-                object.insert(key, value);
+                object.insert(selected.key.clone(), value);
             }
             Err(error) => ctx.add_error(error),
         }
@@ -119,41 +170,24 @@ async fn resolve_direct<T: PlainFields + Send + Sync>(
     Ok(if object.is_empty() { Value::Null } else { Value::Object(object) })
 }
 
-/// A held field's records under the field's selection `ctx`.
-async fn resolve_held(held: Held<'_>, ctx: &ContextSelectionSet<'_>) -> ServerResult<Value> {
+/// A held field's records under the field's selection `ctx`, whose fields are `fields`.
+async fn resolve_held(
+    held: Held<'_>,
+    ctx: &ContextSelectionSet<'_>,
+    fields: Option<&SelectedFields<'_>>,
+) -> ServerResult<Value> {
     match held {
         Held::One(None) => Ok(Value::Null),
-        Held::One(Some(record)) => record.resolve_direct(ctx).await,
+        Held::One(Some(record)) => record.resolve_direct(ctx, fields).await,
         Held::Many(records) => {
             let mut values = Vec::with_capacity(records.len());
             for (index, record) in records.into_iter().enumerate() {
                 let item = ctx.with_index(index);
-                values.push(record.resolve_direct(&item).await.map_err(|error| item.set_error_path(error))?);
+                values.push(record.resolve_direct(&item, fields).await.map_err(|error| item.set_error_path(error))?);
             }
             Ok(Value::List(values))
         }
     }
-}
-
-/// The selected fields, when the selection is only fields, each under its own response key and
-/// without custom directives. `@skip` and `@include` are applied before execution starts, so they
-/// are gone from the document here.
-fn simple_fields<'a>(ctx: &ContextSelectionSet<'a>) -> Option<Vec<&'a Positioned<Field>>> {
-    let items = &ctx.item.node.items;
-    let mut fields = Vec::with_capacity(items.len());
-    for selection in items {
-        let Selection::Field(field) = &selection.node else { return None };
-        if !field.node.directives.is_empty() || repeats_key(&fields, field.node.response_key().node.as_str()) {
-            return None;
-        }
-        fields.push(field);
-    }
-    Some(fields)
-}
-
-/// Whether `key` is the response key of one of `fields` (selection sets are short).
-fn repeats_key(fields: &[&Positioned<Field>], key: &str) -> bool {
-    fields.iter().any(|field| field.node.response_key().node.as_str() == key)
 }
 
 /// A plain field's value, as the field's type resolves it.
