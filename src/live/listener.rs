@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::{AsyncMessage, NoTls};
 
-use super::{CHANNEL, Feed, FeedItem, TicketChange};
+use super::{CHANNEL, Feed, FeedItem, Listening, TicketChange};
 use crate::config::Secret;
 use crate::db::Db;
 use crate::store::changes::{self, Notice};
@@ -45,6 +45,7 @@ pub async fn run_listener(database_url: Secret, db: Db, feed: Feed) {
     loop {
         let started = tokio::time::Instant::now();
         let outcome = listen(&database_url, &db, &feed, &mut lost_at).await;
+        feed.set_listening(Listening::Connecting);
         if started.elapsed() > MAX_BACKOFF {
             backoff = FIRST_BACKOFF;
         }
@@ -52,6 +53,7 @@ pub async fn run_listener(database_url: Secret, db: Db, feed: Feed) {
         lost_at.get_or_insert(now);
         match outcome {
             Err(Lost::Url(reason)) => {
+                feed.set_listening(Listening::Off);
                 tracing::error!(%reason, "live ticket changes are off");
                 return;
             }
@@ -103,6 +105,7 @@ async fn listen(
         return Err(err.into());
     }
     tracing::info!("listening for ticket changes");
+    feed.set_listening(Listening::Yes);
     if let Some(from) = lost_at.take() {
         feed.publish(FeedItem::Interrupted { from, to: Utc::now() });
     }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 use crate::config::parse_duration;
 use crate::db::Db;
@@ -52,23 +52,58 @@ pub enum FeedItem {
     },
 }
 
+/// Whether the instance's LISTEN connection hears changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listening {
+    /// Connecting, at start-up or after the connection was lost.
+    Connecting,
+    Yes,
+    /// The database URL cannot be used for LISTEN: live changes are off for good.
+    Off,
+}
+
+/// Longest wait of a new subscriber for the LISTEN connection (its connect timeout).
+const LISTENING_WAIT: Duration = Duration::from_secs(10);
+
 /// This instance's fan-out of ticket changes.
 #[derive(Clone)]
 pub struct Feed {
     sender: broadcast::Sender<FeedItem>,
     presence: Arc<Presence>,
+    listening: Arc<watch::Sender<Listening>>,
 }
 
 impl Feed {
     /// A feed whose subscribers may each fall at most `buffer` items behind.
     pub fn new(buffer: usize, db: Db) -> Feed {
         let (sender, _) = broadcast::channel(buffer.max(1));
-        Feed { sender, presence: Arc::new(Presence::new(db)) }
+        let (listening, _) = watch::channel(Listening::Connecting);
+        Feed { sender, presence: Arc::new(Presence::new(db)), listening: Arc::new(listening) }
     }
 
-    /// A new subscriber's receiver: every change committed from now on reaches it.
+    /// A new subscriber's receiver: every change committed from now on reaches it. Made only
+    /// while the LISTEN connection hears changes: one made before it first listens would miss
+    /// the changes committed until then, and nothing would tell it (a connection lost later is
+    /// told to subscribers as [`FeedItem::Interrupted`]).
     pub async fn subscribe(&self) -> Result<broadcast::Receiver<FeedItem>, AppError> {
+        self.listening().await?;
         self.presence.join(self).await
+    }
+
+    /// Waits, at most [`LISTENING_WAIT`], until the LISTEN connection hears changes.
+    async fn listening(&self) -> Result<(), AppError> {
+        let mut listening = self.listening.subscribe();
+        let heard = tokio::time::timeout(LISTENING_WAIT, listening.wait_for(|state| *state != Listening::Connecting));
+        match heard.await.ok().and_then(Result::ok).map(|state| *state) {
+            Some(Listening::Yes) => Ok(()),
+            Some(Listening::Off) => Err(AppError::Unavailable("live ticket changes are off on this instance".into())),
+            _ => Err(AppError::Unavailable("the change feed is not listening yet".into())),
+        }
+    }
+
+    /// Set by the listener as its connection comes and goes.
+    fn set_listening(&self, state: Listening) {
+        self.listening.send_replace(state);
     }
 
     fn presence(&self) -> &Presence {
@@ -209,5 +244,49 @@ impl ConnectionControl {
     pub fn close(&self, code: u16, reason: impl Into<String>) {
         // One reason is enough: a second one while the first is pending is dropped.
         let _ = self.0.try_send(CloseReason { code, reason: reason.into() });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::config::DatabaseSettings;
+
+    #[derive(Parser)]
+    struct Args {
+        #[command(flatten)]
+        database: DatabaseSettings,
+    }
+
+    /// A feed over a pool that never connects: these tests stop before any statement.
+    fn feed() -> Feed {
+        let args = Args::parse_from(["test", "--database-url", "postgres://nobody@127.0.0.1:9/none"]);
+        Feed::new(4, Db::new(&args.database))
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_subscriber_waits_for_the_listener_and_is_refused_without_one() {
+        let started = tokio::time::Instant::now();
+        let connecting = feed();
+        let listener = connecting.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_secs(3)).await;
+            listener.set_listening(Listening::Yes);
+        });
+        assert!(connecting.listening().await.is_ok());
+        assert_eq!(started.elapsed(), Duration::from_secs(3), "heard as soon as the listener listens");
+
+        let never = feed();
+        let started = tokio::time::Instant::now();
+        assert!(matches!(never.listening().await, Err(AppError::Unavailable(_))));
+        assert_eq!(started.elapsed(), LISTENING_WAIT);
+
+        let off = feed();
+        off.set_listening(Listening::Off);
+        let started = tokio::time::Instant::now();
+        assert!(matches!(off.listening().await, Err(AppError::Unavailable(_))));
+        assert_eq!(started.elapsed(), Duration::ZERO, "refused at once when live changes are off");
     }
 }
