@@ -105,10 +105,11 @@ async fn listen(
         return Err(err.into());
     }
     tracing::info!("listening for ticket changes");
-    feed.set_listening(Listening::Yes);
     if let Some(from) = lost_at.take() {
         feed.publish(FeedItem::Interrupted { from, to: Utc::now() });
     }
+    // After the notice: a subscription made from here on missed nothing.
+    feed.set_listening(Listening::Yes);
     let outcome = loop {
         let first = match received.recv().await {
             Some(Ok(notice)) => notice,
