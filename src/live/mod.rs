@@ -70,7 +70,7 @@ const LISTENING_WAIT: Duration = Duration::from_secs(10);
 pub struct Feed {
     sender: broadcast::Sender<FeedItem>,
     presence: Arc<Presence>,
-    listening: Arc<watch::Sender<Listening>>,
+    listening: watch::Sender<Listening>,
 }
 
 impl Feed {
@@ -78,7 +78,7 @@ impl Feed {
     pub fn new(buffer: usize, db: Db) -> Feed {
         let (sender, _) = broadcast::channel(buffer.max(1));
         let (listening, _) = watch::channel(Listening::Connecting);
-        Feed { sender, presence: Arc::new(Presence::new(db)), listening: Arc::new(listening) }
+        Feed { sender, presence: Arc::new(Presence::new(db)), listening }
     }
 
     /// A new subscriber's receiver: every change committed from now on reaches it. Made only
