@@ -12,14 +12,23 @@
 //! does not read this way (a fragment, a response key given twice, a custom directive) takes `T`'s
 //! own path whole. The schema has no extensions: one that watched resolvers would not see the
 //! plain fields.
+//!
+//! Under a request whose response [`write_response`] writes (the HTTP endpoint marks it with
+//! [`WritesJson`]), a `Direct` record is written as its JSON text straight from the row, held
+//! records with it, and handed up as one [`Value::Binary`] that `write_response` splices into
+//! the response: no `Value` per field, no second pass to serialize the tree, none to drop it.
+//! Its bytes are what serializing the record's `Value`s would give; a response with errors is
+//! read back into `Value`s first ([`unsplice`]), so that its failed fields can be nulled by path.
 
 use std::borrow::Cow;
+use std::io::Write;
 
 use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
-use async_graphql::resolver_utils::resolve_container_serial;
-use async_graphql::{ContainerType, ContextSelectionSet, Name, OutputType, Positioned, ServerResult, Value};
+use async_graphql::resolver_utils::{EnumType, resolve_container_serial};
+use async_graphql::{ContainerType, ContextSelectionSet, InputType, Name, OutputType, Positioned, ServerResult, Value};
+use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 /// A record type's plain fields: scalars and enums read from the record, taking no argument,
@@ -27,13 +36,60 @@ use futures_util::future::BoxFuture;
 pub trait PlainFields: ContainerType {
     /// What the field `name` resolves to when it is plain, exactly as `T`'s own resolver would
     /// answer it; `None` for every other field.
-    fn plain_field(&self, name: &str) -> Option<Value>;
+    fn plain_field(&self, name: &str) -> Option<Plain<'_>>;
 
     /// The records the field `name` resolves to when the record holds them already (read with
     /// its page), exactly as `T`'s own resolver would find them, taking no argument and behind no
     /// guard; each is answered by its own direct path. `None` for every other field.
     fn held_field(&self, _name: &str) -> Option<Held<'_>> {
         None
+    }
+}
+
+/// A plain field's value, borrowed from its record where it can be: written as JSON without a
+/// `Value` in between, or made the `Value` the field's type resolves to.
+pub enum Plain<'a> {
+    /// A `String`.
+    Text(&'a str),
+    /// A nullable `String`.
+    OptionalText(Option<&'a str>),
+    /// A record id: an `ID`, the id's decimal digits.
+    Id(i64),
+    /// An enum value, by its GraphQL name.
+    Enum(&'static str),
+    /// A `DateTime`.
+    Instant(DateTime<Utc>),
+    /// A nullable `DateTime`.
+    OptionalInstant(Option<DateTime<Utc>>),
+    /// Anything else, as the field's type resolves it.
+    Value(Value),
+}
+
+impl Plain<'_> {
+    /// The value the field's type resolves to.
+    pub fn into_value(self) -> Value {
+        match self {
+            Plain::Text(text) => Value::String(text.to_owned()),
+            Plain::OptionalText(text) => text.map_or(Value::Null, |text| Value::String(text.to_owned())),
+            Plain::Id(id) => Value::String(id.to_string()),
+            Plain::Enum(name) => Value::Enum(Name::new(name)),
+            Plain::Instant(at) => at.to_value(),
+            Plain::OptionalInstant(at) => at.to_value(),
+            Plain::Value(value) => value,
+        }
+    }
+
+    /// The value's JSON, as serializing [`Plain::into_value`] writes it.
+    fn write_json(&self, out: &mut Vec<u8>) {
+        match self {
+            Plain::Text(text) | Plain::OptionalText(Some(text)) => write_string(out, text),
+            Plain::OptionalText(None) | Plain::OptionalInstant(None) => out.extend_from_slice(b"null"),
+            Plain::Id(id) => write!(out, "\"{id}\"").expect("a Vec takes every write"),
+            Plain::Enum(name) => write_string(out, name),
+            // DateTime<Utc>'s own `to_value`: RFC 3339.
+            Plain::Instant(at) | Plain::OptionalInstant(Some(at)) => write_string(out, &at.to_rfc3339()),
+            Plain::Value(value) => write_value(out, value),
+        }
     }
 }
 
@@ -55,6 +111,19 @@ pub trait DirectObject: Send + Sync {
         ctx: &'a ContextSelectionSet<'a>,
         fields: Option<&'a SelectedFields<'a>>,
     ) -> BoxFuture<'a, ServerResult<Value>>;
+
+    /// The record's JSON under the selection `ctx`, appended to `out`, as serializing
+    /// [`DirectObject::resolve_direct`]'s value would write it (on an error, `out` is as it was).
+    fn write_direct<'a>(
+        &'a self,
+        ctx: &'a ContextSelectionSet<'a>,
+        fields: Option<&'a SelectedFields<'a>>,
+        out: &'a mut Vec<u8>,
+    ) -> BoxFuture<'a, ServerResult<()>>;
+
+    /// [`DirectObject::write_direct`] without a future, when every field of the selection and of
+    /// the held records' selections is plain or held; `false`, and `out` as it was, otherwise.
+    fn write_plain_only(&self, fields: &SelectedFields<'_>, out: &mut Vec<u8>) -> bool;
 }
 
 impl<T: PlainFields + Send + Sync> DirectObject for T {
@@ -65,10 +134,36 @@ impl<T: PlainFields + Send + Sync> DirectObject for T {
     ) -> BoxFuture<'a, ServerResult<Value>> {
         Box::pin(async move {
             match fields {
-                Some(fields) => write_fields(self, ctx, fields).await,
+                Some(fields) => resolve_fields(self, ctx, fields).await,
                 None => resolve_container_serial(ctx, self).await,
             }
         })
+    }
+
+    fn write_direct<'a>(
+        &'a self,
+        ctx: &'a ContextSelectionSet<'a>,
+        fields: Option<&'a SelectedFields<'a>>,
+        out: &'a mut Vec<u8>,
+    ) -> BoxFuture<'a, ServerResult<()>> {
+        Box::pin(async move {
+            match fields {
+                Some(fields) => write_fields(self, ctx, fields, out).await,
+                None => {
+                    write_value(out, &resolve_container_serial(ctx, self).await?);
+                    Ok(())
+                }
+            }
+        })
+    }
+
+    fn write_plain_only(&self, fields: &SelectedFields<'_>, out: &mut Vec<u8>) -> bool {
+        let start = out.len();
+        let written = write_plain_fields(self, fields, out);
+        if !written {
+            out.truncate(start);
+        }
+        written
     }
 }
 
@@ -95,9 +190,18 @@ impl<T: PlainFields + Send + Sync> OutputType for Direct<T> {
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
         // Boxed: a record may hold records that hold its own type (a customer's tickets).
         let fields = SelectedFields::of(&ctx.item.node);
-        self.0.resolve_direct(ctx, fields.as_ref()).await
+        if ctx.data_opt::<WritesJson>().is_none() {
+            return self.0.resolve_direct(ctx, fields.as_ref()).await;
+        }
+        let mut out = Vec::new();
+        self.0.write_direct(ctx, fields.as_ref(), &mut out).await?;
+        Ok(Value::Binary(out.into()))
     }
 }
+
+/// Request data: the request's response is written by [`write_response`], so `Direct` records
+/// may be handed up as their JSON text.
+pub struct WritesJson;
 
 /// A selection that is only fields, each under its own response key and without custom
 /// directives (`@skip` and `@include` are applied before execution starts, so they are gone from
@@ -110,6 +214,8 @@ pub struct SelectedFields<'a>(Vec<SelectedField<'a>>);
 
 struct SelectedField<'a> {
     key: Name,
+    /// The key as JSON, with its colon.
+    json_key: Box<[u8]>,
     field: &'a Positioned<Field>,
     /// The field's own selection, for the records it holds.
     nested: Option<SelectedFields<'a>>,
@@ -126,25 +232,37 @@ impl<'a> SelectedFields<'a> {
                 return None;
             }
             let nested = SelectedFields::of(&field.node.selection_set.node);
-            fields.push(SelectedField { key: Name::new(key), field, nested });
+            let mut json_key = Vec::with_capacity(key.len() + 3);
+            write_string(&mut json_key, key);
+            json_key.push(b':');
+            fields.push(SelectedField { key: Name::new(key), json_key: json_key.into(), field, nested });
         }
         Some(SelectedFields(fields))
     }
 }
 
+impl SelectedField<'_> {
+    fn name(&self) -> &str {
+        self.field.node.name.node.as_str()
+    }
+
+    /// Whether the field takes no argument, as plain and held fields do.
+    fn bare(&self) -> bool {
+        self.field.node.arguments.is_empty()
+    }
+}
+
 /// The object `record` under the selection `ctx`, whose fields are `fields`.
-async fn write_fields<T: PlainFields + Send + Sync>(
+async fn resolve_fields<T: PlainFields + Send + Sync>(
     record: &T,
     ctx: &ContextSelectionSet<'_>,
     fields: &SelectedFields<'_>,
 ) -> ServerResult<Value> {
     let mut object = IndexMap::with_capacity(fields.0.len());
     for selected in &fields.0 {
-        let field = selected.field;
-        let name = field.node.name.node.as_str();
-        let plain = field.node.arguments.is_empty();
-        if let Some(value) = plain.then(|| record.plain_field(name)).flatten() {
-            object.insert(selected.key.clone(), value);
+        let (field, name) = (selected.field, selected.name());
+        if let Some(value) = selected.bare().then(|| record.plain_field(name)).flatten() {
+            object.insert(selected.key.clone(), value.into_value());
             continue;
         }
         if name == "__typename" {
@@ -153,7 +271,7 @@ async fn write_fields<T: PlainFields + Send + Sync>(
         }
         let field_ctx = ctx.with_field(field);
         // As async-graphql's own objects do: a field that fails is reported and left out.
-        let resolved = match plain.then(|| record.held_field(name)).flatten() {
+        let resolved = match selected.bare().then(|| record.held_field(name)).flatten() {
             Some(held) => {
                 let held_ctx = field_ctx.with_selection_set(&field.node.selection_set);
                 resolve_held(held, &held_ctx, selected.nested.as_ref()).await
@@ -190,24 +308,242 @@ async fn resolve_held(
     }
 }
 
+/// [`resolve_fields`], written as JSON into `out`.
+async fn write_fields<T: PlainFields + Send + Sync>(
+    record: &T,
+    ctx: &ContextSelectionSet<'_>,
+    fields: &SelectedFields<'_>,
+    out: &mut Vec<u8>,
+) -> ServerResult<()> {
+    let start = out.len();
+    out.push(b'{');
+    let mut written = 0;
+    for selected in &fields.0 {
+        let (field, name) = (selected.field, selected.name());
+        let field_start = out.len();
+        if written > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&selected.json_key);
+        if write_plain_field(record, selected, out) {
+            written += 1;
+            continue;
+        }
+        let field_ctx = ctx.with_field(field);
+        let resolved = match selected.bare().then(|| record.held_field(name)).flatten() {
+            Some(held) => {
+                let held_ctx = field_ctx.with_selection_set(&field.node.selection_set);
+                write_held(held, &held_ctx, selected.nested.as_ref(), out).await
+            }
+            None => record.resolve_field(&field_ctx).await.map(|value| write_value(out, &value.unwrap_or_default())),
+        };
+        match resolved {
+            Ok(()) => written += 1,
+            Err(error) => {
+                out.truncate(field_start);
+                ctx.add_error(error);
+            }
+        }
+    }
+    close_object(out, start, written);
+    Ok(())
+}
+
+/// [`resolve_held`], written as JSON into `out` (on an error, `out` is left to the caller to
+/// cut back).
+async fn write_held(
+    held: Held<'_>,
+    ctx: &ContextSelectionSet<'_>,
+    fields: Option<&SelectedFields<'_>>,
+    out: &mut Vec<u8>,
+) -> ServerResult<()> {
+    match held {
+        Held::One(None) => out.extend_from_slice(b"null"),
+        Held::One(Some(record)) => {
+            if !fields.is_some_and(|fields| record.write_plain_only(fields, out)) {
+                record.write_direct(ctx, fields, out).await?;
+            }
+        }
+        Held::Many(records) => {
+            // The records of a list are of one type under one selection: once one is not plain
+            // only, the others are not tried.
+            let mut plain_only = fields;
+            out.push(b'[');
+            for (index, record) in records.into_iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                if plain_only.is_some_and(|fields| record.write_plain_only(fields, out)) {
+                    continue;
+                }
+                plain_only = None;
+                let item = ctx.with_index(index);
+                record.write_direct(&item, fields, out).await.map_err(|error| item.set_error_path(error))?;
+            }
+            out.push(b']');
+        }
+    }
+    Ok(())
+}
+
+/// The object `record` under `fields` when all of them are plain or held by records that are
+/// plain only; `false` at the first field that is not (`out` is then to be cut back).
+fn write_plain_fields<T: PlainFields>(record: &T, fields: &SelectedFields<'_>, out: &mut Vec<u8>) -> bool {
+    let start = out.len();
+    out.push(b'{');
+    for (index, selected) in fields.0.iter().enumerate() {
+        if index > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(&selected.json_key);
+        if write_plain_field(record, selected, out) {
+            continue;
+        }
+        let Some(held) = selected.bare().then(|| record.held_field(selected.name())).flatten() else { return false };
+        let Some(nested) = &selected.nested else { return false };
+        match held {
+            Held::One(None) => out.extend_from_slice(b"null"),
+            Held::One(Some(one)) => {
+                if !one.write_plain_only(nested, out) {
+                    return false;
+                }
+            }
+            Held::Many(records) => {
+                out.push(b'[');
+                for (index, one) in records.into_iter().enumerate() {
+                    if index > 0 {
+                        out.push(b',');
+                    }
+                    if !one.write_plain_only(nested, out) {
+                        return false;
+                    }
+                }
+                out.push(b']');
+            }
+        }
+    }
+    close_object(out, start, fields.0.len());
+    true
+}
+
+/// The field's value when it is plain or `__typename`: written, and `true`.
+fn write_plain_field<T: PlainFields>(record: &T, selected: &SelectedField<'_>, out: &mut Vec<u8>) -> bool {
+    let name = selected.name();
+    if let Some(value) = selected.bare().then(|| record.plain_field(name)).flatten() {
+        value.write_json(out);
+        return true;
+    }
+    if name == "__typename" {
+        write_string(out, &record.introspection_type_name());
+        return true;
+    }
+    false
+}
+
+/// Ends an object begun at `start`: an object of no field is null, as in [`resolve_fields`].
+fn close_object(out: &mut Vec<u8>, start: usize, written: usize) {
+    if written == 0 {
+        out.truncate(start);
+        out.extend_from_slice(b"null");
+    } else {
+        out.push(b'}');
+    }
+}
+
+/// A JSON string.
+fn write_string(out: &mut Vec<u8>, text: &str) {
+    serde_json::to_writer(out, text).expect("a string serializes");
+}
+
+/// A value's JSON, with the JSON of the `Direct` records in it spliced in as it is.
+fn write_value(out: &mut Vec<u8>, value: &Value) {
+    match value {
+        Value::Binary(json) => out.extend_from_slice(json),
+        Value::List(items) => {
+            out.push(b'[');
+            for (index, item) in items.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_value(out, item);
+            }
+            out.push(b']');
+        }
+        Value::Object(object) => {
+            out.push(b'{');
+            for (index, (key, item)) in object.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
+                }
+                write_string(out, key);
+                out.push(b':');
+                write_value(out, item);
+            }
+            out.push(b'}');
+        }
+        leaf => serde_json::to_writer(out, leaf).expect("a value serializes"),
+    }
+}
+
+/// The JSON of a response that has neither errors nor extensions, whose data is `data`, as
+/// serializing the response writes it. A response with either is serialized whole, after
+/// [`unsplice`].
+pub fn write_response(data: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
+    out.extend_from_slice(b"{\"data\":");
+    write_value(&mut out, data);
+    out.push(b'}');
+    out
+}
+
+/// `value` with the JSON of its `Direct` records read back into `Value`s.
+pub fn unsplice(value: &mut Value) {
+    match value {
+        Value::Binary(json) => {
+            // Written by this module from values that serialize, so it reads back.
+            let read = serde_json::from_slice(json).expect("Direct writes JSON");
+            *value = read;
+        }
+        Value::List(items) => items.iter_mut().for_each(unsplice),
+        Value::Object(object) => object.values_mut().for_each(unsplice),
+        _ => {}
+    }
+}
+
 /// A plain field's value, as the field's type resolves it.
-pub fn plain<T: async_graphql::InputType>(value: &T) -> Value {
-    value.to_value()
+pub fn plain<T: InputType>(value: &T) -> Plain<'static> {
+    Plain::Value(value.to_value())
+}
+
+/// An enum column's value.
+pub fn enumerated<T: EnumType>(value: T) -> Plain<'static> {
+    let item = T::items().iter().find(|item| item.value == value).expect("every value is an item of its enum");
+    Plain::Enum(item.name)
 }
 
 /// A text column's value.
-pub fn text(value: &str) -> Value {
-    Value::String(value.to_owned())
+pub fn text(value: &str) -> Plain<'_> {
+    Plain::Text(value)
 }
 
 /// An optional text column's value.
-pub fn optional_text(value: Option<&str>) -> Value {
-    value.map_or(Value::Null, text)
+pub fn optional_text(value: Option<&str>) -> Plain<'_> {
+    Plain::OptionalText(value)
+}
+
+/// An instant column's value.
+pub fn instant(value: DateTime<Utc>) -> Plain<'static> {
+    Plain::Instant(value)
+}
+
+/// An optional instant column's value.
+pub fn optional_instant(value: Option<DateTime<Utc>>) -> Plain<'static> {
+    Plain::OptionalInstant(value)
 }
 
 /// A record id, as an `ID`.
-pub fn id(value: i64) -> Value {
-    Value::String(value.to_string())
+pub fn id(value: i64) -> Plain<'static> {
+    Plain::Id(value)
 }
 
 #[cfg(test)]
@@ -325,11 +661,20 @@ mod tests {
         }
     }
 
+    /// The query's data; it must be answered byte for byte the same with `Value`s and as JSON
+    /// text (`WritesJson`), spliced into the response.
     fn run(full: bool, query: &str) -> Json {
         let schema = Schema::new(Records(full), EmptyMutation, EmptySubscription);
         let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
         let response = runtime.block_on(schema.execute(query));
         assert!(response.errors.is_empty(), "{query}: {:?}", response.errors);
+        let spliced = runtime.block_on(schema.execute(async_graphql::Request::new(query).data(WritesJson)));
+        assert!(spliced.errors.is_empty(), "{query}: {:?}", spliced.errors);
+        let written = String::from_utf8(write_response(&spliced.data)).unwrap();
+        assert_eq!(written, serde_json::to_string(&response).unwrap(), "{query}");
+        let mut read_back = spliced.data;
+        unsplice(&mut read_back);
+        assert_eq!(read_back, response.data, "{query}");
         response.data.into_json().unwrap()
     }
 

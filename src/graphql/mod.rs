@@ -22,6 +22,7 @@ mod subscriptions;
 mod system;
 mod tickets;
 
+pub use direct::{WritesJson, unsplice, write_response};
 pub use satisfaction::SurveyTokenTtl;
 pub use subscriptions::{LiveExecutor, SubscriptionRoot, connection_data};
 

@@ -4,7 +4,7 @@ use async_graphql::connection::{Connection, Edge};
 use async_graphql::{Context, ID, InputObject, MaybeUndefined, Object, Value};
 use chrono::{DateTime, Utc};
 
-use super::direct::{self, PlainFields};
+use super::direct::{self, Plain, PlainFields};
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::kpis::{PerformanceNode, PeriodInput, performance_of};
 use super::pagination::{ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
@@ -61,16 +61,16 @@ pub fn shows_details(name: &str) -> bool {
 }
 
 impl PlainFields for TechnicianNode {
-    fn plain_field(&self, name: &str) -> Option<Value> {
+    fn plain_field(&self, name: &str) -> Option<Plain<'_>> {
         let technician = &self.0;
         Some(match name {
             "id" => direct::id(technician.id),
             "name" => direct::text(&technician.name),
             "email" => direct::text(&technician.email),
             "team" => direct::text(&technician.team),
-            "active" => Value::Boolean(technician.active),
-            "createdAt" => direct::plain(&technician.created_at),
-            "updatedAt" => direct::plain(&technician.updated_at),
+            "active" => Plain::Value(Value::Boolean(technician.active)),
+            "createdAt" => direct::instant(technician.created_at),
+            "updatedAt" => direct::instant(technician.updated_at),
             _ => return None,
         })
     }
@@ -135,7 +135,7 @@ impl CustomerNode {
 }
 
 impl PlainFields for CustomerNode {
-    fn plain_field(&self, name: &str) -> Option<Value> {
+    fn plain_field(&self, name: &str) -> Option<Plain<'_>> {
         let customer = &self.0;
         Some(match name {
             "id" => direct::id(customer.id),
@@ -143,8 +143,8 @@ impl PlainFields for CustomerNode {
             "email" => direct::optional_text(customer.email.as_deref()),
             "phone" => direct::optional_text(customer.phone.as_deref()),
             "organization" => direct::optional_text(customer.organization.as_deref()),
-            "createdAt" => direct::plain(&customer.created_at),
-            "updatedAt" => direct::plain(&customer.updated_at),
+            "createdAt" => direct::instant(customer.created_at),
+            "updatedAt" => direct::instant(customer.updated_at),
             _ => return None,
         })
     }

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use diesel::PgConnection;
 use serde::{Deserialize, Serialize};
 
-use super::direct::{self, Direct, DirectObject, Held, PlainFields};
+use super::direct::{self, Direct, DirectObject, Held, Plain, PlainFields};
 use super::interactions::{InteractionConnection, InteractionFilterInput, interaction_page};
 use super::pagination::{CursorKey, ListCursor, TotalCount, cursor_at, decode_cursor, trim_page};
 use super::satisfaction::RatingNode;
@@ -219,7 +219,7 @@ impl PlainFields for TicketNode {
         }
     }
 
-    fn plain_field(&self, name: &str) -> Option<Value> {
+    fn plain_field(&self, name: &str) -> Option<Plain<'_>> {
         debug_assert!(self.2.covers(TicketNode::columns_of(name)), "{name} shows a column its page did not read");
         let ticket = &self.0;
         Some(match name {
@@ -228,19 +228,19 @@ impl PlainFields for TicketNode {
             "subject" => direct::text(&ticket.subject),
             "description" => direct::text(&ticket.description),
             "category" => direct::text(&ticket.category),
-            "priority" => direct::plain(&ticket.priority),
-            "channel" => direct::plain(&ticket.channel),
-            "status" => direct::plain(&ticket.status),
+            "priority" => direct::enumerated(ticket.priority),
+            "channel" => direct::enumerated(ticket.channel),
+            "status" => direct::enumerated(ticket.status),
             "allowedNextStatuses" => direct::plain(&ticket.status.allowed_next().to_vec()),
-            "openedAt" => direct::plain(&ticket.opened_at),
-            "firstResponseAt" => direct::plain(&ticket.first_response_at),
-            "firstResolvedAt" => direct::plain(&ticket.first_resolved_at),
-            "resolvedAt" => direct::plain(&ticket.resolved_at),
-            "closedAt" => direct::plain(&ticket.closed_at),
+            "openedAt" => direct::instant(ticket.opened_at),
+            "firstResponseAt" => direct::optional_instant(ticket.first_response_at),
+            "firstResolvedAt" => direct::optional_instant(ticket.first_resolved_at),
+            "resolvedAt" => direct::optional_instant(ticket.resolved_at),
+            "closedAt" => direct::optional_instant(ticket.closed_at),
             "reopenCount" => direct::plain(&ticket.reopen_count),
             "version" => direct::plain(&ticket.version),
-            "createdAt" => direct::plain(&ticket.created_at),
-            "updatedAt" => direct::plain(&ticket.updated_at),
+            "createdAt" => direct::instant(ticket.created_at),
+            "updatedAt" => direct::instant(ticket.updated_at),
             _ => return None,
         })
     }
@@ -279,13 +279,13 @@ impl TicketEventNode {
 }
 
 impl PlainFields for TicketEventNode {
-    fn plain_field(&self, name: &str) -> Option<Value> {
+    fn plain_field(&self, name: &str) -> Option<Plain<'_>> {
         let event = &self.0;
         Some(match name {
             "id" => direct::id(event.id),
-            "at" => direct::plain(&event.at),
+            "at" => direct::instant(event.at),
             "actor" => direct::text(&event.actor),
-            "kind" => direct::plain(&event.kind),
+            "kind" => direct::enumerated(event.kind),
             "fromValue" => direct::optional_text(event.from_value.as_deref()),
             "toValue" => direct::optional_text(event.to_value.as_deref()),
             "note" => direct::optional_text(event.note.as_deref()),
@@ -426,7 +426,7 @@ type TicketEdge = Edge<ListCursor<TicketCursor>, Direct<TicketNode>, EmptyFields
 pub type TicketConnection = Direct<TicketPage>;
 
 impl PlainFields for TicketPage {
-    fn plain_field(&self, _name: &str) -> Option<Value> {
+    fn plain_field(&self, _name: &str) -> Option<Plain<'_>> {
         None
     }
 
@@ -440,8 +440,8 @@ impl PlainFields for TicketPage {
 }
 
 impl PlainFields for TicketEdge {
-    fn plain_field(&self, name: &str) -> Option<Value> {
-        (name == "cursor").then(|| Value::String(self.cursor.encode_cursor()))
+    fn plain_field(&self, name: &str) -> Option<Plain<'_>> {
+        (name == "cursor").then(|| Plain::Value(Value::String(self.cursor.encode_cursor())))
     }
 
     fn held_field(&self, name: &str) -> Option<Held<'_>> {

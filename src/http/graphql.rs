@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::http::StatusCode;
-use actix_web::http::header::{CONTENT_TYPE, HeaderValue, RETRY_AFTER};
+use actix_web::http::header::{CONTENT_TYPE, ContentType, HeaderValue, RETRY_AFTER};
 use actix_web::{HttpRequest, HttpResponse, web};
 use async_graphql::parser::types::OperationType;
 
@@ -13,7 +13,7 @@ use crate::auth::TokenError;
 use crate::domain::permissions;
 use crate::error::{AppError, finish_response_errors, null_failed_fields, retry_seconds};
 use crate::graphql::bounds::{self, LimitExceeded, OperationShape};
-use crate::graphql::{CallerTechnician, prepare_request};
+use crate::graphql::{CallerTechnician, WritesJson, prepare_request, unsplice, write_response};
 use crate::rate_limit::Limited;
 
 /// Response header with the number of SQL statements the operation ran (when enabled).
@@ -194,6 +194,8 @@ async fn answer(
     if anonymous {
         operation = operation.disable_introspection();
     }
+    // This answer writes the response itself (below), so its records may come as JSON text.
+    operation = operation.data(WritesJson);
     // Dropping the operation at the deadline stops its resolvers; a statement already sent
     // runs on until it ends or hits the statement timeout. Nothing is answered before the token
     // check has passed: a query that ran no statement has it run now, within the same deadline.
@@ -216,6 +218,12 @@ async fn answer(
             return unauthenticated(&TokenError::Revoked, request_id);
         }
         Err(err) => return unchecked(err, request_id),
+    }
+    // A response with errors (or extensions) is serialized whole, its failed fields nulled by
+    // path through the records' values.
+    let whole = !response.errors.is_empty() || !response.extensions.is_empty();
+    if whole {
+        unsplice(&mut response.data);
     }
     finish_response_errors(&mut response.errors, request_id);
     null_failed_fields(&mut response.data, &response.errors);
@@ -241,7 +249,12 @@ async fn answer(
     if state.expose_statement_count {
         http_response.insert_header((STATEMENT_COUNT_HEADER, statements.to_string()));
     }
-    Answer { response: http_response.json(response), operation: name, invalid: false, error_codes }
+    let response = if whole {
+        http_response.json(response)
+    } else {
+        http_response.content_type(ContentType::json()).body(write_response(&response.data))
+    };
+    Answer { response, operation: name, invalid: false, error_codes }
 }
 
 fn is_json(request: &HttpRequest) -> bool {

@@ -888,3 +888,34 @@ async fn a_page_shows_each_field_as_the_whole_ticket_does() {
         }
     }
 }
+
+/// A page is written as JSON text straight from its rows; a field of it that fails (here a
+/// technician reading another technician's numbers) is null at its own path, with its error,
+/// and the rest of the page is as a caller allowed everything reads it.
+#[tokio::test]
+async fn a_field_that_fails_inside_a_page_is_null_at_its_path_and_the_page_answers() {
+    let app = spawn_app().await;
+    let tess_id = app.create_technician("Tess", "L1").await;
+    let tom_id = app.create_technician("Tom", "L1").await;
+    let tess = app.technician_token("tess", tess_id);
+    let customer = app.create_customer("Owner \"quoted\"\n").await;
+    for assignee in [tess_id, tom_id] {
+        app.create_ticket(&app.supervisor(), customer, json!({ "assigneeId": assignee.to_string() })).await;
+    }
+    let query = r#"{ tickets(first: 10, orderBy: {field: OPENED_AT, direction: ASC}) {
+        totalCount nodes { number status openedAt customer { name }
+        assignee { name performance(period: {from: "2020-01-01T00:00:00Z", to: "2020-01-31T00:00:00Z"}) { ticketsAssigned } id } } } }"#;
+
+    let (status, body) = app.graphql(Some(&tess), query, json!({})).await;
+    assert_eq!(status, 200);
+    assert_eq!(error_codes(&body), ["FORBIDDEN"], "{body}");
+    assert_eq!(body["errors"][0]["path"], json!(["tickets", "nodes", 1, "assignee", "performance"]));
+    let nodes = &body["data"]["tickets"]["nodes"];
+    assert_eq!(nodes[0]["assignee"]["performance"], json!({ "ticketsAssigned": 0 }), "her own numbers");
+    assert_eq!(nodes[1]["assignee"]["performance"], Value::Null);
+    assert_eq!(nodes[1]["assignee"]["id"], tom_id.to_string(), "the fields after the failed one answer");
+
+    let mut everything = app.query_ok(&app.supervisor(), query, json!({})).await;
+    everything["tickets"]["nodes"][1]["assignee"]["performance"] = Value::Null;
+    assert_eq!(body["data"], everything);
+}
