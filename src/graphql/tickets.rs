@@ -574,9 +574,10 @@ impl NestedSelection {
 #[derive(Default)]
 pub struct Nested {
     selection: NestedSelection,
-    customers: HashMap<i64, Direct<CustomerNode>>,
-    technicians: HashMap<i64, Direct<TechnicianNode>>,
-    timelines: HashMap<i64, Vec<Direct<TicketEventNode>>>,
+    // Looked up for every row a page writes: foldhash, not SipHash (the keys are our own ids).
+    customers: foldhash::HashMap<i64, Direct<CustomerNode>>,
+    technicians: foldhash::HashMap<i64, Direct<TechnicianNode>>,
+    timelines: foldhash::HashMap<i64, Vec<Direct<TicketEventNode>>>,
     /// Handed to the loaders, where the SLA resolvers (and the SLA_DUE cursors) look.
     slas: HashMap<i64, TicketSla>,
 }
