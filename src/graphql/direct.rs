@@ -193,11 +193,15 @@ impl<T: PlainFields + Send + Sync> OutputType for Direct<T> {
         if ctx.data_opt::<WritesJson>().is_none() {
             return self.0.resolve_direct(ctx, fields.as_ref()).await;
         }
-        let mut out = Vec::new();
+        // A page of 50 tickets is some 20 KB: start where a few doublings get there.
+        let mut out = Vec::with_capacity(WRITE_CAPACITY);
         self.0.write_direct(ctx, fields.as_ref(), &mut out).await?;
         Ok(Value::Binary(out.into()))
     }
 }
+
+/// Where a record's JSON text starts, in bytes.
+const WRITE_CAPACITY: usize = 4096;
 
 /// Request data: the request's response is written by [`write_response`], so `Direct` records
 /// may be handed up as their JSON text.
@@ -500,11 +504,21 @@ fn write_value(out: &mut Vec<u8>, value: &Value) {
 /// serializing the response writes it. A response with either is serialized whole, after
 /// [`unsplice`].
 pub fn write_response(data: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(4096);
+    let mut out = Vec::with_capacity(spliced_len(data) + WRITE_CAPACITY);
     out.extend_from_slice(b"{\"data\":");
     write_value(&mut out, data);
     out.push(b'}');
     out
+}
+
+/// The length of the JSON text spliced into `value`.
+fn spliced_len(value: &Value) -> usize {
+    match value {
+        Value::Binary(json) => json.len(),
+        Value::List(items) => items.iter().map(spliced_len).sum(),
+        Value::Object(object) => object.values().map(spliced_len).sum(),
+        _ => 0,
+    }
 }
 
 /// `value` with the JSON of its `Direct` records read back into `Value`s.
