@@ -2,7 +2,7 @@
 //! and the embedded migrations.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
@@ -22,8 +22,83 @@ pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 /// Held while migrations run, so that instances starting together migrate one after another.
 const MIGRATION_LOCK_KEY: i64 = 0x6465_736b_7075_6c73; // "deskpuls"
 
-pub type PgPool = r2d2::Pool<PgManager>;
 pub type PgPooled = PooledConnection<PgManager>;
+
+/// An r2d2 pool of connections, with the threads its statements run on ([`Db::run`]): at most
+/// one per connection, and one more. It derefs to the r2d2 pool.
+#[derive(Clone)]
+pub struct PgPool {
+    connections: r2d2::Pool<PgManager>,
+    threads: StatementThreads,
+}
+
+impl std::ops::Deref for PgPool {
+    type Target = r2d2::Pool<PgManager>;
+
+    fn deref(&self) -> &Self::Target {
+        &self.connections
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The threads a pool's statements run on, started as they are needed up to `most`, and gone
+/// with the pool's last handle. Not tokio's blocking pool: its hand-off,
+/// with one lock every spawner and thread takes, cost a tenth of a page's server CPU under load,
+/// where a channel's costs a few per cent (docs/benchmarks.md). A statement that finds every
+/// thread busy waits in the channel, as it would have waited for a connection.
+#[derive(Clone)]
+struct StatementThreads(Arc<ThreadsInner>);
+
+struct ThreadsInner {
+    jobs: crossbeam_channel::Sender<Job>,
+    waiting: crossbeam_channel::Receiver<Job>,
+    most: usize,
+    started: AtomicUsize,
+    /// Threads waiting for a job; shared with them (they do not hold the sender).
+    idle: Arc<AtomicUsize>,
+}
+
+impl StatementThreads {
+    fn new(most: usize) -> StatementThreads {
+        let (jobs, waiting) = crossbeam_channel::unbounded();
+        let most = most.max(1);
+        let inner = ThreadsInner { jobs, waiting, most, started: AtomicUsize::new(0), idle: Arc::default() };
+        StatementThreads(Arc::new(inner))
+    }
+
+    /// Runs `job` on one of the threads, starting one when none is idle and fewer than the most
+    /// run. A thread that cannot be started leaves the job to those that run; the first one
+    /// failing is an error.
+    fn spawn(&self, job: Job) -> Result<(), AppError> {
+        let inner = &self.0;
+        let more = |n: usize| (n < inner.most).then_some(n + 1);
+        if inner.idle.load(Ordering::Acquire) == 0
+            && inner.started.fetch_update(Ordering::AcqRel, Ordering::Acquire, more).is_ok()
+        {
+            // A thread holds the receiving end only: once the pool's last handle is gone, the
+            // channel closes and the thread ends.
+            let (waiting, idle) = (inner.waiting.clone(), inner.idle.clone());
+            let thread = std::thread::Builder::new().name("deskpulse-db".into()).spawn(move || {
+                loop {
+                    idle.fetch_add(1, Ordering::AcqRel);
+                    let job = waiting.recv();
+                    idle.fetch_sub(1, Ordering::AcqRel);
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                }
+            });
+            if let Err(err) = thread
+                && inner.started.fetch_sub(1, Ordering::AcqRel) == 1
+            {
+                return Err(AppError::internal(format!("no thread for statements: {err}")));
+            }
+        }
+        inner.jobs.send(job).map_err(|_| AppError::internal("the statement threads are gone"))
+    }
+}
 
 /// How long a connection whose last work ended without an error is handed out again without a
 /// round trip to prove it alive (HikariCP's "alive bypass window"). One idle for longer, or whose
@@ -115,14 +190,18 @@ pub fn build_pool(
     statement_timeout: Duration,
     application_name: &'static str,
 ) -> PgPool {
-    r2d2::Pool::builder()
+    let connections = r2d2::Pool::builder()
         .max_size(size)
         .min_idle(Some(0))
         .connection_timeout(checkout_timeout)
         .test_on_check_out(true)
         .connection_customizer(Box::new(SessionSetup { statement_timeout, application_name }))
         .error_handler(Box::new(r2d2::LoggingErrorHandler))
-        .build_unchecked(PgManager(ConnectionManager::new(url)))
+        .build_unchecked(PgManager(ConnectionManager::new(url)));
+    // One thread more than connections: with every connection busy, one thread is free or waiting
+    // out the checkout timeout, so a statement waits for a thread at most that long and is then
+    // answered that the pool is exhausted.
+    PgPool { connections, threads: StatementThreads::new(size as usize + 1) }
 }
 
 impl Db {
@@ -159,7 +238,7 @@ impl Db {
     }
 
     /// This request's handle, whose statements all wait for `precondition` to pass on the primary.
-    /// The first of them to run takes the check with it: one trip to the blocking pool and one
+    /// The first of them to run takes the check with it: one trip to a statement thread and one
     /// connection for both, the check's statements first. When something needs the outcome before
     /// any statement has taken it (a query that runs no statement, a read on a replica), or the
     /// trip that took it ended before it ran (no free connection), it runs on a trip of its own
@@ -246,8 +325,8 @@ impl Db {
         self.statements.load(Ordering::Relaxed) - check
     }
 
-    /// Runs `work` with a pooled connection on the blocking thread pool, never on an async worker,
-    /// and inside the caller's tracing span, once the handle's gate (if any) has passed: the first
+    /// Runs `work` with a pooled connection on one of the pool's statement threads, never on an
+    /// async worker, and inside the caller's tracing span, once the handle's gate (if any) has passed: the first
     /// statement on the primary runs the gate's check itself, just before `work`. Every database
     /// access goes through here.
     pub async fn run<T, F>(&self, work: F) -> Result<T, AppError>
@@ -424,18 +503,42 @@ where
     T: Send + 'static,
 {
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || {
+    let queued = Instant::now();
+    let (answer, answered) = tokio::sync::oneshot::channel();
+    let threads = pool.threads.clone();
+    let job = move || {
         let _entered = span.enter();
-        let mut session = pool.get().map_err(|err| {
+        // As a panic in a blocking task would: an internal error, the thread goes on.
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&pool, queued, &statements, work)));
+        let _ = answer.send(ran.unwrap_or_else(|_| Err(AppError::internal("a statement's work panicked"))));
+    };
+    threads.spawn(Box::new(job))?;
+    answered.await.map_err(AppError::internal)?
+}
+
+/// [`run_on`]'s work, on a statement thread, with a connection of `pool`: the time it waited for a
+/// thread counts against the pool's checkout timeout.
+fn run_job<T, F>(pool: &PgPool, queued: Instant, statements: &Arc<AtomicU64>, work: F) -> Result<T, AppError>
+where
+    F: FnOnce(&mut PgConnection) -> Result<T, AppError>,
+{
+    let exhausted = || AppError::PoolExhausted(pool.connection_timeout());
+    let left = pool.connection_timeout().saturating_sub(queued.elapsed());
+    if left.is_zero() {
+        return Err(exhausted());
+    }
+    {
+        let mut session = pool.get_timeout(left).map_err(|err| {
             // A full pool with nothing idle: busy, not unreachable.
             let state = pool.state();
             if state.connections >= pool.max_size() && state.idle_connections == 0 {
-                AppError::PoolExhausted(pool.connection_timeout())
+                exhausted()
             } else {
                 AppError::from(err)
             }
         })?;
         let conn = &mut session.conn;
+        let statements = statements.clone();
         conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
             if matches!(event, InstrumentationEvent::StartQuery { .. }) {
                 statements.fetch_add(1, Ordering::Relaxed);
@@ -446,9 +549,7 @@ where
         conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
         session.trusted_until = result.is_ok().then(|| Instant::now() + TRUSTED_FOR);
         result
-    })
-    .await
-    .map_err(AppError::internal)?
+    }
 }
 
 /// Runs the pending migrations under a PostgreSQL advisory lock and returns the names of those it

@@ -67,13 +67,10 @@ pub struct Application {
 /// Connections of the pool the per-request token check uses (one short statement each).
 const ACCESS_POOL_SIZE: u32 = 2;
 
-/// Blocking threads per actix worker, where every statement of a request runs ([`Db::run`]): one
-/// more than all the connections requests can use (the pool, the token check's pool, the
-/// replicas' pools), not tokio's default of hundreds. Statements beyond that wait in tokio's
-/// queue and are taken by a thread that has just finished one, still running, instead of each
-/// waking a thread of its own only to wait for a connection (measured: docs/benchmarks.md,
-/// "Blocking threads per worker"). One more than the connections: at least one thread is always
-/// free or waiting out the pool timeout, so a statement waits for a thread at most that long.
+/// Blocking threads per actix worker, for the blocking work that is not a statement of
+/// [`Db::run`] (readiness probes, replica checks; statements run on their pool's own threads):
+/// one more than all the connections requests can use (the pool, the token check's pool, the
+/// replicas' pools), as when statements ran here, not tokio's default of hundreds.
 fn worker_blocking_threads(settings: &ServeSettings) -> usize {
     let replicas = settings.replicas.urls.as_ref().map_or(0, |urls| urls.0.len());
     let replica_connections = replicas * settings.replicas.pool_size as usize;

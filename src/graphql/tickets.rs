@@ -568,7 +568,7 @@ impl NestedSelection {
 }
 
 /// The records a query selects under some tickets, read on the tickets' own connection: a page
-/// or a ticket view costs one trip to the blocking pool, its customers and assignees come with
+/// or a ticket view costs one trip to a statement thread, its customers and assignees come with
 /// its tickets' statement, and the other kinds cost one statement each, whatever its size. Every
 /// row of the page shares them ([`Nested::share`]); a kind not selected is empty.
 #[derive(Default)]

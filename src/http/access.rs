@@ -5,7 +5,7 @@
 //!
 //! That statement runs before anything else the request does: on a trip of its own, or, for a
 //! query, with the query's first statements ([`StandingCheck`]), which saves the query a trip to
-//! the blocking pool and a connection checkout.
+//! a statement thread and a connection checkout.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
