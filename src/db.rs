@@ -506,7 +506,11 @@ where
     let queued = Instant::now();
     let (answer, answered) = tokio::sync::oneshot::channel();
     let threads = pool.threads.clone();
+    // The work may use the runtime it was sent from (`Handle::current`), as on tokio's own
+    // blocking threads.
+    let runtime = tokio::runtime::Handle::current();
     let job = move || {
+        let _runtime = runtime.enter();
         let _entered = span.enter();
         // As a panic in a blocking task would: an internal error, the thread goes on.
         let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&pool, queued, &statements, work)));
