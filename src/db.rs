@@ -43,9 +43,9 @@ impl std::ops::Deref for PgPool {
 type Job = Box<dyn FnOnce() + Send>;
 
 /// The threads a pool's statements run on, started as they are needed up to `most`, and gone
-/// with the pool's last handle. Not tokio's blocking pool: its hand-off,
-/// with one lock every spawner and thread takes, cost a tenth of a page's server CPU under load,
-/// where a channel's costs a few per cent (docs/benchmarks.md). A statement that finds every
+/// with the pool's last handle. Not tokio's blocking pool: its hand-off, with one lock every
+/// spawner and thread takes, was some 12 % of the server's samples under a page load, and a page
+/// costs 17 % less server CPU on these threads (docs/benchmarks.md). A statement that finds every
 /// thread busy waits in the channel, as it would have waited for a connection.
 #[derive(Clone)]
 struct StatementThreads(Arc<ThreadsInner>);
@@ -326,9 +326,9 @@ impl Db {
     }
 
     /// Runs `work` with a pooled connection on one of the pool's statement threads, never on an
-    /// async worker, and inside the caller's tracing span, once the handle's gate (if any) has passed: the first
-    /// statement on the primary runs the gate's check itself, just before `work`. Every database
-    /// access goes through here.
+    /// async worker, and inside the caller's tracing span, once the handle's gate (if any) has
+    /// passed: the first statement on the primary runs the gate's check itself, just before
+    /// `work`. Every database access goes through here.
     pub async fn run<T, F>(&self, work: F) -> Result<T, AppError>
     where
         F: FnOnce(&mut PgConnection) -> Result<T, AppError> + Send + 'static,
