@@ -13,21 +13,21 @@
 //! own path whole. The schema has no extensions: one that watched resolvers would not see the
 //! plain fields.
 //!
-//! Under a request whose response [`write_response`] writes (the HTTP endpoint marks it with
-//! [`WritesJson`]), a `Direct` record is written as its JSON text straight from the row, held
-//! records with it, and handed up as one [`Value::Binary`] that `write_response` splices into
-//! the response: no `Value` per field, no second pass to serialize the tree, none to drop it.
-//! Its bytes are what serializing the record's `Value`s would give; a response with errors is
-//! read back into `Value`s first ([`unsplice`]), so that its failed fields can be nulled by path.
+//! A `Direct` record is written as its JSON text straight from the row, held records with it,
+//! and handed up as one [`Value::Binary`]: no `Value` per field, no second pass to serialize the
+//! tree, none to drop it. Its bytes are what serializing the record's `Value`s would give. The
+//! HTTP endpoint, whose response [`write_response`] writes (it marks the request with
+//! [`WritesJson`]), splices them into the body; a response with errors is read back into
+//! `Value`s first ([`unsplice`]), so that its failed fields can be nulled by path. Any other
+//! caller (a subscription, the report page) gets the values read back at once.
 
 use std::borrow::Cow;
 use std::io::Write;
 
-use async_graphql::indexmap::IndexMap;
 use async_graphql::parser::types::{Field, Selection, SelectionSet};
 use async_graphql::registry::Registry;
 use async_graphql::resolver_utils::{EnumType, resolve_container_serial};
-use async_graphql::{ContainerType, ContextSelectionSet, InputType, Name, OutputType, Positioned, ServerResult, Value};
+use async_graphql::{ContainerType, ContextSelectionSet, InputType, OutputType, Positioned, ServerResult, Value};
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
@@ -66,20 +66,7 @@ pub enum Plain<'a> {
 }
 
 impl Plain<'_> {
-    /// The value the field's type resolves to.
-    pub fn into_value(self) -> Value {
-        match self {
-            Plain::Text(text) => Value::String(text.to_owned()),
-            Plain::OptionalText(text) => text.map_or(Value::Null, |text| Value::String(text.to_owned())),
-            Plain::Id(id) => Value::String(id.to_string()),
-            Plain::Enum(name) => Value::Enum(Name::new(name)),
-            Plain::Instant(at) => at.to_value(),
-            Plain::OptionalInstant(at) => at.to_value(),
-            Plain::Value(value) => value,
-        }
-    }
-
-    /// The value's JSON, as serializing [`Plain::into_value`] writes it.
+    /// The value's JSON, as serializing the value the field's type resolves to writes it.
     fn write_json(&self, out: &mut Vec<u8>) {
         match self {
             Plain::Text(text) | Plain::OptionalText(Some(text)) => write_string(out, text),
@@ -103,17 +90,10 @@ pub enum Held<'a> {
 
 /// A record answered with its plain and held fields written directly, behind a reference.
 pub trait DirectObject: Send + Sync {
-    /// The record under the selection `ctx`, whose fields `fields` has read already when given
-    /// (the records of one list share one reading); `T`'s own path when the selection is not
-    /// only fields.
-    fn resolve_direct<'a>(
-        &'a self,
-        ctx: &'a ContextSelectionSet<'a>,
-        fields: Option<&'a SelectedFields<'a>>,
-    ) -> BoxFuture<'a, ServerResult<Value>>;
-
-    /// The record's JSON under the selection `ctx`, appended to `out`, as serializing
-    /// [`DirectObject::resolve_direct`]'s value would write it (on an error, `out` is as it was).
+    /// The record's JSON under the selection `ctx`, appended to `out`, as serializing its value
+    /// would write it: `fields` is the selection read already when given (the records of one list
+    /// share one reading), and `T`'s own path answers when the selection is not only fields. On
+    /// an error, `out` is as it was.
     fn write_direct<'a>(
         &'a self,
         ctx: &'a ContextSelectionSet<'a>,
@@ -127,19 +107,6 @@ pub trait DirectObject: Send + Sync {
 }
 
 impl<T: PlainFields + Send + Sync> DirectObject for T {
-    fn resolve_direct<'a>(
-        &'a self,
-        ctx: &'a ContextSelectionSet<'a>,
-        fields: Option<&'a SelectedFields<'a>>,
-    ) -> BoxFuture<'a, ServerResult<Value>> {
-        Box::pin(async move {
-            match fields {
-                Some(fields) => resolve_fields(self, ctx, fields).await,
-                None => resolve_container_serial(ctx, self).await,
-            }
-        })
-    }
-
     fn write_direct<'a>(
         &'a self,
         ctx: &'a ContextSelectionSet<'a>,
@@ -190,13 +157,16 @@ impl<T: PlainFields + Send + Sync> OutputType for Direct<T> {
     async fn resolve(&self, ctx: &ContextSelectionSet<'_>, _field: &Positioned<Field>) -> ServerResult<Value> {
         // Boxed: a record may hold records that hold its own type (a customer's tickets).
         let fields = SelectedFields::of(&ctx.item.node);
-        if ctx.data_opt::<WritesJson>().is_none() {
-            return self.0.resolve_direct(ctx, fields.as_ref()).await;
-        }
         // A page of 50 tickets is some 20 KB: start where a few doublings get there.
         let mut out = Vec::with_capacity(WRITE_CAPACITY);
         self.0.write_direct(ctx, fields.as_ref(), &mut out).await?;
-        Ok(Value::Binary(out.into()))
+        let mut value = Value::Binary(out.into());
+        // A response not written by `write_response` (a subscription's, the report page's) gets
+        // the values read back.
+        if ctx.data_opt::<WritesJson>().is_none() {
+            unsplice(&mut value);
+        }
+        Ok(value)
     }
 }
 
@@ -211,13 +181,11 @@ pub struct WritesJson;
 /// directives (`@skip` and `@include` are applied before execution starts, so they are gone from
 /// the document here), read once for every record it is answered for.
 ///
-/// Each response key is a name of this request's own: the document is shared by every worker
-/// (the document cache), and cloning its names for every record bounced their reference counts
-/// between the cores (docs/benchmarks.md).
+/// Each response key is escaped once, for every record the selection is written for.
 pub struct SelectedFields<'a>(Vec<SelectedField<'a>>);
 
 struct SelectedField<'a> {
-    key: Name,
+    key: &'a str,
     /// The key as JSON, with its colon.
     json_key: Box<[u8]>,
     field: &'a Positioned<Field>,
@@ -232,14 +200,14 @@ impl<'a> SelectedFields<'a> {
         for item in &selection.items {
             let Selection::Field(field) = &item.node else { return None };
             let key = field.node.response_key().node.as_str();
-            if !field.node.directives.is_empty() || fields.iter().any(|seen| seen.key.as_str() == key) {
+            if !field.node.directives.is_empty() || fields.iter().any(|seen| seen.key == key) {
                 return None;
             }
             let nested = SelectedFields::of(&field.node.selection_set.node);
             let mut json_key = Vec::with_capacity(key.len() + 3);
             write_string(&mut json_key, key);
             json_key.push(b':');
-            fields.push(SelectedField { key: Name::new(key), json_key: json_key.into(), field, nested });
+            fields.push(SelectedField { key, json_key: json_key.into(), field, nested });
         }
         Some(SelectedFields(fields))
     }
@@ -256,63 +224,8 @@ impl SelectedField<'_> {
     }
 }
 
-/// The object `record` under the selection `ctx`, whose fields are `fields`.
-async fn resolve_fields<T: PlainFields + Send + Sync>(
-    record: &T,
-    ctx: &ContextSelectionSet<'_>,
-    fields: &SelectedFields<'_>,
-) -> ServerResult<Value> {
-    let mut object = IndexMap::with_capacity(fields.0.len());
-    for selected in &fields.0 {
-        let (field, name) = (selected.field, selected.name());
-        if let Some(value) = selected.bare().then(|| record.plain_field(name)).flatten() {
-            object.insert(selected.key.clone(), value.into_value());
-            continue;
-        }
-        if name == "__typename" {
-            object.insert(selected.key.clone(), Value::String(record.introspection_type_name().into_owned()));
-            continue;
-        }
-        let field_ctx = ctx.with_field(field);
-        // As async-graphql's own objects do: a field that fails is reported and left out.
-        let resolved = match selected.bare().then(|| record.held_field(name)).flatten() {
-            Some(held) => {
-                let held_ctx = field_ctx.with_selection_set(&field.node.selection_set);
-                resolve_held(held, &held_ctx, selected.nested.as_ref()).await
-            }
-            None => record.resolve_field(&field_ctx).await.map(Option::unwrap_or_default),
-        };
-        match resolved {
-            Ok(value) => {
-                object.insert(selected.key.clone(), value);
-            }
-            Err(error) => ctx.add_error(error),
-        }
-    }
-    Ok(if object.is_empty() { Value::Null } else { Value::Object(object) })
-}
-
-/// A held field's records under the field's selection `ctx`, whose fields are `fields`.
-async fn resolve_held(
-    held: Held<'_>,
-    ctx: &ContextSelectionSet<'_>,
-    fields: Option<&SelectedFields<'_>>,
-) -> ServerResult<Value> {
-    match held {
-        Held::One(None) => Ok(Value::Null),
-        Held::One(Some(record)) => record.resolve_direct(ctx, fields).await,
-        Held::Many(records) => {
-            let mut values = Vec::with_capacity(records.len());
-            for (index, record) in records.into_iter().enumerate() {
-                let item = ctx.with_index(index);
-                values.push(record.resolve_direct(&item, fields).await.map_err(|error| item.set_error_path(error))?);
-            }
-            Ok(Value::List(values))
-        }
-    }
-}
-
-/// [`resolve_fields`], written as JSON into `out`.
+/// The object `record` under the selection `ctx`, whose fields are `fields`, written as JSON
+/// into `out`. As async-graphql's own objects do, a field that fails is reported and left out.
 async fn write_fields<T: PlainFields + Send + Sync>(
     record: &T,
     ctx: &ContextSelectionSet<'_>,
@@ -353,8 +266,9 @@ async fn write_fields<T: PlainFields + Send + Sync>(
     Ok(())
 }
 
-/// [`resolve_held`], written as JSON into `out` (on an error, `out` is left to the caller to
-/// cut back).
+/// A held field's records under the field's selection `ctx`, whose fields are `fields`, written
+/// as JSON into `out`; a record that fails fails the list (on an error, `out` is left to the
+/// caller to cut back).
 async fn write_held(
     held: Held<'_>,
     ctx: &ContextSelectionSet<'_>,
@@ -444,7 +358,7 @@ fn write_plain_field<T: PlainFields>(record: &T, selected: &SelectedField<'_>, o
     false
 }
 
-/// Ends an object begun at `start`: an object of no field is null, as in [`resolve_fields`].
+/// Ends an object begun at `start`: an object of no field is null.
 fn close_object(out: &mut Vec<u8>, start: usize, written: usize) {
     if written == 0 {
         out.truncate(start);
