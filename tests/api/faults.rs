@@ -168,7 +168,11 @@ async fn a_postgres_restart_under_load_answers_clean_errors_and_the_server_recov
 
     server.signal(libc::SIGTERM);
     let status = server.wait_for_exit(PATIENCE).await;
-    assert!(status.is_some_and(|status| status.success()), "exits 0 on SIGTERM: {status:?}");
+    assert!(
+        status.is_some_and(|status| status.success()),
+        "exits 0 on SIGTERM: {status:?}; the log ends:\n{}",
+        server.log_tail(40)
+    );
 }
 
 #[tokio::test]

@@ -104,6 +104,13 @@ impl ServerProcess {
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
     }
+
+    /// The last `count` lines of the log: enough to say what a failed assertion saw.
+    pub fn log_tail(&self, count: usize) -> String {
+        let log = self.log.lock().unwrap();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(count)..].join("\n")
+    }
 }
 
 impl Drop for ServerProcess {
@@ -115,9 +122,28 @@ impl Drop for ServerProcess {
     }
 }
 
-/// A free TCP port on the loopback interface (free when asked; good enough for a test).
+/// Lowest port handed out by [`free_port`].
+const LOWEST_CHOSEN_PORT: u16 = 10_000;
+
+/// A free TCP port on the loopback interface (free when asked; good enough for a test), chosen
+/// below the kernel's ephemeral range. A port from that range (as binding port 0 gives) can be
+/// taken as the local end of any outgoing connection on the machine while its listener is away,
+/// and then a PostgreSQL restarted on it fails with "Address already in use" for as long as that
+/// connection or its TIME_WAIT lasts; below the range, only an explicit bind can take it.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    let ephemeral_from = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|range| range.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let choices = ephemeral_from.saturating_sub(LOWEST_CHOSEN_PORT);
+    assert!(choices > 1_000, "ports below the ephemeral range ({ephemeral_from}) to choose from");
+    loop {
+        let random = uuid::Uuid::new_v4().as_u128();
+        let port = LOWEST_CHOSEN_PORT + u16::try_from(random % u128::from(choices)).expect("below the range");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A PostgreSQL cluster of one test's own, in a temporary directory, trusting local connections.
