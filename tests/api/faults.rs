@@ -171,7 +171,7 @@ async fn a_postgres_restart_under_load_answers_clean_errors_and_the_server_recov
     assert!(
         status.is_some_and(|status| status.success()),
         "exits 0 on SIGTERM: {status:?}; the log ends:\n{}",
-        server.log_tail(40)
+        server.log_tail(20)
     );
 }
 
