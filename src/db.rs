@@ -513,7 +513,7 @@ where
         let _runtime = runtime.enter();
         let _entered = span.enter();
         // As a panic in a blocking task would: an internal error, the thread goes on.
-        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&pool, queued, &statements, work)));
+        let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run_job(&pool, queued, statements, work)));
         let _ = answer.send(ran.unwrap_or_else(|_| Err(AppError::internal("a statement's work panicked"))));
     };
     threads.spawn(Box::new(job))?;
@@ -522,7 +522,7 @@ where
 
 /// [`run_on`]'s work, on a statement thread, with a connection of `pool`: the time it waited for a
 /// thread counts against the pool's checkout timeout.
-fn run_job<T, F>(pool: &PgPool, queued: Instant, statements: &Arc<AtomicU64>, work: F) -> Result<T, AppError>
+fn run_job<T, F>(pool: &PgPool, queued: Instant, statements: Arc<AtomicU64>, work: F) -> Result<T, AppError>
 where
     F: FnOnce(&mut PgConnection) -> Result<T, AppError>,
 {
@@ -531,29 +531,26 @@ where
     if left.is_zero() {
         return Err(exhausted());
     }
-    {
-        let mut session = pool.get_timeout(left).map_err(|err| {
-            // A full pool with nothing idle: busy, not unreachable.
-            let state = pool.state();
-            if state.connections >= pool.max_size() && state.idle_connections == 0 {
-                exhausted()
-            } else {
-                AppError::from(err)
-            }
-        })?;
-        let conn = &mut session.conn;
-        let statements = statements.clone();
-        conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
-            if matches!(event, InstrumentationEvent::StartQuery { .. }) {
-                statements.fetch_add(1, Ordering::Relaxed);
-            }
-        });
-        let result = work(conn);
-        // Back in the pool, the connection's own checks count for nobody.
-        conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
-        session.trusted_until = result.is_ok().then(|| Instant::now() + TRUSTED_FOR);
-        result
-    }
+    let mut session = pool.get_timeout(left).map_err(|err| {
+        // A full pool with nothing idle: busy, not unreachable.
+        let state = pool.state();
+        if state.connections >= pool.max_size() && state.idle_connections == 0 {
+            exhausted()
+        } else {
+            AppError::from(err)
+        }
+    })?;
+    let conn = &mut session.conn;
+    conn.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+        if matches!(event, InstrumentationEvent::StartQuery { .. }) {
+            statements.fetch_add(1, Ordering::Relaxed);
+        }
+    });
+    let result = work(conn);
+    // Back in the pool, the connection's own checks count for nobody.
+    conn.set_instrumentation(|_: InstrumentationEvent<'_>| {});
+    session.trusted_until = result.is_ok().then(|| Instant::now() + TRUSTED_FOR);
+    result
 }
 
 /// Runs the pending migrations under a PostgreSQL advisory lock and returns the names of those it
