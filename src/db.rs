@@ -368,10 +368,12 @@ impl Db {
     }
 }
 
-/// What a request's statements wait for, checked on the primary: the token check of a query.
+/// What a request's statements wait for, checked on the primary: the token check of a query or a
+/// mutation.
 pub trait Precondition: Send + Sync + 'static {
-    /// `Ok(true)`: passed; `Ok(false)`: refused; an error: it could not be checked, which fails
-    /// the request's statements as well.
+    /// `Ok(true)`: passed; `Ok(false)`: refused (the request is answered 401); an error: it could
+    /// not be checked, or it refuses with that error (a mutation of a deactivated technician's
+    /// token), which every statement of the request fails with.
     fn check(&self, conn: &mut PgConnection) -> Result<bool, AppError>;
 }
 
@@ -385,7 +387,8 @@ enum GateState {
     Checking,
     Passed,
     Refused,
-    /// It ran and failed (the database failed): every statement fails with that error.
+    /// It ran and failed (the database failed, or it refused with an error of its own): every
+    /// statement fails with that error.
     Failed(Arc<AppError>),
 }
 

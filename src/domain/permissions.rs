@@ -16,8 +16,13 @@ pub fn is_revoked(issued_at: i64, not_before: Option<DateTime<Utc>>) -> bool {
 
 /// Every write needs the technician the caller acts as (when the token names one) to be active.
 pub fn may_write(caller: &Caller) -> Result<(), AppError> {
-    match caller.technician_id {
-        Some(id) if !caller.technician_active => Err(AppError::Forbidden(format!(
+    may_write_as(caller.technician_id, caller.technician_active)
+}
+
+/// [`may_write`] for a token naming `technician_id`, given whether that technician is active.
+pub fn may_write_as(technician_id: Option<i64>, technician_active: bool) -> Result<(), AppError> {
+    match technician_id {
+        Some(id) if !technician_active => Err(AppError::Forbidden(format!(
             "technician {id}, whom your token acts for, is deactivated or does not exist: this token may read, not write"
         ))),
         _ => Ok(()),

@@ -4,8 +4,8 @@
 //! so a revocation or a deactivation holds on every instance from the next request on.
 //!
 //! That statement runs before anything else the request does: on a trip of its own, or, for a
-//! query, with the query's first statements ([`StandingCheck`]), which saves the query a trip to
-//! a statement thread and a connection checkout.
+//! query or a mutation, with its first statements ([`StandingCheck`]), which saves the request a
+//! trip to a statement thread and a connection checkout.
 
 use actix_web::HttpRequest;
 use actix_web::http::header::AUTHORIZATION;
@@ -58,31 +58,35 @@ pub async fn caller_and_technician(claims: Claims, state: &AppState) -> Result<(
     if permissions::is_revoked(claims.iat, standing.not_before) {
         return Err(Refused::Token(TokenError::Revoked));
     }
-    let technician_active =
-        technician_id.is_none() || standing.technician.as_ref().is_some_and(|technician| technician.active);
+    let technician_active = standing.technician_active(technician_id);
     Ok((Caller::new(claims, technician_active), standing.technician))
 }
 
-/// The token check of a query, as a precondition of the request's statements (`Db::gated`): the
-/// same statement and the same revocation rule as [`caller_and_technician`], run on the primary
-/// with the first of them; a refusal answers the request 401 and fails every statement.
+/// The token check of a query or a mutation, as a precondition of the request's statements
+/// (`Db::gated`): the same statement and the same revocation rule as [`caller_and_technician`],
+/// run on the primary with the first of them; a refusal answers the request 401 and fails every
+/// statement. A mutation's check also holds [`permissions::may_write`]: a token acting for a
+/// deactivated technician fails every statement of it with that refusal, so nothing is written.
 pub struct StandingCheck {
     subject: String,
     technician_id: Option<i64>,
     issued_at: i64,
+    writes: bool,
     /// The technician the token acts for, once the check has passed.
     pub technician: Arc<OnceLock<Option<Technician>>>,
 }
 
 impl StandingCheck {
-    /// The query's caller and the check its statements wait for. Until the check has read the
-    /// technician, the caller counts as acting for an inactive one: a query writes nothing, and
-    /// only writes ask (`permissions::may_write`).
-    pub fn of(claims: Claims) -> (Caller, StandingCheck) {
+    /// The caller of a query (or, with `writes`, a mutation) and the check its statements wait
+    /// for. Until the check has read the technician, the caller counts as acting for an inactive
+    /// one: nothing reads that flag but `permissions::may_write`, which a mutation's check holds
+    /// itself.
+    pub fn of(claims: Claims, writes: bool) -> (Caller, StandingCheck) {
         let check = StandingCheck {
             subject: claims.sub.clone(),
             technician_id: claims.technician_id,
             issued_at: claims.iat,
+            writes,
             technician: Arc::default(),
         };
         (Caller::new(claims, false), check)
@@ -94,6 +98,9 @@ impl Precondition for StandingCheck {
         let standing = store::access::standing(conn, &self.subject, self.technician_id)?;
         if permissions::is_revoked(self.issued_at, standing.not_before) {
             return Ok(false);
+        }
+        if self.writes {
+            permissions::may_write_as(self.technician_id, standing.technician_active(self.technician_id))?;
         }
         // A check that passed is final: this is the only set.
         let _ = self.technician.set(standing.technician);

@@ -144,13 +144,20 @@ async fn answer(
             request_id,
         );
     }
-    // A query that will run has its token checked with its first statements; anything else
-    // (a mutation, a refusal still to come) has it checked now, on a trip of its own.
-    let runs_query = matches!(&checked, Ok(Some(shape))
-        if shape.kind == OperationType::Query && (state.introspection || !shape.introspects()));
+    // A query or mutation that will run has its token checked with its first statements (a
+    // mutation's check also refuses a deactivated technician's writes); anything else (a refusal
+    // still to come) has it checked now, on a trip of its own.
+    let (runs, writes) = match &checked {
+        Ok(Some(shape)) if state.introspection || !shape.introspects() => match shape.kind {
+            OperationType::Query => (true, false),
+            OperationType::Mutation => (true, true),
+            OperationType::Subscription => (false, false),
+        },
+        _ => (false, false),
+    };
     let (caller, technician, standing_check) = match claims {
-        Some(claims) if runs_query => {
-            let (caller, check) = StandingCheck::of(claims);
+        Some(claims) if runs => {
+            let (caller, check) = StandingCheck::of(claims, writes);
             let technician = CallerTechnician::WithFirstStatements(check.technician.clone());
             (Some(caller), technician, Some(Arc::new(check)))
         }
@@ -174,10 +181,12 @@ async fn answer(
         let message = "introspection is disabled on this server";
         return Answer::refused(name, StatusCode::OK, "FORBIDDEN", message, request_id);
     }
-    // Every mutation writes. The one check that a caller acting for a deactivated technician
-    // writes nothing, before any resolver runs.
+    // Every mutation writes. A caller acting for a deactivated technician writes nothing: checked
+    // here when the token check ran on a trip of its own, else by that check (`StandingCheck`)
+    // before any statement runs.
     let writes = shape.as_ref().is_some_and(|shape| shape.kind == OperationType::Mutation);
     if writes
+        && standing_check.is_none()
         && let Some(caller) = &caller
         && let Err(err) = permissions::may_write(caller)
     {
@@ -216,6 +225,10 @@ async fn answer(
         Ok(()) => {}
         Err(err) if matches!(err.root(), AppError::Unauthenticated(_)) => {
             return unauthenticated(&TokenError::Revoked, request_id);
+        }
+        Err(err) if matches!(err.root(), AppError::Forbidden(_)) => {
+            tracing::info!("write refused: the caller's technician is not active");
+            return Answer::refused(name, StatusCode::OK, err.root().code(), &err.root().to_string(), request_id);
         }
         Err(err) => return unchecked(err, request_id),
     }

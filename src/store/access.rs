@@ -17,6 +17,14 @@ pub struct Standing {
     pub technician: Option<Technician>,
 }
 
+impl Standing {
+    /// Whether a token naming `technician_id` (if any) acts for an active technician: false when
+    /// the one it names is deactivated or does not exist. Such a token reads but writes nothing.
+    pub fn technician_active(&self, technician_id: Option<i64>) -> bool {
+        technician_id.is_none() || self.technician.as_ref().is_some_and(|technician| technician.active)
+    }
+}
+
 /// Built with the query builder, not as SQL text, so that diesel prepares it once per connection:
 /// it runs before every authenticated request. Without a `LIMIT` (both keys are primary keys): a
 /// bound limit would have PostgreSQL plan it afresh at every execution (store::plan_once). A token

@@ -473,6 +473,47 @@ async fn a_revoked_token_gets_no_data_whatever_the_query_reads_first() {
     }
 }
 
+/// A mutation's token check runs with its first statement too: whatever a mutation does first (a
+/// ticket write, a nested read, a refusal of its input before any statement), a revoked token
+/// gets 401 and nothing is written, and a standing one its answer.
+#[tokio::test]
+async fn a_revoked_token_writes_nothing_whatever_the_mutation_does_first() {
+    let app = spawn_app().await;
+    let customer = app.create_customer("Acme").await;
+    let rita = app.token(Role::Supervisor, "rita");
+    let ticket = app.create_ticket(&rita, customer, json!({})).await;
+    let id = ticket["id"].as_str().unwrap().to_owned();
+    let mutations = [
+        ("a ticket write", "mutation($id: ID!) { addTicketNote(id: $id, version: 1, note: \"n\") { version } }"),
+        (
+            "a write with nested reads",
+            "mutation($id: ID!) { addTicketNote(id: $id, version: 2, note: \"n\") { customer { name } timeline { kind } } }",
+        ),
+        (
+            "two root fields",
+            "mutation($id: ID!) { a: addTicketNote(id: $id, version: 3, note: \"n\") { version } b: createCustomer(input: { name: \"B\" }) { id } }",
+        ),
+    ];
+    for (case, mutation) in &mutations {
+        let (status, body) = app.graphql(Some(&rita), mutation, json!({ "id": id })).await;
+        assert_eq!(status, 200, "{case}: {body}");
+        assert!(body.get("errors").is_none(), "{case}: {body}");
+    }
+    let refused_input = "mutation { createCustomer(input: { name: \"\" }) { id } }";
+    let (_, body) = app.graphql(Some(&rita), refused_input, json!({})).await;
+    assert_eq!(error_codes(&body), ["BAD_USER_INPUT"], "{body}");
+
+    app.query_ok(&app.admin(), REVOKE, json!({ "subject": "rita" })).await;
+    let before = crate::helpers::table_counts(&app.database);
+    for (case, mutation) in mutations.iter().chain([&("a refusal before any statement", refused_input)]) {
+        let (status, body) = app.graphql(Some(&rita), mutation, json!({ "id": id })).await;
+        assert_eq!(status, 401, "{case}: {body}");
+        assert_eq!(error_codes(&body), ["UNAUTHENTICATED"], "{case}: {body}");
+        assert!(body.get("data").is_none(), "{case}: no data: {body}");
+    }
+    assert_eq!(crate::helpers::table_counts(&app.database), before, "nothing was written");
+}
+
 #[tokio::test]
 async fn a_forbidden_field_is_null_in_data_beside_its_error() {
     let app = spawn_app().await;
