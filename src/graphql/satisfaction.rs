@@ -135,6 +135,9 @@ impl SatisfactionMutation {
             tracing::info!(reason = %err, "survey token refused");
             AppError::Unauthenticated("the survey link is invalid or has expired".into())
         })?;
+        // A staff token's check first (immediate for the anonymous survey page, which has none):
+        // a revoked or deactivated token spends none of the link's budget.
+        db(ctx)?.gate_passed().await?;
         if let Some(limits) = ctx.data_opt::<Arc<SurveyLimits>>() {
             limits
                 .check_link(&token)

@@ -181,9 +181,10 @@ async fn answer(
         let message = "introspection is disabled on this server";
         return Answer::refused(name, StatusCode::OK, "FORBIDDEN", message, request_id);
     }
-    // Every mutation writes. A caller acting for a deactivated technician writes nothing: checked
-    // here when the token check ran on a trip of its own, else by that check (`StandingCheck`)
-    // before any statement runs.
+    // Every mutation writes. A caller acting for a deactivated technician writes nothing: a
+    // mutation that runs has that held by its gated token check (`StandingCheck`) before any of
+    // its statements; this holds it for a mutation whose check ran on a trip of its own (none
+    // that runs today: a fallback, should a path to it appear).
     let writes = shape.as_ref().is_some_and(|shape| shape.kind == OperationType::Mutation);
     if writes
         && standing_check.is_none()
@@ -226,8 +227,8 @@ async fn answer(
         Err(err) if matches!(err.root(), AppError::Unauthenticated(_)) => {
             return unauthenticated(&TokenError::Revoked, request_id);
         }
+        // Logged by the check, with the subject.
         Err(err) if matches!(err.root(), AppError::Forbidden(_)) => {
-            tracing::info!("write refused: the caller's technician is not active");
             return Answer::refused(name, StatusCode::OK, err.root().code(), &err.root().to_string(), request_id);
         }
         Err(err) => return unchecked(err, request_id),

@@ -213,6 +213,27 @@ async fn one_survey_link_is_used_a_few_times_at_most() {
     );
 }
 
+/// A staff token's check comes before the link's budget: submissions with a revoked token are
+/// refused 401 and leave the customer every use of their link.
+#[tokio::test]
+async fn a_revoked_staff_token_spends_none_of_a_survey_links_uses() {
+    let app = spawn_app().await;
+    let (id, number) = resolved_ticket(&app).await;
+    let link = app.query_ok(&app.supervisor(), LINK, json!({ "id": id })).await;
+    let token = link["satisfactionSurveyLink"]["token"].as_str().unwrap().to_owned();
+    let rita = app.token(deskpulse::auth::Role::Supervisor, "rita");
+    app.query_ok(&app.admin(), "mutation { revokeTokens(subject: \"rita\") { subject } }", json!({})).await;
+    for _ in 0..6 {
+        let variables = json!({ "number": number, "token": token, "rating": 1 });
+        let (status, body) = app.graphql(Some(&rita), SUBMIT, variables).await;
+        assert_eq!((status, error_codes(&body)), (401, vec!["UNAUTHENTICATED".to_owned()]), "{body}");
+    }
+    for rating in 1..=5 {
+        let (status, body) = submit(&app, &number, &token, rating).await;
+        assert_eq!((status, error_codes(&body)), (200, vec![]), "submission {rating}: {body}");
+    }
+}
+
 #[tokio::test]
 async fn anonymous_survey_submissions_are_limited_per_address_and_staff_are_not() {
     let app = spawn_app().await;
