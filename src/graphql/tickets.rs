@@ -589,7 +589,14 @@ impl Nested {
         rows: Vec<TicketWithPeople>,
         selection: NestedSelection,
     ) -> Result<(Vec<Ticket>, Nested), AppError> {
-        let mut nested = Nested { selection, ..Nested::default() };
+        // Sized for a page's rows at once: growing them row by row rehashed them several times.
+        let people = |read: bool| if read { rows.len() } else { 0 };
+        let mut nested = Nested {
+            selection,
+            customers: HashMap::with_capacity_and_hasher(people(selection.customer), Default::default()),
+            technicians: HashMap::with_capacity_and_hasher(people(selection.assignee), Default::default()),
+            ..Nested::default()
+        };
         let mut tickets = Vec::with_capacity(rows.len());
         for (ticket, customer, assignee) in rows {
             if let Some(customer) = customer {
