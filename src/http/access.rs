@@ -100,11 +100,9 @@ impl Precondition for StandingCheck {
             return Ok(false);
         }
         if self.writes {
-            let refused = permissions::may_write_as(self.technician_id, standing.technician_active(self.technician_id));
-            if let Err(err) = refused {
-                tracing::info!(subject = %self.subject, "write refused: the caller's technician is not active");
-                return Err(err);
-            }
+            permissions::may_write_as(self.technician_id, standing.technician_active(self.technician_id)).inspect_err(
+                |_| tracing::info!(subject = %self.subject, "write refused: the caller's technician is not active"),
+            )?;
         }
         // A check that passed is final: this is the only set.
         let _ = self.technician.set(standing.technician);
